@@ -1,0 +1,52 @@
+import { Command, Option } from 'commander';
+import { configTable, type Setting, type SettingName } from '../config/config-table.js';
+import { ConfigError, describeSettings, envName, flagName, loadConfig } from '../config/load-config.js';
+import { startNode } from '../server/node.js';
+
+const program = new Command();
+program
+  .name('doppel')
+  .description('Doppel: a database server whose reason to exist is replication.')
+  .showHelpAfterError()
+  .addHelpText(
+    'after',
+    `\nEvery setting is also read from DOPPEL_<NAME> (e.g. ${envName('http_port')}) and from the JSON\n` +
+      `file given by --config. Precedence: flag, environment, file, default.\n` +
+      `Admin credentials: DOPPEL_ADMIN_USER / DOPPEL_ADMIN_PASSWORD (on first start without them,\n` +
+      `a password is generated and printed once; only its hash is stored).\n\nSettings of \`doppel serve\`:\n${describeSettings()}\n`,
+  );
+
+const serve = program.command('serve').description('Start a node (HTTP API; Redis and cluster ports reserved).');
+for (const [name, setting] of Object.entries(configTable) as [SettingName, Setting][]) {
+  const flag = setting.type === 'boolean' ? `${flagName(name)} [bool]` : `${flagName(name)} <${setting.type}>`;
+  const option = new Option(flag, `${setting.description} (env ${envName(name)}, default ${JSON.stringify(setting.default)})`);
+  if (setting.values !== undefined) option.choices(setting.values);
+  serve.addOption(option);
+}
+serve.action(async (options: Record<string, unknown>) => {
+  const flags: Partial<Record<SettingName, unknown>> = {};
+  for (const name of Object.keys(configTable) as SettingName[]) {
+    const camel = name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+    if (options[camel] !== undefined) flags[name] = options[camel];
+  }
+  try {
+    const config = loadConfig(flags);
+    const node = await startNode(config);
+    const stop = (): void => {
+      node.stop().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`doppel: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+});
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,120 @@
+/**
+ * Every setting of a node, declared once. Flags (`--http-port`), environment
+ * variables (`DOPPEL_HTTP_PORT`), the config file (`{"http_port": 5984}`) and
+ * `--help` are all derived from this table by `load-config.ts`.
+ */
+export type SettingType = 'string' | 'integer' | 'boolean' | 'enum';
+
+export interface Setting {
+  readonly type: SettingType;
+  readonly default: string | number | boolean;
+  readonly description: string;
+  readonly values?: readonly string[];
+  /** Smallest accepted value for integers. */
+  readonly min?: number;
+}
+
+export const configTable = {
+  data_dir: { type: 'string', default: './data', description: 'Directory of the LMDB environment.' },
+  host: {
+    type: 'string',
+    default: '127.0.0.1',
+    description: 'Address every port binds to. Loopback unless you mean to expose the node.',
+  },
+  http_port: { type: 'integer', default: 5984, min: 0, description: 'HTTP (CouchDB-compatible) port; 0 picks one.' },
+  resp_port: { type: 'integer', default: 6379, min: 0, description: 'Redis protocol port (reserved).' },
+  cluster_port: { type: 'integer', default: 8201, min: 0, description: 'Cluster port, mutual TLS (reserved).' },
+  log_level: {
+    type: 'enum',
+    default: 'info',
+    values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    description: 'Log level.',
+  },
+  max_body_bytes: {
+    type: 'integer',
+    default: 64 * 1024 * 1024,
+    min: 1024,
+    description: 'Largest accepted request body, in bytes (larger ones get 413).',
+  },
+  max_document_bytes: {
+    type: 'integer',
+    default: 8 * 1024 * 1024,
+    min: 1024,
+    description: 'Largest accepted single document JSON, in bytes.',
+  },
+  revs_limit: {
+    type: 'integer',
+    default: 1000,
+    min: 1,
+    description: 'Default _revs_limit of new databases (revisions kept per branch).',
+  },
+  durability: {
+    type: 'enum',
+    default: 'flush',
+    values: ['fsync', 'flush'],
+    description:
+      'fsync: acknowledge a write only once it is synced to disk. flush: acknowledge once committed ' +
+      '(safe against a process crash); the disk sync of each commit runs in the background right after it.',
+  },
+  max_unsynced_ms: {
+    type: 'integer',
+    default: 1000,
+    min: 1,
+    description:
+      'With durability=flush: once acknowledged writes have waited this long for their disk sync, ' +
+      'new writes wait for it too, so a power loss can cost at most this much.',
+  },
+  journal_max_bytes: {
+    type: 'integer',
+    default: 1024 * 1024 * 1024,
+    min: 1024 * 1024,
+    description: 'Journal retention: most bytes kept, even if a consumer cursor still needs older entries.',
+  },
+  journal_max_age_s: {
+    type: 'integer',
+    default: 7 * 24 * 3600,
+    min: 1,
+    description: 'Journal retention: oldest entry kept, in seconds.',
+  },
+  journal_backlog_bytes: {
+    type: 'integer',
+    default: 64 * 1024 * 1024,
+    min: 0,
+    description: 'Journal entries already read by every consumer are still kept up to this size (for resyncs).',
+  },
+  function_timeout_ms: {
+    type: 'integer',
+    default: 5000,
+    min: 1,
+    description: 'Time limit of one call into design-document JavaScript (filters).',
+  },
+  session_timeout_s: {
+    type: 'integer',
+    default: 600,
+    min: 1,
+    description: 'Lifetime of an AuthSession cookie, renewed while in use.',
+  },
+  cors_origins: {
+    type: 'string',
+    default: '',
+    description: 'Comma-separated origins allowed by CORS ("*" for any); empty disables CORS.',
+  },
+  cors_credentials: {
+    type: 'boolean',
+    default: false,
+    description: 'Whether CORS responses allow credentials.',
+  },
+  config: { type: 'string', default: '', description: 'Path of a JSON config file whose keys are these settings.' },
+} as const satisfies Record<string, Setting>;
+
+export type SettingName = keyof typeof configTable;
+
+type ValueOf<S extends Setting> = S['type'] extends 'integer'
+  ? number
+  : S['type'] extends 'boolean'
+    ? boolean
+    : S extends { values: readonly (infer V)[] }
+      ? V
+      : string;
+
+export type Config = { readonly [K in SettingName]: ValueOf<(typeof configTable)[K]> };

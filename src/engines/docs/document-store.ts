@@ -1,0 +1,783 @@
+import { EventEmitter } from 'node:events';
+import type { Database } from 'lmdb';
+import { badRequest, conflict, DoppelError, ErrorKind, notFound } from '../../errors.js';
+import type { Storage } from '../../storage/environment.js';
+import type { AttachmentMeta, DatabaseKind, JournalEntry } from '../journal/journal-entry.js';
+import type { Journal } from '../journal/journal.js';
+import { validateDatabaseName, type DatabaseRecord } from './database-record.js';
+import { newRevision, type AttachmentInput, type DocEdit } from './doc-input.js';
+import { changeRevs, renderDoc, type RenderOptions, type StoredRevision } from './doc-output.js';
+import {
+  addChild,
+  ancestry,
+  graftPath,
+  isLeaf,
+  leaves,
+  RevFlag,
+  revPos,
+  revsDiff,
+  stem,
+  winner,
+  type RevTree,
+} from './rev-tree.js';
+
+/** What the store keeps per document: its revision tree and last update seq. */
+interface DocInfo {
+  readonly t: RevTree;
+  readonly s: number;
+}
+
+interface LocalDoc {
+  readonly rev: number;
+  readonly body: string;
+}
+
+interface DbUpdate {
+  readonly db: string;
+  readonly type: 'created' | 'updated' | 'deleted';
+}
+
+export type WriteResult =
+  | { readonly ok: true; readonly id: string; readonly rev: string }
+  | { readonly ok: false; readonly id: string; readonly rev?: string; readonly error: string; readonly reason: string };
+
+export interface ChangeRow {
+  readonly seq: number;
+  readonly id: string;
+  readonly changes: readonly string[];
+  readonly deleted: boolean;
+  /** Rendered winning revision, when asked for. */
+  readonly doc?: string;
+}
+
+export interface ChangesQuery {
+  readonly since: number;
+  readonly limit: number;
+  readonly descending: boolean;
+  readonly style: 'all_docs' | 'main_only';
+  readonly includeDocs: boolean;
+  readonly render: RenderOptions;
+  /** Decides, for a batch of candidate rows (with docs rendered when `needsDocs`), which pass. */
+  readonly filter?: ChangesFilter;
+}
+
+export interface ChangesFilter {
+  readonly needsDocs: boolean;
+  test(rows: readonly ChangeRow[]): boolean[] | Promise<boolean[]>;
+}
+
+export interface AllDocsRow {
+  readonly id: string;
+  readonly key: string;
+  readonly value: { rev: string; deleted?: true };
+  readonly doc?: string | null;
+  readonly error?: string;
+}
+
+export interface AllDocsQuery {
+  readonly startkey?: string;
+  readonly endkey?: string;
+  readonly inclusiveEnd: boolean;
+  readonly descending: boolean;
+  readonly limit: number;
+  readonly skip: number;
+  readonly includeDocs: boolean;
+  readonly render: RenderOptions;
+  readonly keys?: readonly string[];
+}
+
+export interface DatabaseInfo {
+  readonly db_name: string;
+  readonly update_seq: number;
+  readonly doc_count: number;
+  readonly doc_del_count: number;
+  readonly purge_seq: number;
+  readonly compact_running: boolean;
+  readonly sizes: { active: number; external: number; file: number };
+  readonly instance_start_time: '0';
+  readonly disk_format_version: number;
+  readonly props: Record<string, never>;
+  readonly cluster: { q: number; n: number; w: number; r: number };
+  readonly doppel: { kind: DatabaseKind; read_only?: string };
+}
+
+const CHANGES_BATCH = 256;
+
+/**
+ * The document engine: every database of the node, with CouchDB semantics,
+ * stored in LMDB. Writes commit in one transaction together with their
+ * journal entries; reads go straight to the latest committed snapshot.
+ */
+export class DocumentStore {
+  readonly #storage: Storage;
+  readonly #journal: Journal;
+  readonly #dbs: Database<DatabaseRecord, string>;
+  readonly #docs: Database<DocInfo, [number, string]>;
+  readonly #revs: Database<StoredRevision, [number, string, string]>;
+  readonly #seqs: Database<string, [number, number]>;
+  readonly #locals: Database<LocalDoc, [number, string]>;
+  readonly #atts: Database<Buffer, [number, string]>;
+  readonly #meta: Database<number, string>;
+  readonly #updates: Database<DbUpdate, number>;
+  readonly #updateSeqByDb: Database<number, string>;
+  readonly #events = new EventEmitter();
+  readonly #defaultRevsLimit: number;
+
+  constructor(storage: Storage, journal: Journal, options: { defaultRevsLimit: number }) {
+    this.#storage = storage;
+    this.#journal = journal;
+    this.#defaultRevsLimit = options.defaultRevsLimit;
+    this.#dbs = storage.structured('dbs');
+    this.#docs = storage.structured('docs');
+    this.#revs = storage.structured('revs');
+    this.#seqs = storage.structured('seqs');
+    this.#locals = storage.structured('locals');
+    this.#atts = storage.binary('atts');
+    this.#meta = storage.structured('docs-meta');
+    this.#updates = storage.structured('db-updates');
+    this.#updateSeqByDb = storage.structured('db-updates-by-name');
+    this.#events.setMaxListeners(0);
+  }
+
+  // ---- notifications -------------------------------------------------------
+
+  /** Calls `listener(seq)` after each commit that changed `db`; returns the unsubscribe function. */
+  onChange(db: string, listener: (seq: number) => void): () => void {
+    const event = `db:${db}`;
+    this.#events.on(event, listener);
+    return () => this.#events.off(event, listener);
+  }
+
+  /** Calls `listener()` after each commit that changed any database's updates feed. */
+  onDbUpdate(listener: () => void): () => void {
+    this.#events.on('db-updates', listener);
+    return () => this.#events.off('db-updates', listener);
+  }
+
+  #notify(db: string, seq: number): void {
+    this.#events.emit(`db:${db}`, seq);
+    this.#events.emit('db-updates');
+  }
+
+  // ---- databases -----------------------------------------------------------
+
+  list(): string[] {
+    return [...this.#dbs.getKeys()];
+  }
+
+  record(name: string): DatabaseRecord {
+    const rec = this.#dbs.get(name);
+    if (rec === undefined) throw new DoppelError(ErrorKind.NotFound, 'Database does not exist.');
+    return rec;
+  }
+
+  exists(name: string): boolean {
+    return this.#dbs.doesExist(name);
+  }
+
+  info(name: string): DatabaseInfo {
+    const rec = this.record(name);
+    const doppel: DatabaseInfo['doppel'] = rec.readOnly === undefined ? { kind: rec.kind } : { kind: rec.kind, read_only: rec.readOnly };
+    return {
+      db_name: rec.name,
+      update_seq: rec.seq,
+      doc_count: rec.docCount,
+      doc_del_count: rec.delCount,
+      purge_seq: 0,
+      compact_running: false,
+      sizes: { active: rec.activeBytes, external: rec.activeBytes, file: rec.activeBytes },
+      instance_start_time: '0',
+      disk_format_version: 8,
+      props: {},
+      cluster: { q: 1, n: 1, w: 1, r: 1 },
+      doppel,
+    };
+  }
+
+  async create(name: string, kind: DatabaseKind, security: unknown): Promise<void> {
+    validateDatabaseName(name);
+    await this.#storage.write(() => {
+      if (this.#dbs.doesExist(name)) {
+        throw new DoppelError(ErrorKind.DatabaseExists, 'The database could not be created, the file already exists.');
+      }
+      const uid = (this.#meta.get('nextUid') ?? 1) as number;
+      this.#meta.putSync('nextUid', uid + 1);
+      const rec: DatabaseRecord = {
+        uid,
+        name,
+        kind,
+        createdAt: Date.now(),
+        seq: 0,
+        docCount: 0,
+        delCount: 0,
+        revsLimit: this.#defaultRevsLimit,
+        security,
+        activeBytes: 0,
+      };
+      this.#dbs.putSync(name, rec);
+      this.#recordDbUpdate(name, 'created');
+      this.#journal.append({ k: 'db.create', db: name, uid, kind }, rec.createdAt);
+    });
+    this.#notify(name, 0);
+  }
+
+  async delete(name: string): Promise<void> {
+    const uid = await this.#storage.write(() => {
+      const rec = this.#dbs.get(name);
+      if (rec === undefined) throw notFound('Database does not exist.');
+      if (rec.readOnly !== undefined) throw new DoppelError(ErrorKind.Forbidden, rec.readOnly);
+      this.#dbs.removeSync(name);
+      this.#recordDbUpdate(name, 'deleted');
+      this.#journal.append({ k: 'db.delete', db: name, uid: rec.uid }, Date.now());
+      return rec.uid;
+    });
+    this.#notify(name, 0);
+    await this.#dropData(uid);
+  }
+
+  /** Removes the rows of a deleted database in bounded transactions; safe to rerun. */
+  async #dropData(uid: number): Promise<void> {
+    const ranges: Database<unknown, (string | number)[]>[] = [
+      this.#docs as Database<unknown, (string | number)[]>,
+      this.#revs as Database<unknown, (string | number)[]>,
+      this.#seqs as Database<unknown, (string | number)[]>,
+      this.#locals as Database<unknown, (string | number)[]>,
+      this.#atts as Database<unknown, (string | number)[]>,
+    ];
+    for (const db of ranges) {
+      for (;;) {
+        const keys = [...db.getKeys({ start: [uid], end: [uid + 1], limit: 5000 })];
+        if (keys.length === 0) break;
+        await this.#storage.write(() => {
+          for (const key of keys) db.removeSync(key);
+        });
+      }
+    }
+  }
+
+  /** Drops rows of databases that no longer exist (e.g. after a crash in the middle of a delete). */
+  async sweepDeleted(): Promise<void> {
+    const live = new Set([...this.#dbs.getRange()].map((r) => r.value.uid));
+    const seen = new Set<number>();
+    for (const key of this.#docs.getKeys()) seen.add(key[0]);
+    for (const key of this.#seqs.getKeys()) seen.add(key[0]);
+    for (const uid of seen) if (!live.has(uid)) await this.#dropData(uid);
+  }
+
+  async setSecurity(name: string, security: unknown): Promise<void> {
+    await this.#updateRecord(name, (rec) => {
+      rec.security = security;
+      return { k: 'security', db: name, security };
+    });
+  }
+
+  async setRevsLimit(name: string, limit: number): Promise<void> {
+    if (!Number.isSafeInteger(limit) || limit < 1) throw badRequest('_revs_limit must be a positive integer');
+    await this.#updateRecord(name, (rec) => {
+      rec.revsLimit = limit;
+      return { k: 'revs_limit', db: name, limit };
+    });
+  }
+
+  /** Marks a database read-only (for followers and replicas); `reason` is the 403's reason. */
+  async setReadOnly(name: string, reason: string | undefined): Promise<void> {
+    await this.#storage.write(() => {
+      const rec = this.#dbs.get(name);
+      if (rec === undefined) throw notFound('Database does not exist.');
+      const next = { ...rec };
+      if (reason === undefined) delete next.readOnly;
+      else next.readOnly = reason;
+      this.#dbs.putSync(name, next);
+    });
+  }
+
+  async #updateRecord(name: string, change: (rec: DatabaseRecord) => JournalEntry): Promise<void> {
+    await this.#storage.write(() => {
+      const rec = this.#dbs.get(name);
+      if (rec === undefined) throw notFound('Database does not exist.');
+      const next = { ...rec };
+      const entry = change(next);
+      this.#dbs.putSync(name, next);
+      this.#journal.append(entry, Date.now());
+    });
+  }
+
+  #recordDbUpdate(db: string, type: DbUpdate['type']): void {
+    const seq = ((this.#meta.get('dbUpdatesSeq') ?? 0) as number) + 1;
+    this.#meta.putSync('dbUpdatesSeq', seq);
+    const previous = this.#updateSeqByDb.get(db);
+    if (previous !== undefined) this.#updates.removeSync(previous);
+    this.#updates.putSync(seq, { db, type });
+    this.#updateSeqByDb.putSync(db, seq);
+  }
+
+  /** `_db_updates` rows after `since`, coalesced to the newest per database. */
+  dbUpdates(since: number, limit: number): { rows: { seq: number; db_name: string; type: string }[]; last: number } {
+    const rows: { seq: number; db_name: string; type: string }[] = [];
+    for (const { key, value } of this.#updates.getRange({ start: since + 1, limit })) {
+      rows.push({ seq: key, db_name: value.db, type: value.type });
+    }
+    return { rows, last: rows.length > 0 ? rows[rows.length - 1]!.seq : this.dbUpdatesSeq() };
+  }
+
+  dbUpdatesSeq(): number {
+    return (this.#meta.get('dbUpdatesSeq') ?? 0) as number;
+  }
+
+  // ---- document writes -----------------------------------------------------
+
+  /**
+   * Applies a batch of edits in one transaction. Per-document failures
+   * (conflicts, missing stubs) are results, not throws; nothing else is
+   * written for a failed document.
+   */
+  async bulkWrite(
+    dbName: string,
+    edits: readonly DocEdit[],
+    options: { newEdits: boolean; allowReadOnly?: boolean },
+  ): Promise<WriteResult[]> {
+    const results = await this.#storage.write(() => {
+      const rec = this.#dbs.get(dbName);
+      if (rec === undefined) throw notFound('Database does not exist.');
+      if (rec.readOnly !== undefined && options.allowReadOnly !== true) {
+        throw new DoppelError(ErrorKind.Forbidden, rec.readOnly);
+      }
+      const next = { ...rec };
+      const now = Date.now();
+      const out: WriteResult[] = [];
+      for (const edit of edits) out.push(options.newEdits ? this.#applyEdit(next, edit, now) : this.#applyGraft(next, edit, now));
+      if (next.seq !== rec.seq) {
+        this.#dbs.putSync(dbName, next);
+        this.#recordDbUpdate(dbName, 'updated');
+      }
+      return { out, seq: next.seq, changed: next.seq !== rec.seq };
+    });
+    if (results.changed) this.#notify(dbName, results.seq);
+    return results.out;
+  }
+
+  #applyEdit(rec: DatabaseRecord, edit: DocEdit, now: number): WriteResult {
+    const key: [number, string] = [rec.uid, edit.id];
+    const info = this.#docs.get(key);
+    let parent: string | null = null;
+    if (info === undefined) {
+      if (edit.rev !== undefined) return { ok: false, id: edit.id, error: 'conflict', reason: 'Document update conflict.' };
+    } else if (edit.rev === undefined) {
+      const win = winner(info.t);
+      if ((info.t[win]![1] & RevFlag.Deleted) === 0) {
+        return { ok: false, id: edit.id, error: 'conflict', reason: 'Document update conflict.' };
+      }
+      parent = win;
+    } else {
+      if (!isLeaf(info.t, edit.rev)) return { ok: false, id: edit.id, error: 'conflict', reason: 'Document update conflict.' };
+      parent = edit.rev;
+    }
+    const atts = this.#resolveAttachments(rec, info?.t, parent, edit, null);
+    if (!Array.isArray(atts)) return { ok: false, id: edit.id, ...atts };
+    const digests = atts.map(([name, meta]) => `${name}:${meta.digest}`);
+    const rev = newRevision(parent, edit, digests);
+    if (info !== undefined && rev in info.t) {
+      // The same edit of the same parent was already applied: it converges on the same revision.
+      return { ok: true, id: edit.id, rev };
+    }
+    const flags = RevFlag.Available | (edit.deleted ? RevFlag.Deleted : 0);
+    const tree = addChild(info?.t ?? {}, parent, rev, flags);
+    this.#commitRevision(rec, edit, info, tree, rev, atts, now);
+    return { ok: true, id: edit.id, rev };
+  }
+
+  #applyGraft(rec: DatabaseRecord, edit: DocEdit, now: number): WriteResult {
+    const key: [number, string] = [rec.uid, edit.id];
+    const info = this.#docs.get(key);
+    const path = edit.path!;
+    const rev = path[0]!;
+    const flags = RevFlag.Available | (edit.deleted ? RevFlag.Deleted : 0);
+    const tree = graftPath(info?.t ?? {}, path, flags);
+    if (tree === null) return { ok: true, id: edit.id, rev };
+    const atts = this.#resolveAttachments(rec, info?.t, null, edit, path);
+    if (!Array.isArray(atts)) return { ok: false, id: edit.id, rev, ...atts };
+    this.#commitRevision(rec, edit, info, tree, rev, atts, now);
+    return { ok: true, id: edit.id, rev };
+  }
+
+  /**
+   * Turns the edit's attachment inputs into stored metadata: new bodies are
+   * stored (content-addressed), stubs must name an attachment a known
+   * ancestor already holds.
+   */
+  #resolveAttachments(
+    rec: DatabaseRecord,
+    tree: RevTree | undefined,
+    parent: string | null,
+    edit: DocEdit,
+    graftedPath: readonly string[] | null,
+  ): [string, AttachmentMeta][] | { error: string; reason: string } {
+    if (edit.attachments === undefined || edit.attachments.size === 0) return [];
+    const newPos = graftedPath !== null ? revPos(graftedPath[0]!) : (parent === null ? 0 : revPos(parent)) + 1;
+    let ancestorAtts: Map<string, AttachmentMeta> | undefined;
+    const ancestors = (): Map<string, AttachmentMeta> => {
+      if (ancestorAtts !== undefined) return ancestorAtts;
+      ancestorAtts = new Map();
+      const candidates = graftedPath !== null ? graftedPath.slice(1) : parent !== null ? ancestry(tree ?? {}, parent) : [];
+      const extra = graftedPath !== null && tree !== undefined ? leaves(tree) : [];
+      for (const r of [...candidates, ...extra]) {
+        const stored = this.#revs.get([rec.uid, edit.id, r]);
+        for (const [name, meta] of Object.entries(stored?.a ?? {})) {
+          if (!ancestorAtts.has(name)) ancestorAtts.set(name, meta);
+          ancestorAtts.set(`${name}\u0000${meta.digest}`, meta);
+        }
+      }
+      return ancestorAtts;
+    };
+    const out: [string, AttachmentMeta][] = [];
+    for (const [name, input] of edit.attachments as ReadonlyMap<string, AttachmentInput>) {
+      if (input.kind === 'data') {
+        if (!this.#atts.doesExist([rec.uid, input.digest])) {
+          this.#atts.putSync([rec.uid, input.digest], input.bytes);
+          rec.activeBytes += input.bytes.length;
+        }
+        out.push([name, { content_type: input.contentType, digest: input.digest, length: input.bytes.length, revpos: newPos }]);
+        continue;
+      }
+      const known = input.digest !== undefined ? ancestors().get(`${name}\u0000${input.digest}`) : ancestors().get(name);
+      if (known === undefined) {
+        return { error: 'missing_stub', reason: `Invalid attachment stub in ${edit.id} for ${name}` };
+      }
+      out.push([name, known]);
+    }
+    return out;
+  }
+
+  #commitRevision(
+    rec: DatabaseRecord,
+    edit: DocEdit,
+    info: DocInfo | undefined,
+    grown: RevTree,
+    rev: string,
+    atts: readonly [string, AttachmentMeta][],
+    now: number,
+  ): void {
+    const { tree, dropped } = stem(grown, rec.revsLimit);
+    for (const r of dropped) this.#revs.removeSync([rec.uid, edit.id, r]);
+    const stored: StoredRevision = atts.length === 0 ? { b: edit.body } : { b: edit.body, a: Object.fromEntries(atts) };
+    this.#revs.putSync([rec.uid, edit.id, rev], stored);
+    rec.activeBytes += edit.body.length;
+    const wasDeleted = info === undefined ? null : (info.t[winner(info.t)]![1] & RevFlag.Deleted) !== 0;
+    const isDeleted = (tree[winner(tree)]![1] & RevFlag.Deleted) !== 0;
+    if (wasDeleted === null) {
+      if (isDeleted) rec.delCount++;
+      else rec.docCount++;
+    } else if (wasDeleted !== isDeleted) {
+      if (isDeleted) {
+        rec.docCount--;
+        rec.delCount++;
+      } else {
+        rec.docCount++;
+        rec.delCount--;
+      }
+    }
+    rec.seq++;
+    if (info !== undefined) this.#seqs.removeSync([rec.uid, info.s]);
+    this.#seqs.putSync([rec.uid, rec.seq], edit.id);
+    this.#docs.putSync([rec.uid, edit.id], { t: tree, s: rec.seq });
+    const path = ancestry(tree, rev);
+    const entry: JournalEntry =
+      stored.a === undefined
+        ? { k: 'doc', db: rec.name, id: edit.id, seq: rec.seq, path, deleted: edit.deleted, body: edit.body }
+        : { k: 'doc', db: rec.name, id: edit.id, seq: rec.seq, path, deleted: edit.deleted, body: edit.body, atts: stored.a };
+    this.#journal.append(entry, now);
+  }
+
+  // ---- document reads ------------------------------------------------------
+
+  #uid(dbName: string): number {
+    return this.record(dbName).uid;
+  }
+
+  /** The revision tree of a document, or undefined. */
+  tree(dbName: string, id: string): RevTree | undefined {
+    return this.#docs.get([this.#uid(dbName), id])?.t;
+  }
+
+  readAttachmentBytes(dbName: string, digest: string): Buffer | undefined {
+    return this.#atts.get([this.#uid(dbName), digest]);
+  }
+
+  #render(uid: number, id: string, tree: RevTree, rev: string, options: RenderOptions): string {
+    const stored = this.#revs.get([uid, id, rev]);
+    return renderDoc(id, rev, tree, stored, options, (digest) => this.#atts.get([uid, digest]));
+  }
+
+  /** `GET /{db}/{id}`: the winner, or `rev`; 404 `deleted` for a deleted winner without `rev`. */
+  get(dbName: string, id: string, rev: string | undefined, options: RenderOptions): string {
+    const uid = this.#uid(dbName);
+    const info = this.#docs.get([uid, id]);
+    if (info === undefined) throw notFound('missing');
+    if (rev === undefined) {
+      const win = winner(info.t);
+      if ((info.t[win]![1] & RevFlag.Deleted) !== 0) throw notFound('deleted');
+      return this.#render(uid, id, info.t, win, options);
+    }
+    const node = info.t[rev];
+    if (node === undefined || (node[1] & RevFlag.Available) === 0) throw notFound('missing');
+    return this.#render(uid, id, info.t, rev, options);
+  }
+
+  /** The stored revision and its metadata, for attachment requests and validation. */
+  revision(dbName: string, id: string, rev: string | undefined): { rev: string; stored: StoredRevision; deleted: boolean } {
+    const uid = this.#uid(dbName);
+    const info = this.#docs.get([uid, id]);
+    if (info === undefined) throw notFound('missing');
+    const target = rev ?? winner(info.t);
+    const node = info.t[target];
+    if (node === undefined) throw notFound('missing');
+    const deleted = (node[1] & RevFlag.Deleted) !== 0;
+    if (rev === undefined && deleted) throw notFound('deleted');
+    const stored = this.#revs.get([uid, id, target]);
+    if (stored === undefined) throw notFound('missing');
+    return { rev: target, stored, deleted };
+  }
+
+  /**
+   * `open_revs`: each requested revision (or every leaf for `all`) as
+   * `{ok: doc}` or `{missing: rev}`. With `latest`, a non-leaf rev is replaced
+   * by the leaves descending from it.
+   */
+  openRevs(
+    dbName: string,
+    id: string,
+    revs: readonly string[] | 'all',
+    latest: boolean,
+    options: RenderOptions,
+  ): ({ ok: string } | { missing: string })[] {
+    const uid = this.#uid(dbName);
+    const info = this.#docs.get([uid, id]);
+    if (revs === 'all') {
+      if (info === undefined) return [];
+      return leaves(info.t).map((r) => ({ ok: this.#render(uid, id, info.t, r, options) }));
+    }
+    const out: ({ ok: string } | { missing: string })[] = [];
+    const seen = new Set<string>();
+    for (const requested of revs) {
+      let targets = [requested];
+      if (info !== undefined && latest && requested in info.t && !isLeaf(info.t, requested)) {
+        targets = leaves(info.t).filter((l) => ancestry(info.t, l).includes(requested));
+      }
+      for (const r of targets) {
+        if (seen.has(r)) continue;
+        seen.add(r);
+        const node = info?.t[r];
+        if (info === undefined || node === undefined || (node[1] & RevFlag.Available) === 0) out.push({ missing: r });
+        else out.push({ ok: this.#render(uid, id, info.t, r, options) });
+      }
+    }
+    return out;
+  }
+
+  revsDiff(dbName: string, request: Readonly<Record<string, readonly string[]>>): Record<string, { missing: string[]; possible_ancestors?: string[] }> {
+    const uid = this.#uid(dbName);
+    const out: Record<string, { missing: string[]; possible_ancestors?: string[] }> = {};
+    for (const id of Object.keys(request)) {
+      const tree = this.#docs.get([uid, id])?.t;
+      const { missing, possibleAncestors } = revsDiff(tree, request[id]!);
+      if (missing.length === 0) continue;
+      out[id] = possibleAncestors.length > 0 ? { missing, possible_ancestors: possibleAncestors } : { missing };
+    }
+    return out;
+  }
+
+  allDocs(dbName: string, query: AllDocsQuery): { totalRows: number; offset: number; rows: AllDocsRow[] } {
+    const rec = this.record(dbName);
+    const uid = rec.uid;
+    const rows: AllDocsRow[] = [];
+    const row = (id: string, info: DocInfo): AllDocsRow => {
+      const rev = winner(info.t);
+      const base = { id, key: id, value: { rev } };
+      return query.includeDocs ? { ...base, doc: this.#render(uid, id, info.t, rev, query.render) } : base;
+    };
+    if (query.keys !== undefined) {
+      for (const key of query.keys) {
+        const info = this.#docs.get([uid, key]);
+        if (info === undefined) {
+          rows.push({ id: key, key, value: { rev: '' }, error: 'not_found' });
+          continue;
+        }
+        const rev = winner(info.t);
+        if ((info.t[rev]![1] & RevFlag.Deleted) !== 0) {
+          const deletedRow: AllDocsRow = { id: key, key, value: { rev, deleted: true } };
+          rows.push(query.includeDocs ? { ...deletedRow, doc: null } : deletedRow);
+        } else {
+          rows.push(row(key, info));
+        }
+      }
+      return { totalRows: rec.docCount, offset: 0, rows };
+    }
+    // Range bounds over [uid, id]; the end bound is exclusive in LMDB, so an inclusive end uses the next possible key.
+    const lowStart: [number, string] | [number] = [uid];
+    const highEnd: [number, string] | [number] = [uid + 1];
+    let start: [number, string] | [number];
+    let end: [number, string] | [number];
+    if (!query.descending) {
+      start = query.startkey !== undefined ? [uid, query.startkey] : lowStart;
+      end = query.endkey !== undefined ? [uid, query.inclusiveEnd ? `${query.endkey}\u0000` : query.endkey] : highEnd;
+    } else {
+      start = query.startkey !== undefined ? [uid, `${query.startkey}\u0000`] : highEnd;
+      end = query.endkey !== undefined ? [uid, query.inclusiveEnd ? query.endkey : `${query.endkey}\u0000`] : lowStart;
+    }
+    let skipped = 0;
+    for (const { key, value } of this.#docs.getRange({ start, end, reverse: query.descending })) {
+      const id = key[1];
+      if (query.descending && query.startkey !== undefined && id > query.startkey) continue;
+      if (query.descending && query.endkey !== undefined && !query.inclusiveEnd && id === query.endkey) continue;
+      const rev = winner(value.t);
+      if ((value.t[rev]![1] & RevFlag.Deleted) !== 0) continue;
+      if (skipped < query.skip) {
+        skipped++;
+        continue;
+      }
+      if (rows.length >= query.limit) break;
+      rows.push(row(id, value));
+    }
+    return { totalRows: rec.docCount, offset: query.skip, rows };
+  }
+
+  /**
+   * One page of `_changes`: rows with seq > since (or < since when
+   * descending), filtered, at most `limit`. `lastSeq` is the seq of the last
+   * row examined, so a filtered feed still makes progress.
+   */
+  async changes(dbName: string, query: ChangesQuery): Promise<{ rows: ChangeRow[]; lastSeq: number; pending: number }> {
+    const rec = this.record(dbName);
+    const uid = rec.uid;
+    const rows: ChangeRow[] = [];
+    let lastSeq = query.descending ? rec.seq : query.since;
+    const range = query.descending
+      ? { start: [uid, query.since === 0 ? Number.MAX_SAFE_INTEGER : query.since - 1] as [number, number], end: [uid, 0] as [number, number], reverse: true }
+      : { start: [uid, query.since + 1] as [number, number], end: [uid, Number.MAX_SAFE_INTEGER] as [number, number] };
+    let batch: ChangeRow[] = [];
+    const flush = async (): Promise<void> => {
+      if (batch.length === 0) return;
+      const pass = query.filter === undefined ? null : await query.filter.test(batch);
+      for (let i = 0; i < batch.length && rows.length < query.limit; i++) {
+        if (pass === null || pass[i] === true) {
+          const { doc, ...rest } = batch[i]!;
+          rows.push(query.includeDocs && doc !== undefined ? { ...rest, doc } : rest);
+        }
+        lastSeq = batch[i]!.seq;
+      }
+      batch = [];
+    };
+    const wantDocs = query.includeDocs || query.filter?.needsDocs === true;
+    for (const { key, value: id } of this.#seqs.getRange(range)) {
+      const info = this.#docs.get([uid, id]);
+      if (info === undefined || info.s !== key[1]) continue;
+      const win = winner(info.t);
+      const deleted = (info.t[win]![1] & RevFlag.Deleted) !== 0;
+      const candidate: ChangeRow = {
+        seq: key[1],
+        id,
+        changes: changeRevs(info.t, query.style),
+        deleted,
+        ...(wantDocs ? { doc: this.#render(uid, id, info.t, win, query.render) } : {}),
+      };
+      batch.push(candidate);
+      if (batch.length >= CHANGES_BATCH || (query.filter === undefined && rows.length + batch.length >= query.limit)) {
+        await flush();
+        if (rows.length >= query.limit) break;
+      }
+    }
+    await flush();
+    const pending = query.descending ? 0 : this.#seqs.getCount({ start: [uid, lastSeq + 1], end: [uid, Number.MAX_SAFE_INTEGER] });
+    return { rows, lastSeq, pending };
+  }
+
+  // ---- local documents -----------------------------------------------------
+
+  getLocal(dbName: string, id: string): string {
+    const uid = this.#uid(dbName);
+    const local = this.#locals.get([uid, id]);
+    if (local === undefined) throw notFound('missing');
+    const body = local.body.length > 2 ? `,${local.body.slice(1, -1)}` : '';
+    return `{"_id":${JSON.stringify(`_local/${id}`)},"_rev":"0-${local.rev}"${body}}`;
+  }
+
+  /** Writes (or with `deleted`, removes) `_local/{id}`; `rev` must match the current one when it exists. */
+  async putLocal(dbName: string, id: string, rev: string | undefined, body: string, deleted: boolean, allowReadOnly = false): Promise<string> {
+    return this.#storage.write(() => {
+      const rec = this.#dbs.get(dbName);
+      if (rec === undefined) throw notFound('Database does not exist.');
+      if (rec.readOnly !== undefined && !allowReadOnly) throw new DoppelError(ErrorKind.Forbidden, rec.readOnly);
+      const key: [number, string] = [rec.uid, id];
+      const current = this.#locals.get(key);
+      const currentRev = current === undefined ? undefined : `0-${current.rev}`;
+      if (deleted) {
+        if (current === undefined) throw notFound('missing');
+        if (rev !== currentRev) throw conflict();
+        this.#locals.removeSync(key);
+        this.#journal.append({ k: 'local', db: dbName, id, body: null }, Date.now());
+        return '0-0';
+      }
+      if (current !== undefined && rev !== undefined && rev !== currentRev) throw conflict();
+      if (current !== undefined && rev === undefined) throw conflict();
+      const nextRev = (current?.rev ?? 0) + 1;
+      this.#locals.putSync(key, { rev: nextRev, body });
+      this.#journal.append({ k: 'local', db: dbName, id, body }, Date.now());
+      return `0-${nextRev}`;
+    });
+  }
+
+  // ---- maintenance ---------------------------------------------------------
+
+  /** Waits until every committed write is on disk (`_ensure_full_commit`). */
+  async sync(): Promise<void> {
+    await this.#storage.sync();
+  }
+
+  /**
+   * Compaction: drops the bodies of non-leaf revisions (their tree nodes stay
+   * as `missing`), then attachment bodies nothing references any more.
+   */
+  async compact(dbName: string): Promise<void> {
+    const uid = this.#uid(dbName);
+    let after: string | undefined;
+    for (;;) {
+      const page = [...this.#docs.getRange({ start: after === undefined ? [uid] : [uid, `${after}\u0000`], end: [uid + 1], limit: 1000 })];
+      if (page.length === 0) break;
+      after = page[page.length - 1]!.key[1];
+      await this.#storage.write(() => {
+        for (const { key } of page) {
+          const info = this.#docs.get(key);
+          if (info === undefined) continue;
+          const leafSet = new Set(leaves(info.t));
+          let changed = false;
+          const tree: Record<string, readonly [string | null, number]> = {};
+          for (const [rev, [parent, flags]] of Object.entries(info.t)) {
+            if (!leafSet.has(rev) && (flags & RevFlag.Available) !== 0) {
+              this.#revs.removeSync([uid, key[1], rev]);
+              tree[rev] = [parent, flags & ~RevFlag.Available];
+              changed = true;
+            } else {
+              tree[rev] = [parent, flags];
+            }
+          }
+          if (changed) this.#docs.putSync(key, { t: tree, s: info.s });
+        }
+      });
+    }
+    const referenced = new Set<string>();
+    for (const { value } of this.#revs.getRange({ start: [uid], end: [uid + 1] })) {
+      for (const meta of Object.values(value.a ?? {})) referenced.add(meta.digest);
+    }
+    const unreferenced = [...this.#atts.getKeys({ start: [uid], end: [uid + 1] })].filter((k) => !referenced.has(k[1]));
+    let active = 0;
+    for (const { value } of this.#revs.getRange({ start: [uid], end: [uid + 1] })) active += value.b.length;
+    await this.#storage.write(() => {
+      for (const key of unreferenced) this.#atts.removeSync(key);
+      const rec = this.#dbs.get(dbName);
+      if (rec !== undefined && rec.uid === uid) {
+        for (const { value } of this.#atts.getRange({ start: [uid], end: [uid + 1] })) active += value.length;
+        this.#dbs.putSync(dbName, { ...rec, activeBytes: active });
+      }
+    });
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * Revision trees as a flat map: rev → [parent rev or null, flags]. A node
+ * whose parent is null is a root, either the true first revision or the
+ * oldest one kept after stemming. Leaves are the nodes nobody names as parent.
+ *
+ * Pure functions; the tree is treated as immutable (every change returns a
+ * new map), so a failed validation can never leave a half-edited tree.
+ */
+export const RevFlag = {
+  Deleted: 1,
+  /** The revision's body is stored (not a stub grafted from a foreign path, not compacted away). */
+  Available: 2,
+} as const;
+
+export type RevNode = readonly [parent: string | null, flags: number];
+export type RevTree = Readonly<Record<string, RevNode>>;
+
+const REV_PATTERN = /^([1-9][0-9]{0,14})-([0-9A-Za-z_.~+-]{1,128})$/;
+
+export interface ParsedRev {
+  readonly pos: number;
+  readonly hash: string;
+}
+
+export function parseRev(rev: unknown): ParsedRev | null {
+  if (typeof rev !== 'string') return null;
+  const m = REV_PATTERN.exec(rev);
+  if (m === null) return null;
+  return { pos: Number(m[1]), hash: m[2]! };
+}
+
+export const revPos = (rev: string): number => Number(rev.slice(0, rev.indexOf('-')));
+const revHash = (rev: string): string => rev.slice(rev.indexOf('-') + 1);
+
+export function leaves(tree: RevTree): string[] {
+  const parents = new Set<string>();
+  for (const rev in tree) {
+    const parent = tree[rev]![0];
+    if (parent !== null) parents.add(parent);
+  }
+  const out: string[] = [];
+  for (const rev in tree) if (!parents.has(rev)) out.push(rev);
+  return out;
+}
+
+const isDeleted = (tree: RevTree, rev: string): boolean => ((tree[rev]?.[1] ?? 0) & RevFlag.Deleted) !== 0;
+
+/** Orders leaves best first: live before deleted, then higher generation, then greater hash. */
+export function compareLeaves(tree: RevTree, a: string, b: string): number {
+  const da = isDeleted(tree, a);
+  const db = isDeleted(tree, b);
+  if (da !== db) return da ? 1 : -1;
+  const pa = revPos(a);
+  const pb = revPos(b);
+  if (pa !== pb) return pb - pa;
+  const ha = revHash(a);
+  const hb = revHash(b);
+  return ha < hb ? 1 : ha > hb ? -1 : 0;
+}
+
+export function sortedLeaves(tree: RevTree): string[] {
+  return leaves(tree).sort((a, b) => compareLeaves(tree, a, b));
+}
+
+export function winner(tree: RevTree): string {
+  const all = leaves(tree);
+  let best = all[0]!;
+  for (let i = 1; i < all.length; i++) if (compareLeaves(tree, all[i]!, best) < 0) best = all[i]!;
+  return best;
+}
+
+export function isLeaf(tree: RevTree, rev: string): boolean {
+  if (!(rev in tree)) return false;
+  for (const r in tree) if (tree[r]![0] === rev) return false;
+  return true;
+}
+
+export const winnerDeleted = (tree: RevTree): boolean => isDeleted(tree, winner(tree));
+
+/** The rev and its known ancestors, newest first. */
+export function ancestry(tree: RevTree, rev: string): string[] {
+  const out: string[] = [];
+  let cur: string | null = rev;
+  while (cur !== null && cur in tree) {
+    out.push(cur);
+    cur = tree[cur]![0];
+  }
+  return out;
+}
+
+/** `_revisions` for a rev: `{start, ids}`, the ids newest first. */
+export function revisionsOf(tree: RevTree, rev: string): { start: number; ids: string[] } {
+  const path = ancestry(tree, rev);
+  return { start: revPos(rev), ids: path.map(revHash) };
+}
+
+/** Adds `rev` as a child of `parent` (an edit made here). */
+export function addChild(tree: RevTree, parent: string | null, rev: string, flags: number): RevTree {
+  return { ...tree, [rev]: [parent, flags] };
+}
+
+/**
+ * Grafts a foreign path (newest first, consecutive generations) into the
+ * tree, as `_bulk_docs new_edits=false` does. Ancestors we did not know are
+ * added as unavailable stubs; a known stemmed root regains its parent.
+ * Returns null when the newest rev is already known with a body (nothing to do).
+ */
+export function graftPath(tree: RevTree, path: readonly string[], leafFlags: number): RevTree | null {
+  const newest = path[0]!;
+  const known = tree[newest];
+  if (known !== undefined && (known[1] & RevFlag.Available) !== 0) return null;
+  const next: Record<string, RevNode> = { ...tree };
+  for (let i = path.length - 1; i >= 0; i--) {
+    const rev = path[i]!;
+    const parent = i + 1 < path.length ? path[i + 1]! : null;
+    const existing = next[rev];
+    if (i === 0) {
+      next[rev] = [existing?.[0] ?? parent, leafFlags];
+    } else if (existing === undefined) {
+      next[rev] = [parent, 0];
+    } else if (existing[0] === null && parent !== null) {
+      next[rev] = [parent, existing[1]];
+    }
+  }
+  return next;
+}
+
+/**
+ * Keeps, on every branch, only the `limit` newest revisions (counted from
+ * each leaf). Returns the stemmed tree and the revisions it dropped.
+ */
+export function stem(tree: RevTree, limit: number): { tree: RevTree; dropped: string[] } {
+  const keep = new Set<string>();
+  for (const leaf of leaves(tree)) {
+    let cur: string | null = leaf;
+    for (let depth = 0; cur !== null && depth < limit && cur in tree; depth++) {
+      keep.add(cur);
+      cur = tree[cur]![0];
+    }
+  }
+  const dropped: string[] = [];
+  const next: Record<string, RevNode> = {};
+  for (const rev in tree) {
+    if (!keep.has(rev)) {
+      dropped.push(rev);
+      continue;
+    }
+    const [parent, flags] = tree[rev]!;
+    next[rev] = [parent !== null && keep.has(parent) ? parent : null, flags];
+  }
+  return dropped.length === 0 ? { tree, dropped } : { tree: next, dropped };
+}
+
+/**
+ * For `_revs_diff`: which of `revs` are unknown, and for each, the known
+ * leaf revisions of lower generation (possible ancestors).
+ */
+export function revsDiff(
+  tree: RevTree | undefined,
+  revs: readonly string[],
+): { missing: string[]; possibleAncestors: string[] } {
+  const missing = revs.filter((r) => tree === undefined || !(r in tree));
+  if (tree === undefined || missing.length === 0) return { missing, possibleAncestors: [] };
+  const maxMissing = Math.max(...missing.map(revPos));
+  const possibleAncestors = leaves(tree).filter((l) => revPos(l) < maxMissing);
+  return { missing, possibleAncestors };
+}

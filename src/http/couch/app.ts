@@ -1,0 +1,124 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { Journal } from '../../engines/journal/journal.js';
+import { badRequest, unauthorized } from '../../errors.js';
+import type { AuthService } from '../../services/auth/auth-service.js';
+import { setCookieHeader } from '../../services/auth/session-cookie.js';
+import { anonymousContext, type UserContext } from '../../services/auth/user-context.js';
+import type { DocumentService } from '../../services/docs/document-service.js';
+import { registerJournalRoutes } from '../native/journal-routes.js';
+import { registerChangesRoutes } from './changes-routes.js';
+import { registerDatabaseRoutes } from './database-routes.js';
+import { registerDocumentRoutes } from './document-routes.js';
+import { toCouchError } from './error-mapper.js';
+import { registerServerRoutes } from './server-routes.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    ctx: UserContext;
+  }
+}
+
+export interface HttpDependencies {
+  readonly docs: DocumentService;
+  readonly auth: AuthService;
+  readonly journal: Journal;
+  readonly log: Logger;
+  readonly nodeId: string;
+  readonly version: string;
+  readonly maxBodyBytes: number;
+  readonly corsOrigins: readonly string[];
+  readonly corsCredentials: boolean;
+  readonly isReady: () => boolean;
+}
+
+/** Paths anyone may reach without credentials. */
+const PUBLIC_PATHS = new Set(['/', '/_up', '/_session']);
+
+/** The request body parsed as JSON; 400 `bad_request` when it is not. */
+export function jsonBody(req: FastifyRequest): unknown {
+  const raw = req.body;
+  if (!Buffer.isBuffer(raw) || raw.length === 0) throw badRequest('Request body must be a JSON object', 'bad_request');
+  try {
+    return JSON.parse(raw.toString('utf8')) as unknown;
+  } catch {
+    throw badRequest('invalid UTF-8 JSON', 'bad_request');
+  }
+}
+
+/** Sends JSON text already rendered (documents are spliced, not re-serialized). */
+export function sendJson(reply: FastifyReply, status: number, json: string): FastifyReply {
+  return reply.code(status).type('application/json').send(`${json}\n`);
+}
+
+export function buildHttpApp(deps: HttpDependencies): FastifyInstance {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: deps.log.child({ door: 'http' }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: deps.maxBodyBytes,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 4096 },
+    return503OnClosing: true,
+    exposeHeadRoutes: false,
+  });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: deps.maxBodyBytes }, (_req, body, done) => {
+    done(null, body);
+  });
+  app.decorateRequest('ctx', null as unknown as UserContext);
+
+  app.addHook('onRequest', async (req, reply) => {
+    applyCors(deps, req, reply);
+    if (req.method === 'OPTIONS') return;
+    const { ctx, renewedCookie } = await deps.auth.authenticate(req.headers.authorization, req.headers.cookie);
+    req.ctx = ctx;
+    if (renewedCookie !== undefined) {
+      void reply.header('set-cookie', setCookieHeader(renewedCookie, { secure: false, maxAgeSeconds: deps.auth.sessionTimeoutS }));
+    }
+    const path = req.url.split('?')[0]!;
+    if (ctx.name === null && !PUBLIC_PATHS.has(path) && !(path === '/_session' && req.method === 'POST')) {
+      throw unauthorized('Authentication required.');
+    }
+  });
+
+  app.options('*', async (_req, reply) => reply.code(204).send());
+
+  app.setErrorHandler((err, req, reply) => {
+    const { status, body, error } = toCouchError(err);
+    if (status >= 500) req.log.error({ err: error.cause ?? err, url: req.url }, 'request failed');
+    if (req.ctx === null) req.ctx = anonymousContext();
+    if (status === 401 && req.headers['x-requested-with'] !== 'XMLHttpRequest') {
+      void reply.header('www-authenticate', 'Basic realm="doppel"');
+    }
+    void reply.code(status).type('application/json').send(`${JSON.stringify(body)}\n`);
+  });
+  app.setNotFoundHandler((_req, reply) => {
+    void reply.code(404).type('application/json').send('{"error":"not_found","reason":"missing"}\n');
+  });
+
+  registerServerRoutes(app, deps);
+  registerJournalRoutes(app, deps);
+  registerDatabaseRoutes(app, deps);
+  registerChangesRoutes(app, deps);
+  registerDocumentRoutes(app, deps);
+  return app;
+}
+
+function applyCors(deps: HttpDependencies, req: FastifyRequest, reply: FastifyReply): void {
+  const origin = req.headers.origin;
+  if (origin === undefined || deps.corsOrigins.length === 0) return;
+  const allowed = deps.corsOrigins.includes('*') || deps.corsOrigins.includes(origin);
+  if (!allowed) return;
+  void reply.header('access-control-allow-origin', deps.corsCredentials || !deps.corsOrigins.includes('*') ? origin : '*');
+  void reply.header('vary', 'Origin');
+  if (deps.corsCredentials) void reply.header('access-control-allow-credentials', 'true');
+  if (req.method === 'OPTIONS') {
+    void reply.header('access-control-allow-methods', 'GET, HEAD, POST, PUT, DELETE, COPY, OPTIONS');
+    void reply.header(
+      'access-control-allow-headers',
+      req.headers['access-control-request-headers'] ?? 'accept, authorization, content-type, origin, referer',
+    );
+    void reply.header('access-control-max-age', '600');
+  } else {
+    void reply.header('access-control-expose-headers', 'content-type, cache-control, etag, x-couch-request-id');
+  }
+}

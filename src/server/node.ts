@@ -1,0 +1,94 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pino from 'pino';
+import type { Config } from '../config/config-table.js';
+import { SYSTEM_DATABASES } from '../engines/docs/database-record.js';
+import { DocumentStore } from '../engines/docs/document-store.js';
+import { Journal } from '../engines/journal/journal.js';
+import { buildHttpApp } from '../http/couch/app.js';
+import { AuthService } from '../services/auth/auth-service.js';
+import { DocumentService } from '../services/docs/document-service.js';
+import { Storage } from '../storage/environment.js';
+
+export interface RunningNode {
+  readonly httpUrl: string;
+  stop(): Promise<void>;
+}
+
+const JOURNAL_TRIM_INTERVAL_MS = 10_000;
+
+function packageVersion(): string {
+  const path = new URL('../../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version;
+}
+
+/**
+ * The composition root: opens storage, builds engines and services in
+ * order, and opens the front doors. Nothing else wires parts together.
+ */
+export async function startNode(config: Config): Promise<RunningNode> {
+  const log = pino({ level: config.log_level, base: { node: undefined } });
+  const storage = new Storage({ path: config.data_dir, durability: config.durability, maxUnsyncedMs: config.max_unsynced_ms });
+  const journal = new Journal(storage, {
+    maxBytes: config.journal_max_bytes,
+    maxAgeMs: config.journal_max_age_s * 1000,
+    backlogBytes: config.journal_backlog_bytes,
+  });
+  const store = new DocumentStore(storage, journal, { defaultRevsLimit: config.revs_limit });
+  const docs = new DocumentService(store, { functionTimeoutMs: config.function_timeout_ms, maxDocumentBytes: config.max_document_bytes });
+  const auth = new AuthService(storage, journal, store, { sessionTimeoutS: config.session_timeout_s });
+
+  const meta = storage.structured<string, string>('node');
+  let nodeId = meta.get('id');
+  if (nodeId === undefined) {
+    const id = randomUUID().replaceAll('-', '');
+    await storage.write(() => meta.putSync('id', id));
+    nodeId = id;
+  }
+
+  const admin = await auth.bootstrap(process.env['DOPPEL_ADMIN_USER'], process.env['DOPPEL_ADMIN_PASSWORD'], log);
+  if (admin.generatedPassword !== undefined) {
+    // Shown once, on the terminal only (never in the structured log); only its hash is stored.
+    process.stderr.write(
+      `\n  Doppel created the server admin "${admin.name}" with the password:\n\n    ${admin.generatedPassword}\n\n` +
+        `  It is shown only this once. Set DOPPEL_ADMIN_USER / DOPPEL_ADMIN_PASSWORD to choose your own.\n\n`,
+    );
+  }
+  await docs.ensureSystemDatabases(SYSTEM_DATABASES);
+  await store.sweepDeleted();
+
+  let ready = false;
+  const app = buildHttpApp({
+    docs,
+    auth,
+    journal,
+    log,
+    nodeId,
+    version: packageVersion(),
+    maxBodyBytes: config.max_body_bytes,
+    corsOrigins: config.cors_origins.split(',').map((o) => o.trim()).filter((o) => o !== ''),
+    corsCredentials: config.cors_credentials,
+    isReady: () => ready,
+  });
+  await app.listen({ host: config.host, port: config.http_port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.http_port;
+  const httpUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+
+  const trimTimer = setInterval(() => {
+    journal.trim().catch((err: unknown) => log.error({ err }, 'journal trim failed'));
+  }, JOURNAL_TRIM_INTERVAL_MS);
+  trimTimer.unref();
+
+  ready = true;
+  log.info({ http: httpUrl, data_dir: join(config.data_dir), node_id: nodeId }, 'listening');
+  return {
+    httpUrl,
+    async stop() {
+      clearInterval(trimTimer);
+      await app.close();
+      await storage.close();
+    },
+  };
+}

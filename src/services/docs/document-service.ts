@@ -1,0 +1,391 @@
+import type { RenderOptions } from '../../engines/docs/doc-output.js';
+import { parseDocEdit, type DocEdit } from '../../engines/docs/doc-input.js';
+import type {
+  AllDocsQuery,
+  ChangeRow,
+  ChangesFilter,
+  ChangesQuery,
+  DocumentStore,
+  WriteResult,
+} from '../../engines/docs/document-store.js';
+import { compileFilter, type CompiledFilter } from '../../engines/docs/js-sandbox.js';
+import { parseFindRequest, runFind } from '../../engines/docs/mango/find.js';
+import { compileSelector } from '../../engines/docs/mango/selector.js';
+import { badRequest, DoppelError, ErrorKind, forbidden, notFound } from '../../errors.js';
+import { USERS_DB } from '../auth/auth-service.js';
+import {
+  defaultSecurityObject,
+  isDbAdmin,
+  isServerAdmin,
+  normalizeSecurityObject,
+  preparePasswordForStorageAsync,
+  requireDbAdmin,
+  requireDbMember,
+  requireServerAdmin,
+  USER_DOC_ID_PREFIX,
+  validateUserDoc,
+  type SecurityObject,
+  type UserContext,
+} from '../auth/user-context.js';
+
+export type ChangesFilterSpec =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'doc_ids'; readonly ids: readonly string[] }
+  | { readonly kind: 'selector'; readonly selector: unknown }
+  | { readonly kind: 'design' }
+  | { readonly kind: 'js'; readonly ddoc: string; readonly name: string; readonly query: Record<string, string> };
+
+/**
+ * Documents and databases as callers may use them: every method checks the
+ * caller's rights (server admin, database admin, member; the `_users` rules)
+ * and then calls the document engine.
+ */
+export class DocumentService {
+  readonly #store: DocumentStore;
+  readonly #functionTimeoutMs: number;
+  readonly #maxDocumentBytes: number;
+  readonly #filterCache = new Map<string, { rev: string; compiled: CompiledFilter }>();
+
+  constructor(store: DocumentStore, options: { functionTimeoutMs: number; maxDocumentBytes: number }) {
+    this.#store = store;
+    this.#functionTimeoutMs = options.functionTimeoutMs;
+    this.#maxDocumentBytes = options.maxDocumentBytes;
+  }
+
+  get store(): DocumentStore {
+    return this.#store;
+  }
+
+  security(db: string): SecurityObject {
+    const sec = this.#store.record(db).security;
+    return sec === null || sec === undefined ? defaultSecurityObject() : (sec as SecurityObject);
+  }
+
+  /** Read access: members and admins; in `_users`, users may only read their own document. */
+  requireReader(ctx: UserContext, db: string, docId?: string): void {
+    if (db === USERS_DB && !isServerAdmin(ctx)) {
+      if (docId !== undefined && ctx.name !== null && docId === USER_DOC_ID_PREFIX + ctx.name) return;
+      requireDbAdmin(ctx, this.security(db));
+      return;
+    }
+    requireDbMember(ctx, this.security(db));
+  }
+
+  requireAdmin(ctx: UserContext, db: string): void {
+    requireDbAdmin(ctx, this.security(db));
+  }
+
+  // ---- databases -----------------------------------------------------------
+
+  async createDatabase(ctx: UserContext, name: string): Promise<void> {
+    requireServerAdmin(ctx);
+    await this.#store.create(name, 'database', defaultSecurityObject());
+  }
+
+  /** Creates the system databases on first start. */
+  async ensureSystemDatabases(names: readonly string[]): Promise<void> {
+    for (const name of names) {
+      if (!this.#store.exists(name)) await this.#store.create(name, 'database', defaultSecurityObject());
+    }
+  }
+
+  async deleteDatabase(ctx: UserContext, name: string): Promise<void> {
+    requireServerAdmin(ctx);
+    await this.#store.delete(name);
+  }
+
+  listDatabases(ctx: UserContext): string[] {
+    requireServerAdmin(ctx);
+    return this.#store.list();
+  }
+
+  info(ctx: UserContext, db: string): ReturnType<DocumentStore['info']> {
+    const info = this.#store.info(db);
+    this.requireReader(ctx, db);
+    return info;
+  }
+
+  getSecurity(ctx: UserContext, db: string): SecurityObject {
+    this.requireReader(ctx, db);
+    return this.security(db);
+  }
+
+  async putSecurity(ctx: UserContext, db: string, body: unknown): Promise<void> {
+    this.requireAdmin(ctx, db);
+    await this.#store.setSecurity(db, normalizeSecurityObject(body));
+  }
+
+  getRevsLimit(ctx: UserContext, db: string): number {
+    this.requireReader(ctx, db);
+    return this.#store.record(db).revsLimit;
+  }
+
+  async putRevsLimit(ctx: UserContext, db: string, body: unknown): Promise<void> {
+    this.requireAdmin(ctx, db);
+    if (typeof body !== 'number') throw badRequest('_revs_limit must be a positive integer');
+    await this.#store.setRevsLimit(db, body);
+  }
+
+  async compact(ctx: UserContext, db: string): Promise<void> {
+    this.requireAdmin(ctx, db);
+    await this.#store.compact(db);
+  }
+
+  // ---- writes --------------------------------------------------------------
+
+  /** Validates and normalizes the documents of a write, applying `_users` and design-doc rules. */
+  async #prepare(ctx: UserContext, db: string, docs: readonly unknown[], newEdits: boolean, id?: string): Promise<DocEdit[]> {
+    const sec = this.security(db);
+    const isAdmin = isDbAdmin(ctx, sec);
+    if (db !== USERS_DB) requireDbMember(ctx, sec);
+    const edits: DocEdit[] = [];
+    for (let raw of docs) {
+      if (db === USERS_DB) {
+        const docId = id ?? (raw as { _id?: unknown } | null)?._id;
+        let existing: unknown = null;
+        if (typeof docId === 'string') {
+          try {
+            existing = JSON.parse(this.#store.revision(db, docId, undefined).stored.b);
+          } catch {
+            existing = null;
+          }
+        }
+        const withId = id === undefined ? raw : { ...(raw as object), _id: id };
+        if ((withId as { _deleted?: unknown })._deleted !== true) {
+          validateUserDoc(withId, existing, ctx, sec);
+          raw = await preparePasswordForStorageAsync(withId as Record<string, unknown>);
+        } else if (!isAdmin && !(typeof docId === 'string' && ctx.name !== null && docId === USER_DOC_ID_PREFIX + ctx.name)) {
+          throw notFound('missing');
+        }
+      }
+      const edit = parseDocEdit(raw, id === undefined ? { newEdits, maxBytes: this.#maxDocumentBytes } : { newEdits, id, maxBytes: this.#maxDocumentBytes });
+      if (edit.id.startsWith('_design/') && !isAdmin) throw forbidden('Only admins can write design documents.');
+      edits.push(edit);
+    }
+    return edits;
+  }
+
+  async bulkDocs(ctx: UserContext, db: string, docs: readonly unknown[], newEdits: boolean): Promise<WriteResult[]> {
+    this.#store.record(db);
+    const edits = await this.#prepare(ctx, db, docs, newEdits);
+    return this.#store.bulkWrite(db, edits, { newEdits });
+  }
+
+  /** A single write; failures become errors (409 conflict, 412 missing stub). */
+  async putDoc(ctx: UserContext, db: string, doc: unknown, newEdits: boolean, id?: string): Promise<{ id: string; rev: string }> {
+    this.#store.record(db);
+    const edits = await this.#prepare(ctx, db, [doc], newEdits, id);
+    const [result] = await this.#store.bulkWrite(db, edits, { newEdits });
+    if (result === undefined) throw new DoppelError(ErrorKind.Internal, 'write produced no result');
+    if (!result.ok) {
+      if (result.error === 'conflict') throw new DoppelError(ErrorKind.Conflict, result.reason);
+      throw new DoppelError(ErrorKind.PreconditionFailed, result.reason, { errorName: result.error });
+    }
+    return { id: result.id, rev: result.rev };
+  }
+
+  async putLocal(ctx: UserContext, db: string, id: string, doc: unknown, deleted: boolean, rev?: string): Promise<string> {
+    this.#store.record(db);
+    this.requireReader(ctx, db);
+    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw badRequest('Document must be a JSON object');
+    const body: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(doc)) if (!k.startsWith('_')) body[k] = v;
+    const givenRev = rev ?? (doc as { _rev?: unknown })._rev;
+    if (givenRev !== undefined && typeof givenRev !== 'string') throw badRequest('Invalid rev format');
+    return this.#store.putLocal(db, id, givenRev, JSON.stringify(body), deleted);
+  }
+
+  getLocal(ctx: UserContext, db: string, id: string): string {
+    this.#store.record(db);
+    this.requireReader(ctx, db);
+    return this.#store.getLocal(db, id);
+  }
+
+  // ---- reads ---------------------------------------------------------------
+
+  get(ctx: UserContext, db: string, id: string, rev: string | undefined, render: RenderOptions): string {
+    this.#store.record(db);
+    this.requireReader(ctx, db, id);
+    return this.#store.get(db, id, rev, render);
+  }
+
+  openRevs(ctx: UserContext, db: string, id: string, revs: readonly string[] | 'all', latest: boolean, render: RenderOptions): ReturnType<DocumentStore['openRevs']> {
+    this.#store.record(db);
+    this.requireReader(ctx, db, id);
+    return this.#store.openRevs(db, id, revs, latest, render);
+  }
+
+  attachment(ctx: UserContext, db: string, id: string, name: string, rev: string | undefined): { contentType: string; digest: string; bytes: Buffer } {
+    this.#store.record(db);
+    this.requireReader(ctx, db, id);
+    const { stored } = this.#store.revision(db, id, rev);
+    const meta = stored.a?.[name];
+    if (meta === undefined) throw notFound('Document is missing attachment');
+    const bytes = this.#store.readAttachmentBytes(db, meta.digest);
+    if (bytes === undefined) throw notFound('Document is missing attachment');
+    return { contentType: meta.content_type, digest: meta.digest, bytes };
+  }
+
+  /** `PUT /{db}/{id}/{name}`: a new revision with the attachment added or replaced. */
+  async putAttachment(ctx: UserContext, db: string, id: string, name: string, rev: string | undefined, contentType: string, bytes: Buffer): Promise<{ id: string; rev: string }> {
+    const doc = this.#docWithAttachments(db, id, rev);
+    const atts = (doc['_attachments'] ?? {}) as Record<string, unknown>;
+    atts[name] = { content_type: contentType, data: bytes.toString('base64') };
+    doc['_attachments'] = atts;
+    return this.putDoc(ctx, db, doc, true, id);
+  }
+
+  async deleteAttachment(ctx: UserContext, db: string, id: string, name: string, rev: string | undefined): Promise<{ id: string; rev: string }> {
+    if (rev === undefined) throw new DoppelError(ErrorKind.Conflict, 'Document update conflict.');
+    const doc = this.#docWithAttachments(db, id, rev);
+    const atts = (doc['_attachments'] ?? {}) as Record<string, unknown>;
+    if (!(name in atts)) throw notFound('Document is missing attachment');
+    delete atts[name];
+    doc['_attachments'] = atts;
+    return this.putDoc(ctx, db, doc, true, id);
+  }
+
+  /** The current body with its attachments as stubs, ready to be edited and written back. */
+  #docWithAttachments(db: string, id: string, rev: string | undefined): Record<string, unknown> {
+    this.#store.record(db);
+    if (rev === undefined) {
+      if (this.#store.tree(db, id) === undefined) return { _id: id };
+      throw new DoppelError(ErrorKind.Conflict, 'Document update conflict.');
+    }
+    const { stored } = this.#store.revision(db, id, rev);
+    const doc = JSON.parse(stored.b) as Record<string, unknown>;
+    doc['_id'] = id;
+    doc['_rev'] = rev;
+    if (stored.a !== undefined) {
+      const atts: Record<string, unknown> = {};
+      for (const [n, meta] of Object.entries(stored.a)) atts[n] = { ...meta, stub: true };
+      doc['_attachments'] = atts;
+    }
+    return doc;
+  }
+
+  revsDiff(ctx: UserContext, db: string, body: unknown): ReturnType<DocumentStore['revsDiff']> {
+    this.#store.record(db);
+    this.requireReader(ctx, db);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('Request body must be a JSON object');
+    for (const revs of Object.values(body)) {
+      if (!Array.isArray(revs) || !revs.every((r) => typeof r === 'string')) throw badRequest('Each value must be a list of revisions');
+    }
+    return this.#store.revsDiff(db, body as Record<string, string[]>);
+  }
+
+  allDocs(ctx: UserContext, db: string, query: AllDocsQuery): ReturnType<DocumentStore['allDocs']> {
+    this.#store.record(db);
+    this.requireReader(ctx, db);
+    return this.#store.allDocs(db, query);
+  }
+
+  find(ctx: UserContext, db: string, body: unknown): ReturnType<typeof runFind> {
+    this.#store.record(db);
+    this.requireReader(ctx, db);
+    const request = parseFindRequest(body);
+    const render: RenderOptions = request.conflicts === true ? { conflicts: true } : {};
+    const store = this.#store;
+    function* docs(): Generator<Record<string, unknown>> {
+      let after: string | undefined;
+      for (;;) {
+        const page = store.allDocs(db, { startkey: after === undefined ? undefined : `${after}\u0000`, inclusiveEnd: true, descending: false, limit: 500, skip: 0, includeDocs: true, render } as AllDocsQuery);
+        if (page.rows.length === 0) return;
+        for (const row of page.rows) if (typeof row.doc === 'string') yield JSON.parse(row.doc) as Record<string, unknown>;
+        after = page.rows[page.rows.length - 1]!.id;
+      }
+    }
+    return runFind(docs(), request);
+  }
+
+  /** Builds the engine filter for a `_changes` request (and checks the caller may use it). */
+  changesFilter(ctx: UserContext, db: string, spec: ChangesFilterSpec): ChangesFilter | undefined {
+    switch (spec.kind) {
+      case 'none':
+        return undefined;
+      case 'doc_ids': {
+        const ids = new Set(spec.ids);
+        return { needsDocs: false, test: (rows) => rows.map((r) => ids.has(r.id)) };
+      }
+      case 'design':
+        return { needsDocs: false, test: (rows) => rows.map((r) => r.id.startsWith('_design/')) };
+      case 'selector': {
+        const match = compileSelector(spec.selector);
+        return { needsDocs: true, test: (rows) => rows.map((r) => r.doc !== undefined && match(JSON.parse(r.doc) as Record<string, unknown>)) };
+      }
+      case 'js': {
+        const compiled = this.#jsFilter(db, spec.ddoc, spec.name);
+        const req = { query: spec.query, userCtx: { db, name: ctx.name, roles: ctx.roles } };
+        return {
+          needsDocs: true,
+          test: (rows: readonly ChangeRow[]) => compiled.run(rows.map((r) => (r.doc === undefined ? null : (JSON.parse(r.doc) as unknown))), req),
+        };
+      }
+    }
+  }
+
+  #jsFilter(db: string, ddoc: string, name: string): CompiledFilter {
+    const id = `_design/${ddoc}`;
+    let revision;
+    try {
+      revision = this.#store.revision(db, id, undefined);
+    } catch (err) {
+      if (err instanceof DoppelError && err.kind === ErrorKind.NotFound) throw notFound(`missing json key: ${ddoc}`);
+      throw err;
+    }
+    const key = `${this.#store.record(db).uid}/${id}/${name}`;
+    const cached = this.#filterCache.get(key);
+    if (cached !== undefined && cached.rev === revision.rev) return cached.compiled;
+    const filters = (JSON.parse(revision.stored.b) as { filters?: Record<string, unknown> }).filters;
+    const source = filters?.[name];
+    if (typeof source !== 'string') throw notFound(`missing json key: ${name}`);
+    const compiled = compileFilter(source, { timeoutMs: this.#functionTimeoutMs, name: `${ddoc}/${name}` });
+    this.#filterCache.set(key, { rev: revision.rev, compiled });
+    return compiled;
+  }
+
+  async changes(ctx: UserContext, db: string, query: ChangesQuery): ReturnType<DocumentStore['changes']> {
+    this.#store.record(db);
+    this.requireReader(ctx, db);
+    return this.#store.changes(db, query);
+  }
+
+  /** Resolves after the next commit to `db` past `seq`, or on abort. */
+  waitForChange(db: string, seq: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      let current: number;
+      try {
+        current = this.#store.record(db).seq;
+      } catch {
+        return resolve();
+      }
+      if (current > seq) return resolve();
+      const done = (): void => {
+        off();
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const off = this.#store.onChange(db, () => done());
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  dbUpdates(ctx: UserContext, since: number, limit: number): ReturnType<DocumentStore['dbUpdates']> {
+    requireServerAdmin(ctx);
+    return this.#store.dbUpdates(since, limit);
+  }
+
+  waitForDbUpdate(since: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal.aborted || this.#store.dbUpdatesSeq() > since) return resolve();
+      const done = (): void => {
+        off();
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const off = this.#store.onDbUpdate(() => done());
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+}
