@@ -16,10 +16,16 @@ program
       `a password is generated and printed once; only its hash is stored).\n\nSettings of \`doppel serve\`:\n${describeSettings()}\n`,
   );
 
-const serve = program.command('serve').description('Start a node (HTTP API; Redis and cluster ports reserved).');
+const serve = program
+  .command('serve')
+  .description('Start a node (HTTP API; Redis and cluster ports reserved).');
 for (const [name, setting] of Object.entries(configTable) as [SettingName, Setting][]) {
-  const flag = setting.type === 'boolean' ? `${flagName(name)} [bool]` : `${flagName(name)} <${setting.type}>`;
-  const option = new Option(flag, `${setting.description} (env ${envName(name)}, default ${JSON.stringify(setting.default)})`);
+  const flag =
+    setting.type === 'boolean' ? `${flagName(name)} [bool]` : `${flagName(name)} <${setting.type}>`;
+  const option = new Option(
+    flag,
+    `${setting.description} (env ${envName(name)}, default ${JSON.stringify(setting.default)})`,
+  );
   if (setting.values !== undefined) option.choices(setting.values);
   serve.addOption(option);
 }

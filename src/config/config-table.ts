@@ -21,9 +21,19 @@ export const configTable = {
     default: '127.0.0.1',
     description: 'Address every port binds to. Loopback unless you mean to expose the node.',
   },
-  http_port: { type: 'integer', default: 5984, min: 0, description: 'HTTP (CouchDB-compatible) port; 0 picks one.' },
+  http_port: {
+    type: 'integer',
+    default: 5984,
+    min: 0,
+    description: 'HTTP (CouchDB-compatible) port; 0 picks one.',
+  },
   resp_port: { type: 'integer', default: 6379, min: 0, description: 'Redis protocol port (reserved).' },
-  cluster_port: { type: 'integer', default: 8201, min: 0, description: 'Cluster port, mutual TLS (reserved).' },
+  cluster_port: {
+    type: 'integer',
+    default: 8201,
+    min: 0,
+    description: 'Cluster port, mutual TLS (reserved).',
+  },
   log_level: {
     type: 'enum',
     default: 'info',
@@ -80,7 +90,8 @@ export const configTable = {
     type: 'integer',
     default: 64 * 1024 * 1024,
     min: 0,
-    description: 'Journal entries already read by every consumer are still kept up to this size (for resyncs).',
+    description:
+      'Journal entries already read by every consumer are still kept up to this size (for resyncs).',
   },
   function_timeout_ms: {
     type: 'integer',
@@ -104,7 +115,11 @@ export const configTable = {
     default: false,
     description: 'Whether CORS responses allow credentials.',
   },
-  config: { type: 'string', default: '', description: 'Path of a JSON config file whose keys are these settings.' },
+  config: {
+    type: 'string',
+    default: '',
+    description: 'Path of a JSON config file whose keys are these settings.',
+  },
 } as const satisfies Record<string, Setting>;
 
 export type SettingName = keyof typeof configTable;

@@ -14,7 +14,8 @@ function coerce(name: string, setting: Setting, raw: unknown, source: string): s
   };
   switch (setting.type) {
     case 'integer': {
-      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+$/.test(raw) ? Number(raw) : NaN;
+      const n =
+        typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+$/.test(raw) ? Number(raw) : NaN;
       if (!Number.isSafeInteger(n)) return fail('must be an integer');
       if (setting.min !== undefined && n < setting.min) return fail(`must be at least ${setting.min}`);
       return n;
@@ -65,7 +66,8 @@ export function loadConfig(
     const fromFlag = flags[name];
     const fromEnv = env[envName(name)];
     if (fromFlag !== undefined) out[name] = coerce(name, setting, fromFlag, `flag ${flagName(name)}`);
-    else if (fromEnv !== undefined) out[name] = coerce(name, setting, fromEnv, `environment ${envName(name)}`);
+    else if (fromEnv !== undefined)
+      out[name] = coerce(name, setting, fromEnv, `environment ${envName(name)}`);
     else if (name in file) out[name] = coerce(name, setting, file[name], `config file ${configPath}`);
     else out[name] = setting.default;
   }
@@ -79,7 +81,9 @@ export function describeSettings(): string {
     const values = setting.values ? ` (${setting.values.join('|')})` : '';
     lines.push(`  ${flagName(name)} <${setting.type}>${values}`);
     lines.push(`      ${setting.description}`);
-    lines.push(`      env ${envName(name)}, config key "${name}", default ${JSON.stringify(setting.default)}`);
+    lines.push(
+      `      env ${envName(name)}, config key "${name}", default ${JSON.stringify(setting.default)}`,
+    );
   }
   return lines.join('\n');
 }

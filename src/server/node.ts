@@ -29,14 +29,21 @@ function packageVersion(): string {
  */
 export async function startNode(config: Config): Promise<RunningNode> {
   const log = pino({ level: config.log_level, base: { node: undefined } });
-  const storage = new Storage({ path: config.data_dir, durability: config.durability, maxUnsyncedMs: config.max_unsynced_ms });
+  const storage = new Storage({
+    path: config.data_dir,
+    durability: config.durability,
+    maxUnsyncedMs: config.max_unsynced_ms,
+  });
   const journal = new Journal(storage, {
     maxBytes: config.journal_max_bytes,
     maxAgeMs: config.journal_max_age_s * 1000,
     backlogBytes: config.journal_backlog_bytes,
   });
   const store = new DocumentStore(storage, journal, { defaultRevsLimit: config.revs_limit });
-  const docs = new DocumentService(store, { functionTimeoutMs: config.function_timeout_ms, maxDocumentBytes: config.max_document_bytes });
+  const docs = new DocumentService(store, {
+    functionTimeoutMs: config.function_timeout_ms,
+    maxDocumentBytes: config.max_document_bytes,
+  });
   const auth = new AuthService(storage, journal, store, { sessionTimeoutS: config.session_timeout_s });
 
   const meta = storage.structured<string, string>('node');
@@ -47,7 +54,11 @@ export async function startNode(config: Config): Promise<RunningNode> {
     nodeId = id;
   }
 
-  const admin = await auth.bootstrap(process.env['DOPPEL_ADMIN_USER'], process.env['DOPPEL_ADMIN_PASSWORD'], log);
+  const admin = await auth.bootstrap(
+    process.env['DOPPEL_ADMIN_USER'],
+    process.env['DOPPEL_ADMIN_PASSWORD'],
+    log,
+  );
   if (admin.generatedPassword !== undefined) {
     // Shown once, on the terminal only (never in the structured log); only its hash is stored.
     process.stderr.write(
@@ -67,7 +78,10 @@ export async function startNode(config: Config): Promise<RunningNode> {
     nodeId,
     version: packageVersion(),
     maxBodyBytes: config.max_body_bytes,
-    corsOrigins: config.cors_origins.split(',').map((o) => o.trim()).filter((o) => o !== ''),
+    corsOrigins: config.cors_origins
+      .split(',')
+      .map((o) => o.trim())
+      .filter((o) => o !== ''),
     corsCredentials: config.cors_credentials,
     isReady: () => ready,
   });

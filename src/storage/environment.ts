@@ -39,7 +39,10 @@ export class Storage {
 
   /** A sub-database holding structured values (msgpack). */
   structured<V, K extends string | number | (string | number)[]>(name: string): Database<V, K> {
-    return this.root.openDB<V, K>(name, { encoding: 'msgpack', sharedStructuresKey: Symbol.for('structures') });
+    return this.root.openDB<V, K>(name, {
+      encoding: 'msgpack',
+      sharedStructuresKey: Symbol.for('structures'),
+    });
   }
 
   /** A sub-database holding strings (JSON text kept as written). */

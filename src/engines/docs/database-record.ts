@@ -24,7 +24,8 @@ export const SYSTEM_DATABASES = ['_users', '_replicator'] as const;
 const NAME_PATTERN = /^[a-z][a-z0-9_$()+/-]*$/;
 
 export function validateDatabaseName(name: string): string {
-  if (name.length > 238) throw badRequest('Database name is too long (at most 238 characters)', 'illegal_database_name');
+  if (name.length > 238)
+    throw badRequest('Database name is too long (at most 238 characters)', 'illegal_database_name');
   const isSystem = (SYSTEM_DATABASES as readonly string[]).includes(name) || name === '_global_changes';
   const isReplicatorLike = name.endsWith('/_replicator') && NAME_PATTERN.test(name.slice(0, -12));
   if (!isSystem && !isReplicatorLike && !NAME_PATTERN.test(name)) {

@@ -36,8 +36,9 @@ function attachmentsJson(
   }
   const parts: string[] = [];
   for (const name of Object.keys(atts)) {
-    const meta = atts[name]!;
-    const withData = options.attachments === true || (options.attsSince !== undefined && meta.revpos > sincePos);
+    const meta = atts[name];
+    const withData =
+      options.attachments === true || (options.attsSince !== undefined && meta.revpos > sincePos);
     const bytes = withData ? read(meta.digest) : undefined;
     const head = `"content_type":${JSON.stringify(meta.content_type)},"revpos":${meta.revpos},"digest":${JSON.stringify(meta.digest)}`;
     parts.push(
@@ -72,16 +73,22 @@ export function renderDoc(
   if (options.localSeq !== undefined) out += `,"_local_seq":${options.localSeq}`;
   if (options.conflicts === true || options.deletedConflicts === true) {
     const others = sortedLeaves(tree).filter((l) => l !== rev);
-    const live = others.filter((l) => (tree[l]![1] & RevFlag.Deleted) === 0);
-    const dead = others.filter((l) => (tree[l]![1] & RevFlag.Deleted) !== 0);
+    const live = others.filter((l) => (tree[l][1] & RevFlag.Deleted) === 0);
+    const dead = others.filter((l) => (tree[l][1] & RevFlag.Deleted) !== 0);
     if (options.conflicts === true && live.length > 0) out += `,"_conflicts":${JSON.stringify(live)}`;
-    if (options.deletedConflicts === true && dead.length > 0) out += `,"_deleted_conflicts":${JSON.stringify(dead)}`;
+    if (options.deletedConflicts === true && dead.length > 0)
+      out += `,"_deleted_conflicts":${JSON.stringify(dead)}`;
   }
   if (options.revs === true) out += `,"_revisions":${JSON.stringify(revisionsOf(tree, rev))}`;
   if (options.revsInfo === true) {
     const info = ancestry(tree, rev).map((r) => {
-      const flags = tree[r]![1];
-      const status = (flags & RevFlag.Deleted) !== 0 ? 'deleted' : (flags & RevFlag.Available) !== 0 ? 'available' : 'missing';
+      const flags = tree[r][1];
+      const status =
+        (flags & RevFlag.Deleted) !== 0
+          ? 'deleted'
+          : (flags & RevFlag.Available) !== 0
+            ? 'available'
+            : 'missing';
       return { rev: r, status };
     });
     out += `,"_revs_info":${JSON.stringify(info)}`;

@@ -5,7 +5,7 @@ import type { Storage } from '../../storage/environment.js';
 import type { AttachmentMeta, DatabaseKind, JournalEntry } from '../journal/journal-entry.js';
 import type { Journal } from '../journal/journal.js';
 import { validateDatabaseName, type DatabaseRecord } from './database-record.js';
-import { newRevision, type AttachmentInput, type DocEdit } from './doc-input.js';
+import { newRevision, type DocEdit } from './doc-input.js';
 import { changeRevs, renderDoc, type RenderOptions, type StoredRevision } from './doc-output.js';
 import {
   addChild,
@@ -39,7 +39,13 @@ interface DbUpdate {
 
 export type WriteResult =
   | { readonly ok: true; readonly id: string; readonly rev: string }
-  | { readonly ok: false; readonly id: string; readonly rev?: string; readonly error: string; readonly reason: string };
+  | {
+      readonly ok: false;
+      readonly id: string;
+      readonly rev?: string;
+      readonly error: string;
+      readonly reason: string;
+    };
 
 export interface ChangeRow {
   readonly seq: number;
@@ -177,7 +183,8 @@ export class DocumentStore {
 
   info(name: string): DatabaseInfo {
     const rec = this.record(name);
-    const doppel: DatabaseInfo['doppel'] = rec.readOnly === undefined ? { kind: rec.kind } : { kind: rec.kind, read_only: rec.readOnly };
+    const doppel: DatabaseInfo['doppel'] =
+      rec.readOnly === undefined ? { kind: rec.kind } : { kind: rec.kind, read_only: rec.readOnly };
     return {
       db_name: rec.name,
       update_seq: rec.seq,
@@ -198,9 +205,12 @@ export class DocumentStore {
     validateDatabaseName(name);
     await this.#storage.write(() => {
       if (this.#dbs.doesExist(name)) {
-        throw new DoppelError(ErrorKind.DatabaseExists, 'The database could not be created, the file already exists.');
+        throw new DoppelError(
+          ErrorKind.DatabaseExists,
+          'The database could not be created, the file already exists.',
+        );
       }
-      const uid = (this.#meta.get('nextUid') ?? 1) as number;
+      const uid = this.#meta.get('nextUid') ?? 1;
       this.#meta.putSync('nextUid', uid + 1);
       const rec: DatabaseRecord = {
         uid,
@@ -238,11 +248,11 @@ export class DocumentStore {
   /** Removes the rows of a deleted database in bounded transactions; safe to rerun. */
   async #dropData(uid: number): Promise<void> {
     const ranges: Database<unknown, (string | number)[]>[] = [
-      this.#docs as Database<unknown, (string | number)[]>,
-      this.#revs as Database<unknown, (string | number)[]>,
-      this.#seqs as Database<unknown, (string | number)[]>,
-      this.#locals as Database<unknown, (string | number)[]>,
-      this.#atts as Database<unknown, (string | number)[]>,
+      this.#docs,
+      this.#revs,
+      this.#seqs,
+      this.#locals,
+      this.#atts,
     ];
     for (const db of ranges) {
       for (;;) {
@@ -303,7 +313,7 @@ export class DocumentStore {
   }
 
   #recordDbUpdate(db: string, type: DbUpdate['type']): void {
-    const seq = ((this.#meta.get('dbUpdatesSeq') ?? 0) as number) + 1;
+    const seq = (this.#meta.get('dbUpdatesSeq') ?? 0) + 1;
     this.#meta.putSync('dbUpdatesSeq', seq);
     const previous = this.#updateSeqByDb.get(db);
     if (previous !== undefined) this.#updates.removeSync(previous);
@@ -312,16 +322,19 @@ export class DocumentStore {
   }
 
   /** `_db_updates` rows after `since`, coalesced to the newest per database. */
-  dbUpdates(since: number, limit: number): { rows: { seq: number; db_name: string; type: string }[]; last: number } {
+  dbUpdates(
+    since: number,
+    limit: number,
+  ): { rows: { seq: number; db_name: string; type: string }[]; last: number } {
     const rows: { seq: number; db_name: string; type: string }[] = [];
     for (const { key, value } of this.#updates.getRange({ start: since + 1, limit })) {
       rows.push({ seq: key, db_name: value.db, type: value.type });
     }
-    return { rows, last: rows.length > 0 ? rows[rows.length - 1]!.seq : this.dbUpdatesSeq() };
+    return { rows, last: rows.length > 0 ? rows[rows.length - 1].seq : this.dbUpdatesSeq() };
   }
 
   dbUpdatesSeq(): number {
-    return (this.#meta.get('dbUpdatesSeq') ?? 0) as number;
+    return this.#meta.get('dbUpdatesSeq') ?? 0;
   }
 
   // ---- document writes -----------------------------------------------------
@@ -345,7 +358,8 @@ export class DocumentStore {
       const next = { ...rec };
       const now = Date.now();
       const out: WriteResult[] = [];
-      for (const edit of edits) out.push(options.newEdits ? this.#applyEdit(next, edit, now) : this.#applyGraft(next, edit, now));
+      for (const edit of edits)
+        out.push(options.newEdits ? this.#applyEdit(next, edit, now) : this.#applyGraft(next, edit, now));
       if (next.seq !== rec.seq) {
         this.#dbs.putSync(dbName, next);
         this.#recordDbUpdate(dbName, 'updated');
@@ -361,15 +375,17 @@ export class DocumentStore {
     const info = this.#docs.get(key);
     let parent: string | null = null;
     if (info === undefined) {
-      if (edit.rev !== undefined) return { ok: false, id: edit.id, error: 'conflict', reason: 'Document update conflict.' };
+      if (edit.rev !== undefined)
+        return { ok: false, id: edit.id, error: 'conflict', reason: 'Document update conflict.' };
     } else if (edit.rev === undefined) {
       const win = winner(info.t);
-      if ((info.t[win]![1] & RevFlag.Deleted) === 0) {
+      if ((info.t[win][1] & RevFlag.Deleted) === 0) {
         return { ok: false, id: edit.id, error: 'conflict', reason: 'Document update conflict.' };
       }
       parent = win;
     } else {
-      if (!isLeaf(info.t, edit.rev)) return { ok: false, id: edit.id, error: 'conflict', reason: 'Document update conflict.' };
+      if (!isLeaf(info.t, edit.rev))
+        return { ok: false, id: edit.id, error: 'conflict', reason: 'Document update conflict.' };
       parent = edit.rev;
     }
     const atts = this.#resolveAttachments(rec, info?.t, parent, edit, null);
@@ -390,7 +406,7 @@ export class DocumentStore {
     const key: [number, string] = [rec.uid, edit.id];
     const info = this.#docs.get(key);
     const path = edit.path!;
-    const rev = path[0]!;
+    const rev = path[0];
     const flags = RevFlag.Available | (edit.deleted ? RevFlag.Deleted : 0);
     const tree = graftPath(info?.t ?? {}, path, flags);
     if (tree === null) return { ok: true, id: edit.id, rev };
@@ -413,12 +429,13 @@ export class DocumentStore {
     graftedPath: readonly string[] | null,
   ): [string, AttachmentMeta][] | { error: string; reason: string } {
     if (edit.attachments === undefined || edit.attachments.size === 0) return [];
-    const newPos = graftedPath !== null ? revPos(graftedPath[0]!) : (parent === null ? 0 : revPos(parent)) + 1;
+    const newPos = graftedPath !== null ? revPos(graftedPath[0]) : (parent === null ? 0 : revPos(parent)) + 1;
     let ancestorAtts: Map<string, AttachmentMeta> | undefined;
     const ancestors = (): Map<string, AttachmentMeta> => {
       if (ancestorAtts !== undefined) return ancestorAtts;
       ancestorAtts = new Map();
-      const candidates = graftedPath !== null ? graftedPath.slice(1) : parent !== null ? ancestry(tree ?? {}, parent) : [];
+      const candidates =
+        graftedPath !== null ? graftedPath.slice(1) : parent !== null ? ancestry(tree ?? {}, parent) : [];
       const extra = graftedPath !== null && tree !== undefined ? leaves(tree) : [];
       for (const r of [...candidates, ...extra]) {
         const stored = this.#revs.get([rec.uid, edit.id, r]);
@@ -430,16 +447,25 @@ export class DocumentStore {
       return ancestorAtts;
     };
     const out: [string, AttachmentMeta][] = [];
-    for (const [name, input] of edit.attachments as ReadonlyMap<string, AttachmentInput>) {
+    for (const [name, input] of edit.attachments) {
       if (input.kind === 'data') {
         if (!this.#atts.doesExist([rec.uid, input.digest])) {
           this.#atts.putSync([rec.uid, input.digest], input.bytes);
           rec.activeBytes += input.bytes.length;
         }
-        out.push([name, { content_type: input.contentType, digest: input.digest, length: input.bytes.length, revpos: newPos }]);
+        out.push([
+          name,
+          {
+            content_type: input.contentType,
+            digest: input.digest,
+            length: input.bytes.length,
+            revpos: newPos,
+          },
+        ]);
         continue;
       }
-      const known = input.digest !== undefined ? ancestors().get(`${name}\u0000${input.digest}`) : ancestors().get(name);
+      const known =
+        input.digest !== undefined ? ancestors().get(`${name}\u0000${input.digest}`) : ancestors().get(name);
       if (known === undefined) {
         return { error: 'missing_stub', reason: `Invalid attachment stub in ${edit.id} for ${name}` };
       }
@@ -459,11 +485,12 @@ export class DocumentStore {
   ): void {
     const { tree, dropped } = stem(grown, rec.revsLimit);
     for (const r of dropped) this.#revs.removeSync([rec.uid, edit.id, r]);
-    const stored: StoredRevision = atts.length === 0 ? { b: edit.body } : { b: edit.body, a: Object.fromEntries(atts) };
+    const stored: StoredRevision =
+      atts.length === 0 ? { b: edit.body } : { b: edit.body, a: Object.fromEntries(atts) };
     this.#revs.putSync([rec.uid, edit.id, rev], stored);
     rec.activeBytes += edit.body.length;
-    const wasDeleted = info === undefined ? null : (info.t[winner(info.t)]![1] & RevFlag.Deleted) !== 0;
-    const isDeleted = (tree[winner(tree)]![1] & RevFlag.Deleted) !== 0;
+    const wasDeleted = info === undefined ? null : (info.t[winner(info.t)][1] & RevFlag.Deleted) !== 0;
+    const isDeleted = (tree[winner(tree)][1] & RevFlag.Deleted) !== 0;
     if (wasDeleted === null) {
       if (isDeleted) rec.delCount++;
       else rec.docCount++;
@@ -484,7 +511,16 @@ export class DocumentStore {
     const entry: JournalEntry =
       stored.a === undefined
         ? { k: 'doc', db: rec.name, id: edit.id, seq: rec.seq, path, deleted: edit.deleted, body: edit.body }
-        : { k: 'doc', db: rec.name, id: edit.id, seq: rec.seq, path, deleted: edit.deleted, body: edit.body, atts: stored.a };
+        : {
+            k: 'doc',
+            db: rec.name,
+            id: edit.id,
+            seq: rec.seq,
+            path,
+            deleted: edit.deleted,
+            body: edit.body,
+            atts: stored.a,
+          };
     this.#journal.append(entry, now);
   }
 
@@ -515,7 +551,7 @@ export class DocumentStore {
     if (info === undefined) throw notFound('missing');
     if (rev === undefined) {
       const win = winner(info.t);
-      if ((info.t[win]![1] & RevFlag.Deleted) !== 0) throw notFound('deleted');
+      if ((info.t[win][1] & RevFlag.Deleted) !== 0) throw notFound('deleted');
       return this.#render(uid, id, info.t, win, options);
     }
     const node = info.t[rev];
@@ -524,7 +560,11 @@ export class DocumentStore {
   }
 
   /** The stored revision and its metadata, for attachment requests and validation. */
-  revision(dbName: string, id: string, rev: string | undefined): { rev: string; stored: StoredRevision; deleted: boolean } {
+  revision(
+    dbName: string,
+    id: string,
+    rev: string | undefined,
+  ): { rev: string; stored: StoredRevision; deleted: boolean } {
     const uid = this.#uid(dbName);
     const info = this.#docs.get([uid, id]);
     if (info === undefined) throw notFound('missing');
@@ -567,21 +607,26 @@ export class DocumentStore {
         if (seen.has(r)) continue;
         seen.add(r);
         const node = info?.t[r];
-        if (info === undefined || node === undefined || (node[1] & RevFlag.Available) === 0) out.push({ missing: r });
+        if (info === undefined || node === undefined || (node[1] & RevFlag.Available) === 0)
+          out.push({ missing: r });
         else out.push({ ok: this.#render(uid, id, info.t, r, options) });
       }
     }
     return out;
   }
 
-  revsDiff(dbName: string, request: Readonly<Record<string, readonly string[]>>): Record<string, { missing: string[]; possible_ancestors?: string[] }> {
+  revsDiff(
+    dbName: string,
+    request: Readonly<Record<string, readonly string[]>>,
+  ): Record<string, { missing: string[]; possible_ancestors?: string[] }> {
     const uid = this.#uid(dbName);
     const out: Record<string, { missing: string[]; possible_ancestors?: string[] }> = {};
     for (const id of Object.keys(request)) {
       const tree = this.#docs.get([uid, id])?.t;
-      const { missing, possibleAncestors } = revsDiff(tree, request[id]!);
+      const { missing, possibleAncestors } = revsDiff(tree, request[id]);
       if (missing.length === 0) continue;
-      out[id] = possibleAncestors.length > 0 ? { missing, possible_ancestors: possibleAncestors } : { missing };
+      out[id] =
+        possibleAncestors.length > 0 ? { missing, possible_ancestors: possibleAncestors } : { missing };
     }
     return out;
   }
@@ -603,7 +648,7 @@ export class DocumentStore {
           continue;
         }
         const rev = winner(info.t);
-        if ((info.t[rev]![1] & RevFlag.Deleted) !== 0) {
+        if ((info.t[rev][1] & RevFlag.Deleted) !== 0) {
           const deletedRow: AllDocsRow = { id: key, key, value: { rev, deleted: true } };
           rows.push(query.includeDocs ? { ...deletedRow, doc: null } : deletedRow);
         } else {
@@ -619,18 +664,25 @@ export class DocumentStore {
     let end: [number, string] | [number];
     if (!query.descending) {
       start = query.startkey !== undefined ? [uid, query.startkey] : lowStart;
-      end = query.endkey !== undefined ? [uid, query.inclusiveEnd ? `${query.endkey}\u0000` : query.endkey] : highEnd;
+      end =
+        query.endkey !== undefined
+          ? [uid, query.inclusiveEnd ? `${query.endkey}\u0000` : query.endkey]
+          : highEnd;
     } else {
       start = query.startkey !== undefined ? [uid, `${query.startkey}\u0000`] : highEnd;
-      end = query.endkey !== undefined ? [uid, query.inclusiveEnd ? query.endkey : `${query.endkey}\u0000`] : lowStart;
+      end =
+        query.endkey !== undefined
+          ? [uid, query.inclusiveEnd ? query.endkey : `${query.endkey}\u0000`]
+          : lowStart;
     }
     let skipped = 0;
     for (const { key, value } of this.#docs.getRange({ start, end, reverse: query.descending })) {
       const id = key[1];
       if (query.descending && query.startkey !== undefined && id > query.startkey) continue;
-      if (query.descending && query.endkey !== undefined && !query.inclusiveEnd && id === query.endkey) continue;
+      if (query.descending && query.endkey !== undefined && !query.inclusiveEnd && id === query.endkey)
+        continue;
       const rev = winner(value.t);
-      if ((value.t[rev]![1] & RevFlag.Deleted) !== 0) continue;
+      if ((value.t[rev][1] & RevFlag.Deleted) !== 0) continue;
       if (skipped < query.skip) {
         skipped++;
         continue;
@@ -646,24 +698,34 @@ export class DocumentStore {
    * descending), filtered, at most `limit`. `lastSeq` is the seq of the last
    * row examined, so a filtered feed still makes progress.
    */
-  async changes(dbName: string, query: ChangesQuery): Promise<{ rows: ChangeRow[]; lastSeq: number; pending: number }> {
+  async changes(
+    dbName: string,
+    query: ChangesQuery,
+  ): Promise<{ rows: ChangeRow[]; lastSeq: number; pending: number }> {
     const rec = this.record(dbName);
     const uid = rec.uid;
     const rows: ChangeRow[] = [];
     let lastSeq = query.descending ? rec.seq : query.since;
     const range = query.descending
-      ? { start: [uid, query.since === 0 ? Number.MAX_SAFE_INTEGER : query.since - 1] as [number, number], end: [uid, 0] as [number, number], reverse: true }
-      : { start: [uid, query.since + 1] as [number, number], end: [uid, Number.MAX_SAFE_INTEGER] as [number, number] };
+      ? {
+          start: [uid, query.since === 0 ? Number.MAX_SAFE_INTEGER : query.since - 1] as [number, number],
+          end: [uid, 0] as [number, number],
+          reverse: true,
+        }
+      : {
+          start: [uid, query.since + 1] as [number, number],
+          end: [uid, Number.MAX_SAFE_INTEGER] as [number, number],
+        };
     let batch: ChangeRow[] = [];
     const flush = async (): Promise<void> => {
       if (batch.length === 0) return;
       const pass = query.filter === undefined ? null : await query.filter.test(batch);
       for (let i = 0; i < batch.length && rows.length < query.limit; i++) {
         if (pass === null || pass[i] === true) {
-          const { doc, ...rest } = batch[i]!;
+          const { doc, ...rest } = batch[i];
           rows.push(query.includeDocs && doc !== undefined ? { ...rest, doc } : rest);
         }
-        lastSeq = batch[i]!.seq;
+        lastSeq = batch[i].seq;
       }
       batch = [];
     };
@@ -672,7 +734,7 @@ export class DocumentStore {
       const info = this.#docs.get([uid, id]);
       if (info === undefined || info.s !== key[1]) continue;
       const win = winner(info.t);
-      const deleted = (info.t[win]![1] & RevFlag.Deleted) !== 0;
+      const deleted = (info.t[win][1] & RevFlag.Deleted) !== 0;
       const candidate: ChangeRow = {
         seq: key[1],
         id,
@@ -681,13 +743,18 @@ export class DocumentStore {
         ...(wantDocs ? { doc: this.#render(uid, id, info.t, win, query.render) } : {}),
       };
       batch.push(candidate);
-      if (batch.length >= CHANGES_BATCH || (query.filter === undefined && rows.length + batch.length >= query.limit)) {
+      if (
+        batch.length >= CHANGES_BATCH ||
+        (query.filter === undefined && rows.length + batch.length >= query.limit)
+      ) {
         await flush();
         if (rows.length >= query.limit) break;
       }
     }
     await flush();
-    const pending = query.descending ? 0 : this.#seqs.getCount({ start: [uid, lastSeq + 1], end: [uid, Number.MAX_SAFE_INTEGER] });
+    const pending = query.descending
+      ? 0
+      : this.#seqs.getCount({ start: [uid, lastSeq + 1], end: [uid, Number.MAX_SAFE_INTEGER] });
     return { rows, lastSeq, pending };
   }
 
@@ -702,11 +769,19 @@ export class DocumentStore {
   }
 
   /** Writes (or with `deleted`, removes) `_local/{id}`; `rev` must match the current one when it exists. */
-  async putLocal(dbName: string, id: string, rev: string | undefined, body: string, deleted: boolean, allowReadOnly = false): Promise<string> {
+  async putLocal(
+    dbName: string,
+    id: string,
+    rev: string | undefined,
+    body: string,
+    deleted: boolean,
+    allowReadOnly = false,
+  ): Promise<string> {
     return this.#storage.write(() => {
       const rec = this.#dbs.get(dbName);
       if (rec === undefined) throw notFound('Database does not exist.');
-      if (rec.readOnly !== undefined && !allowReadOnly) throw new DoppelError(ErrorKind.Forbidden, rec.readOnly);
+      if (rec.readOnly !== undefined && !allowReadOnly)
+        throw new DoppelError(ErrorKind.Forbidden, rec.readOnly);
       const key: [number, string] = [rec.uid, id];
       const current = this.#locals.get(key);
       const currentRev = current === undefined ? undefined : `0-${current.rev}`;
@@ -741,9 +816,15 @@ export class DocumentStore {
     const uid = this.#uid(dbName);
     let after: string | undefined;
     for (;;) {
-      const page = [...this.#docs.getRange({ start: after === undefined ? [uid] : [uid, `${after}\u0000`], end: [uid + 1], limit: 1000 })];
+      const page = [
+        ...this.#docs.getRange({
+          start: after === undefined ? [uid] : [uid, `${after}\u0000`],
+          end: [uid + 1],
+          limit: 1000,
+        }),
+      ];
       if (page.length === 0) break;
-      after = page[page.length - 1]!.key[1];
+      after = page[page.length - 1].key[1];
       await this.#storage.write(() => {
         for (const { key } of page) {
           const info = this.#docs.get(key);
@@ -768,7 +849,9 @@ export class DocumentStore {
     for (const { value } of this.#revs.getRange({ start: [uid], end: [uid + 1] })) {
       for (const meta of Object.values(value.a ?? {})) referenced.add(meta.digest);
     }
-    const unreferenced = [...this.#atts.getKeys({ start: [uid], end: [uid + 1] })].filter((k) => !referenced.has(k[1]));
+    const unreferenced = [...this.#atts.getKeys({ start: [uid], end: [uid + 1] })].filter(
+      (k) => !referenced.has(k[1]),
+    );
     let active = 0;
     for (const { value } of this.#revs.getRange({ start: [uid], end: [uid + 1] })) active += value.b.length;
     await this.#storage.write(() => {

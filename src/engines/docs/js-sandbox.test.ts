@@ -247,6 +247,13 @@ void describe('compileFilter: isolation', () => {
     }
   });
 
+  void it('disables code generation from strings, so only the checked source ever runs', () => {
+    for (const call of ['eval("1")', 'new Function("return 1")()', 'Function.prototype.constructor("")']) {
+      const f = compileFilter(`function(doc) { return ${call}; }`, opts);
+      assert.throws(() => f.run([{}], req), functionError('EvalError'), call);
+    }
+  });
+
   void it('does not reach host frames through Error.prepareStackTrace', () => {
     const f = compileFilter(
       `function(doc) {

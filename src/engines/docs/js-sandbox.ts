@@ -3,9 +3,11 @@
  *
  * Behaviour follows CouchDB's query server (share/server/filter.js, util.js, loop.js):
  * - a filter's result is truthiness: CouchDB pushes `(fun(doc, req) && true) || false`;
- * - a filter that throws fails the whole call: filter.js has no per-doc try/catch, the error goes back to
- *   couch_query_servers:filter_docs and the `_changes` request (or replication) fails with a 500 whose
- *   error is the JS error's name; we throw a `function_error` DoppelError likewise;
+ * - a filter that throws fails the whole call, not just that doc: filter.js has no per-doc try/catch,
+ *   loop.js answers `["error", e.name, …]`, couch_os_process throws `{error, {Name, Reason}}` and
+ *   nothing in couch_query_servers:filter_docs or couch_changes catches it, so the `_changes` request
+ *   (and a replication reading it) fails with a 500. We throw a `function_error` DoppelError whose
+ *   errorName is that same name (e.g. `TypeError`);
  * - a source that fails to compile, or does not evaluate to a function, is a `compilation_error`;
  * - running past the limit is `os_process_error` (CouchDB's os_process_timeout, "OS process timed out.").
  *

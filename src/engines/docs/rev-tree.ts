@@ -26,7 +26,7 @@ export function parseRev(rev: unknown): ParsedRev | null {
   if (typeof rev !== 'string') return null;
   const m = REV_PATTERN.exec(rev);
   if (m === null) return null;
-  return { pos: Number(m[1]), hash: m[2]! };
+  return { pos: Number(m[1]), hash: m[2] };
 }
 
 export const revPos = (rev: string): number => Number(rev.slice(0, rev.indexOf('-')));
@@ -35,7 +35,7 @@ const revHash = (rev: string): string => rev.slice(rev.indexOf('-') + 1);
 export function leaves(tree: RevTree): string[] {
   const parents = new Set<string>();
   for (const rev in tree) {
-    const parent = tree[rev]![0];
+    const parent = tree[rev][0];
     if (parent !== null) parents.add(parent);
   }
   const out: string[] = [];
@@ -64,14 +64,14 @@ export function sortedLeaves(tree: RevTree): string[] {
 
 export function winner(tree: RevTree): string {
   const all = leaves(tree);
-  let best = all[0]!;
-  for (let i = 1; i < all.length; i++) if (compareLeaves(tree, all[i]!, best) < 0) best = all[i]!;
+  let best = all[0];
+  for (let i = 1; i < all.length; i++) if (compareLeaves(tree, all[i], best) < 0) best = all[i]!;
   return best;
 }
 
 export function isLeaf(tree: RevTree, rev: string): boolean {
   if (!(rev in tree)) return false;
-  for (const r in tree) if (tree[r]![0] === rev) return false;
+  for (const r in tree) if (tree[r][0] === rev) return false;
   return true;
 }
 
@@ -83,7 +83,7 @@ export function ancestry(tree: RevTree, rev: string): string[] {
   let cur: string | null = rev;
   while (cur !== null && cur in tree) {
     out.push(cur);
-    cur = tree[cur]![0];
+    cur = tree[cur][0];
   }
   return out;
 }
@@ -106,13 +106,13 @@ export function addChild(tree: RevTree, parent: string | null, rev: string, flag
  * Returns null when the newest rev is already known with a body (nothing to do).
  */
 export function graftPath(tree: RevTree, path: readonly string[], leafFlags: number): RevTree | null {
-  const newest = path[0]!;
+  const newest = path[0];
   const known = tree[newest];
   if (known !== undefined && (known[1] & RevFlag.Available) !== 0) return null;
   const next: Record<string, RevNode> = { ...tree };
   for (let i = path.length - 1; i >= 0; i--) {
-    const rev = path[i]!;
-    const parent = i + 1 < path.length ? path[i + 1]! : null;
+    const rev = path[i];
+    const parent = i + 1 < path.length ? path[i + 1] : null;
     const existing = next[rev];
     if (i === 0) {
       next[rev] = [existing?.[0] ?? parent, leafFlags];
@@ -135,7 +135,7 @@ export function stem(tree: RevTree, limit: number): { tree: RevTree; dropped: st
     let cur: string | null = leaf;
     for (let depth = 0; cur !== null && depth < limit && cur in tree; depth++) {
       keep.add(cur);
-      cur = tree[cur]![0];
+      cur = tree[cur][0];
     }
   }
   const dropped: string[] = [];
@@ -145,7 +145,7 @@ export function stem(tree: RevTree, limit: number): { tree: RevTree; dropped: st
       dropped.push(rev);
       continue;
     }
-    const [parent, flags] = tree[rev]!;
+    const [parent, flags] = tree[rev];
     next[rev] = [parent !== null && keep.has(parent) ? parent : null, flags];
   }
   return dropped.length === 0 ? { tree, dropped } : { tree: next, dropped };

@@ -1,4 +1,10 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import type { Logger } from 'pino';
 import type { Journal } from '../../engines/journal/journal.js';
 import { badRequest, unauthorized } from '../../errors.js';
@@ -38,7 +44,8 @@ const PUBLIC_PATHS = new Set(['/', '/_up', '/_session']);
 /** The request body parsed as JSON; 400 `bad_request` when it is not. */
 export function jsonBody(req: FastifyRequest): unknown {
   const raw = req.body;
-  if (!Buffer.isBuffer(raw) || raw.length === 0) throw badRequest('Request body must be a JSON object', 'bad_request');
+  if (!Buffer.isBuffer(raw) || raw.length === 0)
+    throw badRequest('Request body must be a JSON object', 'bad_request');
   try {
     return JSON.parse(raw.toString('utf8')) as unknown;
   } catch {
@@ -52,9 +59,10 @@ export function sendJson(reply: FastifyReply, status: number, json: string): Fas
 }
 
 export function buildHttpApp(deps: HttpDependencies): FastifyInstance {
+  const httpLog: FastifyBaseLogger = deps.log.child({ door: 'http' });
   const app: FastifyInstance = Fastify({
-    loggerInstance: deps.log.child({ door: 'http' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    loggerInstance: httpLog,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.maxBodyBytes,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 4096 },
     return503OnClosing: true,
@@ -69,12 +77,18 @@ export function buildHttpApp(deps: HttpDependencies): FastifyInstance {
   app.addHook('onRequest', async (req, reply) => {
     applyCors(deps, req, reply);
     if (req.method === 'OPTIONS') return;
-    const { ctx, renewedCookie } = await deps.auth.authenticate(req.headers.authorization, req.headers.cookie);
+    const { ctx, renewedCookie } = await deps.auth.authenticate(
+      req.headers.authorization,
+      req.headers.cookie,
+    );
     req.ctx = ctx;
     if (renewedCookie !== undefined) {
-      void reply.header('set-cookie', setCookieHeader(renewedCookie, { secure: false, maxAgeSeconds: deps.auth.sessionTimeoutS }));
+      void reply.header(
+        'set-cookie',
+        setCookieHeader(renewedCookie, { secure: false, maxAgeSeconds: deps.auth.sessionTimeoutS }),
+      );
     }
-    const path = req.url.split('?')[0]!;
+    const path = req.url.split('?')[0];
     if (ctx.name === null && !PUBLIC_PATHS.has(path) && !(path === '/_session' && req.method === 'POST')) {
       throw unauthorized('Authentication required.');
     }
@@ -89,7 +103,10 @@ export function buildHttpApp(deps: HttpDependencies): FastifyInstance {
     if (status === 401 && req.headers['x-requested-with'] !== 'XMLHttpRequest') {
       void reply.header('www-authenticate', 'Basic realm="doppel"');
     }
-    void reply.code(status).type('application/json').send(`${JSON.stringify(body)}\n`);
+    void reply
+      .code(status)
+      .type('application/json')
+      .send(`${JSON.stringify(body)}\n`);
   });
   app.setNotFoundHandler((_req, reply) => {
     void reply.code(404).type('application/json').send('{"error":"not_found","reason":"missing"}\n');
@@ -108,7 +125,10 @@ function applyCors(deps: HttpDependencies, req: FastifyRequest, reply: FastifyRe
   if (origin === undefined || deps.corsOrigins.length === 0) return;
   const allowed = deps.corsOrigins.includes('*') || deps.corsOrigins.includes(origin);
   if (!allowed) return;
-  void reply.header('access-control-allow-origin', deps.corsCredentials || !deps.corsOrigins.includes('*') ? origin : '*');
+  void reply.header(
+    'access-control-allow-origin',
+    deps.corsCredentials || !deps.corsOrigins.includes('*') ? origin : '*',
+  );
   void reply.header('vary', 'Origin');
   if (deps.corsCredentials) void reply.header('access-control-allow-credentials', 'true');
   if (req.method === 'OPTIONS') {
@@ -119,6 +139,9 @@ function applyCors(deps: HttpDependencies, req: FastifyRequest, reply: FastifyRe
     );
     void reply.header('access-control-max-age', '600');
   } else {
-    void reply.header('access-control-expose-headers', 'content-type, cache-control, etag, x-couch-request-id');
+    void reply.header(
+      'access-control-expose-headers',
+      'content-type, cache-control, etag, x-couch-request-id',
+    );
   }
 }

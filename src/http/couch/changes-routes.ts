@@ -19,7 +19,10 @@ export function changeRowJson(row: ChangeRow): string {
 
 function filterSpec(req: FastifyRequest, query: Query): ChangesFilterSpec {
   const filter = stringParam(query, 'filter');
-  const body = req.method === 'POST' && Buffer.isBuffer(req.body) && req.body.length > 0 ? (jsonBody(req) as Record<string, unknown>) : {};
+  const body =
+    req.method === 'POST' && Buffer.isBuffer(req.body) && req.body.length > 0
+      ? (jsonBody(req) as Record<string, unknown>)
+      : {};
   if (filter === undefined || filter === '') {
     return { kind: 'none' };
   }
@@ -44,7 +47,8 @@ function filterSpec(req: FastifyRequest, query: Query): ChangesFilterSpec {
       throw badRequest('filter=_view is not supported: Doppel has no views', 'bad_request');
     default: {
       const slash = filter.indexOf('/');
-      if (slash <= 0 || slash === filter.length - 1) throw badRequest("`filter` must be of the form `designname/filtername`", 'bad_request');
+      if (slash <= 0 || slash === filter.length - 1)
+        throw badRequest('`filter` must be of the form `designname/filtername`', 'bad_request');
       const params: Record<string, string> = {};
       for (const [k, v] of Object.entries(query)) if (typeof v === 'string') params[k] = v;
       return { kind: 'js', ddoc: filter.slice(0, slash), name: filter.slice(slash + 1), query: params };
@@ -59,7 +63,11 @@ export function registerChangesRoutes(app: FastifyInstance, deps: HttpDependenci
     const feed = (stringParam(query, 'feed') ?? 'normal') as Feed;
     if (!FEEDS.includes(feed)) throw badRequest(`Supported feeds are ${FEEDS.join(', ')}`, 'bad_request');
     const record = deps.docs.info(req.ctx, db);
-    const sinceRaw = stringParam(query, 'since') ?? (stringParam(query, 'last-event-id') ?? req.headers['last-event-id']?.toString() ?? '0');
+    const sinceRaw =
+      stringParam(query, 'since') ??
+      stringParam(query, 'last-event-id') ??
+      req.headers['last-event-id']?.toString() ??
+      '0';
     let since: number;
     if (sinceRaw === 'now') since = record.update_seq;
     else {
@@ -72,7 +80,8 @@ export function registerChangesRoutes(app: FastifyInstance, deps: HttpDependenci
     const limit = intParam(query, 'limit', Number.MAX_SAFE_INTEGER, 0);
     const includeDocs = boolParam(query, 'include_docs');
     const style = stringParam(query, 'style') ?? 'main_only';
-    if (style !== 'main_only' && style !== 'all_docs') throw badRequest('style must be main_only or all_docs', 'bad_request');
+    if (style !== 'main_only' && style !== 'all_docs')
+      throw badRequest('style must be main_only or all_docs', 'bad_request');
     const spec = filterSpec(req, query);
     const filter = deps.docs.changesFilter(req.ctx, db, spec);
     const base: Omit<ChangesQuery, 'since' | 'limit'> = {
@@ -87,8 +96,14 @@ export function registerChangesRoutes(app: FastifyInstance, deps: HttpDependenci
     };
     const timeout = intParam(query, 'timeout', 60_000, 0);
     const heartbeatRaw = stringParam(query, 'heartbeat');
-    const heartbeat = heartbeatRaw === undefined ? undefined : heartbeatRaw === 'true' ? 60_000 : intParam(query, 'heartbeat', 60_000, 1);
-    const page = (after: number, max: number) => deps.docs.changes(req.ctx, db, { ...base, since: after, limit: max });
+    const heartbeat =
+      heartbeatRaw === undefined
+        ? undefined
+        : heartbeatRaw === 'true'
+          ? 60_000
+          : intParam(query, 'heartbeat', 60_000, 1);
+    const page = (after: number, max: number) =>
+      deps.docs.changes(req.ctx, db, { ...base, since: after, limit: max });
 
     if (feed === 'normal' || feed === 'longpoll') {
       let result = await page(since, limit);
@@ -101,7 +116,11 @@ export function registerChangesRoutes(app: FastifyInstance, deps: HttpDependenci
         }
       }
       const rows = result.rows.map(changeRowJson).join(',\n');
-      return sendJson(reply, 200, `{"results":[${rows}],"last_seq":${result.lastSeq},"pending":${result.pending}}`);
+      return sendJson(
+        reply,
+        200,
+        `{"results":[${rows}],"last_seq":${result.lastSeq},"pending":${result.pending}}`,
+      );
     }
     return feedStream(reply, {
       eventsource: feed === 'eventsource',
@@ -111,10 +130,14 @@ export function registerChangesRoutes(app: FastifyInstance, deps: HttpDependenci
       limit,
       next: async (after, max) => {
         const result = await page(after, Math.min(max, 1000));
-        return { lines: result.rows.map((r) => ({ seq: r.seq, json: changeRowJson(r) })), last: result.lastSeq };
+        return {
+          lines: result.rows.map((r) => ({ seq: r.seq, json: changeRowJson(r) })),
+          last: result.lastSeq,
+        };
       },
       wait: (after, signal) => deps.docs.waitForChange(db, after, signal),
-      end: (last) => `{"last_seq":${last},"pending":${deps.docs.store.record(db).seq - last > 0 ? deps.docs.store.record(db).seq - last : 0}}`,
+      end: (last) =>
+        `{"last_seq":${last},"pending":${deps.docs.store.record(db).seq - last > 0 ? deps.docs.store.record(db).seq - last : 0}}`,
     });
   };
   app.get('/:db/_changes', handler);

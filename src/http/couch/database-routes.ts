@@ -7,7 +7,8 @@ import { boolParam, intParam, keyParam, stringListParam, type Query } from './qu
 type DbRequest = FastifyRequest<{ Params: { db: string } }>;
 
 function allDocsRowJson(row: AllDocsRow): string {
-  if (row.error !== undefined) return `{"key":${JSON.stringify(row.key)},"error":${JSON.stringify(row.error)}}`;
+  if (row.error !== undefined)
+    return `{"key":${JSON.stringify(row.key)},"error":${JSON.stringify(row.error)}}`;
   let out = `{"id":${JSON.stringify(row.id)},"key":${JSON.stringify(row.key)},"value":${JSON.stringify(row.value)}`;
   if (row.doc !== undefined) out += `,"doc":${row.doc === null ? 'null' : row.doc}`;
   return `${out}}`;
@@ -33,7 +34,10 @@ function allDocsQuery(query: Query, keys: readonly string[] | undefined): AllDoc
 export function registerDatabaseRoutes(app: FastifyInstance, deps: HttpDependencies): void {
   app.put('/:db', async (req: DbRequest, reply) => {
     await deps.docs.createDatabase(req.ctx, req.params.db);
-    return reply.code(201).header('location', `/${encodeURIComponent(req.params.db)}`).send({ ok: true });
+    return reply
+      .code(201)
+      .header('location', `/${encodeURIComponent(req.params.db)}`)
+      .send({ ok: true });
   });
 
   app.get('/:db', async (req: DbRequest) => deps.docs.info(req.ctx, req.params.db));
@@ -44,7 +48,9 @@ export function registerDatabaseRoutes(app: FastifyInstance, deps: HttpDependenc
 
   app.delete('/:db', async (req: DbRequest) => {
     if ((req.query as Query)['rev'] !== undefined) {
-      throw badRequest('You tried to DELETE a database with a ?rev= parameter. Did you mean to DELETE a document instead?');
+      throw badRequest(
+        'You tried to DELETE a database with a ?rev= parameter. Did you mean to DELETE a document instead?',
+      );
     }
     await deps.docs.deleteDatabase(req.ctx, req.params.db);
     return { ok: true };
@@ -69,11 +75,15 @@ export function registerDatabaseRoutes(app: FastifyInstance, deps: HttpDependenc
         if (!Array.isArray(body.keys) || !body.keys.every((k) => typeof k === 'string')) {
           throw badRequest('`keys` member must be an array of strings.', 'bad_request');
         }
-        keys = body.keys as string[];
+        keys = body.keys;
       }
     }
     const { totalRows, offset, rows } = deps.docs.allDocs(req.ctx, req.params.db, allDocsQuery(query, keys));
-    return sendJson(reply, 200, `{"total_rows":${totalRows},"offset":${offset},"rows":[\n${rows.map(allDocsRowJson).join(',\n')}\n]}`);
+    return sendJson(
+      reply,
+      200,
+      `{"total_rows":${totalRows},"offset":${offset},"rows":[\n${rows.map(allDocsRowJson).join(',\n')}\n]}`,
+    );
   };
   app.get('/:db/_all_docs', allDocs);
   app.post('/:db/_all_docs', allDocs);
@@ -93,7 +103,11 @@ export function registerDatabaseRoutes(app: FastifyInstance, deps: HttpDependenc
       reply,
       201,
       JSON.stringify(
-        shown.map((r) => (r.ok ? { ok: true, id: r.id, rev: r.rev } : { id: r.id, ...(r.rev === undefined ? {} : { rev: r.rev }), error: r.error, reason: r.reason })),
+        shown.map((r) =>
+          r.ok
+            ? { ok: true, id: r.id, rev: r.rev }
+            : { id: r.id, ...(r.rev === undefined ? {} : { rev: r.rev }), error: r.error, reason: r.reason },
+        ),
       ),
     );
   });
@@ -108,12 +122,19 @@ export function registerDatabaseRoutes(app: FastifyInstance, deps: HttpDependenc
     const latest = boolParam(query, 'latest');
     const results: string[] = [];
     for (const item of body.docs as unknown[]) {
-      const { id, rev, atts_since: attsSince } = (item ?? {}) as { id?: unknown; rev?: unknown; atts_since?: unknown };
+      const {
+        id,
+        rev,
+        atts_since: attsSince,
+      } = (item ?? {}) as { id?: unknown; rev?: unknown; atts_since?: unknown };
       if (typeof id !== 'string') {
-        results.push(`{"id":null,"docs":[{"error":{"id":null,"rev":null,"error":"illegal_docid","reason":"Document id must be a string"}}]}`);
+        results.push(
+          `{"id":null,"docs":[{"error":{"id":null,"rev":null,"error":"illegal_docid","reason":"Document id must be a string"}}]}`,
+        );
         continue;
       }
-      if (rev !== undefined && typeof rev !== 'string') throw badRequest('rev must be a string', 'bad_request');
+      if (rev !== undefined && typeof rev !== 'string')
+        throw badRequest('rev must be a string', 'bad_request');
       const options = Array.isArray(attsSince) ? { ...render, attsSince: attsSince as string[] } : render;
       let docs: string[];
       try {
@@ -131,14 +152,18 @@ export function registerDatabaseRoutes(app: FastifyInstance, deps: HttpDependenc
         }
       } catch (err) {
         const reason = err instanceof Error ? err.message : 'missing';
-        docs = [`{"error":{"id":${JSON.stringify(id)},"rev":${JSON.stringify(rev ?? null)},"error":"not_found","reason":${JSON.stringify(reason)}}}`];
+        docs = [
+          `{"error":{"id":${JSON.stringify(id)},"rev":${JSON.stringify(rev ?? null)},"error":"not_found","reason":${JSON.stringify(reason)}}}`,
+        ];
       }
       results.push(`{"id":${JSON.stringify(id)},"docs":[${docs.join(',')}]}`);
     }
     return sendJson(reply, 200, `{"results":[${results.join(',\n')}]}`);
   });
 
-  app.post('/:db/_revs_diff', async (req: DbRequest) => deps.docs.revsDiff(req.ctx, req.params.db, jsonBody(req)));
+  app.post('/:db/_revs_diff', async (req: DbRequest) =>
+    deps.docs.revsDiff(req.ctx, req.params.db, jsonBody(req)),
+  );
 
   app.post('/:db/_ensure_full_commit', async (req: DbRequest, reply) => {
     deps.docs.info(req.ctx, req.params.db);
@@ -149,7 +174,9 @@ export function registerDatabaseRoutes(app: FastifyInstance, deps: HttpDependenc
   app.post('/:db/_compact', async (req: DbRequest, reply) => {
     deps.docs.requireAdmin(req.ctx, req.params.db);
     // Compaction runs in the background, as in CouchDB; 202 tells the caller it started.
-    deps.docs.compact(req.ctx, req.params.db).catch((err: unknown) => req.log.error({ err }, 'compaction failed'));
+    deps.docs
+      .compact(req.ctx, req.params.db)
+      .catch((err: unknown) => req.log.error({ err }, 'compaction failed'));
     return reply.code(202).send({ ok: true });
   });
 
@@ -159,7 +186,9 @@ export function registerDatabaseRoutes(app: FastifyInstance, deps: HttpDependenc
     return { ok: true };
   });
 
-  app.get('/:db/_revs_limit', async (req: DbRequest, reply) => sendJson(reply, 200, String(deps.docs.getRevsLimit(req.ctx, req.params.db))));
+  app.get('/:db/_revs_limit', async (req: DbRequest, reply) =>
+    sendJson(reply, 200, String(deps.docs.getRevsLimit(req.ctx, req.params.db))),
+  );
   app.put('/:db/_revs_limit', async (req: DbRequest) => {
     await deps.docs.putRevsLimit(req.ctx, req.params.db, jsonBody(req));
     return { ok: true };

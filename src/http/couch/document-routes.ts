@@ -43,7 +43,8 @@ function requireJsonBody(req: FastifyRequest): unknown {
 }
 
 export function registerDocumentRoutes(app: FastifyInstance, deps: HttpDependencies): void {
-  const docId = (req: DocRequest): string => (req.params.ddoc !== undefined ? `_design/${req.params.ddoc}` : req.params.id!);
+  const docId = (req: DocRequest): string =>
+    req.params.ddoc !== undefined ? `_design/${req.params.ddoc}` : req.params.id!;
 
   const getDoc = async (req: DocRequest, reply: FastifyReply) => {
     const { db } = req.params;
@@ -59,11 +60,15 @@ export function registerDocumentRoutes(app: FastifyInstance, deps: HttpDependenc
         if (!Array.isArray(parsed) || !parsed.every((r) => typeof r === 'string')) {
           throw badRequest('open_revs must be "all" or a JSON array of revisions', 'bad_request');
         }
-        revs = parsed as string[];
+        revs = parsed;
       }
       const results = deps.docs.openRevs(req.ctx, db, id, revs, boolParam(query, 'latest'), render);
       if (revs === 'all' && results.length === 0) throw new DoppelError(ErrorKind.NotFound, 'missing');
-      return sendJson(reply, 200, `[${results.map((r) => ('ok' in r ? `{"ok":${r.ok}}` : `{"missing":${JSON.stringify(r.missing)}}`)).join(',')}]`);
+      return sendJson(
+        reply,
+        200,
+        `[${results.map((r) => ('ok' in r ? `{"ok":${r.ok}}` : `{"missing":${JSON.stringify(r.missing)}}`)).join(',')}]`,
+      );
     }
     const json = deps.docs.get(req.ctx, db, id, stringParam(query, 'rev'), render);
     const rev = /"_rev":"([^"]+)"/.exec(json)?.[1];
@@ -75,21 +80,36 @@ export function registerDocumentRoutes(app: FastifyInstance, deps: HttpDependenc
     const query = req.query as Query;
     const body = requireJsonBody(req);
     const rev = stringParam(query, 'rev');
-    const doc = rev !== undefined && typeof body === 'object' && body !== null && !Array.isArray(body) ? { ...body, _rev: rev } : body;
+    const doc =
+      rev !== undefined && typeof body === 'object' && body !== null && !Array.isArray(body)
+        ? { ...body, _rev: rev }
+        : body;
     const result = await deps.docs.putDoc(req.ctx, req.params.db, doc, newEditsParam(query), docId(req));
     const status = stringParam(query, 'batch') === 'ok' ? 202 : 201;
-    return reply.code(status).header('etag', `"${result.rev}"`).send({ ok: true, id: result.id, rev: result.rev });
+    return reply
+      .code(status)
+      .header('etag', `"${result.rev}"`)
+      .send({ ok: true, id: result.id, rev: result.rev });
   };
 
   const deleteDoc = async (req: DocRequest, reply: FastifyReply) => {
     const rev = requestedRev(req);
     const doc = rev === undefined ? { _deleted: true } : { _rev: rev, _deleted: true };
     const result = await deps.docs.putDoc(req.ctx, req.params.db, doc, true, docId(req));
-    return reply.code(200).header('etag', `"${result.rev}"`).send({ ok: true, id: result.id, rev: result.rev });
+    return reply
+      .code(200)
+      .header('etag', `"${result.rev}"`)
+      .send({ ok: true, id: result.id, rev: result.rev });
   };
 
   const headDoc = async (req: DocRequest, reply: FastifyReply) => {
-    const json = deps.docs.get(req.ctx, req.params.db, docId(req), stringParam(req.query as Query, 'rev'), {});
+    const json = deps.docs.get(
+      req.ctx,
+      req.params.db,
+      docId(req),
+      stringParam(req.query as Query, 'rev'),
+      {},
+    );
     const rev = /"_rev":"([^"]+)"/.exec(json)?.[1];
     return reply.code(200).header('etag', `"${rev}"`).header('content-type', 'application/json').send();
   };
@@ -102,9 +122,18 @@ export function registerDocumentRoutes(app: FastifyInstance, deps: HttpDependenc
   }
 
   // _local documents: never in _changes, no revision tree.
-  app.get('/:db/_local/:id', async (req: DocRequest, reply) => sendJson(reply, 200, deps.docs.getLocal(req.ctx, req.params.db, req.params.id!)));
+  app.get('/:db/_local/:id', async (req: DocRequest, reply) =>
+    sendJson(reply, 200, deps.docs.getLocal(req.ctx, req.params.db, req.params.id!)),
+  );
   app.put('/:db/_local/:id', async (req: DocRequest, reply) => {
-    const rev = await deps.docs.putLocal(req.ctx, req.params.db, req.params.id!, requireJsonBody(req), false, stringParam(req.query as Query, 'rev'));
+    const rev = await deps.docs.putLocal(
+      req.ctx,
+      req.params.db,
+      req.params.id!,
+      requireJsonBody(req),
+      false,
+      stringParam(req.query as Query, 'rev'),
+    );
     return reply.code(201).send({ ok: true, id: `_local/${req.params.id!}`, rev });
   });
   app.delete('/:db/_local/:id', async (req: DocRequest) => {
@@ -119,18 +148,46 @@ export function registerDocumentRoutes(app: FastifyInstance, deps: HttpDependenc
     return name;
   };
   const getAttachment = async (req: DocRequest, reply: FastifyReply) => {
-    const att = deps.docs.attachment(req.ctx, req.params.db, docId(req), attachmentName(req), stringParam(req.query as Query, 'rev'));
-    void reply.header('etag', `"${att.digest.slice(4)}"`).header('content-md5', att.digest.slice(4)).type(att.contentType);
-    return req.method === 'HEAD' ? reply.header('content-length', att.bytes.length).send() : reply.send(att.bytes);
+    const att = deps.docs.attachment(
+      req.ctx,
+      req.params.db,
+      docId(req),
+      attachmentName(req),
+      stringParam(req.query as Query, 'rev'),
+    );
+    void reply
+      .header('etag', `"${att.digest.slice(4)}"`)
+      .header('content-md5', att.digest.slice(4))
+      .type(att.contentType);
+    return req.method === 'HEAD'
+      ? reply.header('content-length', att.bytes.length).send()
+      : reply.send(att.bytes);
   };
   const putAttachment = async (req: DocRequest, reply: FastifyReply) => {
     const bytes = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const contentType = req.headers['content-type'] ?? 'application/octet-stream';
-    const result = await deps.docs.putAttachment(req.ctx, req.params.db, docId(req), attachmentName(req), requestedRev(req), contentType, bytes);
-    return reply.code(201).header('etag', `"${result.rev}"`).send({ ok: true, id: result.id, rev: result.rev });
+    const result = await deps.docs.putAttachment(
+      req.ctx,
+      req.params.db,
+      docId(req),
+      attachmentName(req),
+      requestedRev(req),
+      contentType,
+      bytes,
+    );
+    return reply
+      .code(201)
+      .header('etag', `"${result.rev}"`)
+      .send({ ok: true, id: result.id, rev: result.rev });
   };
   const deleteAttachment = async (req: DocRequest) => {
-    const result = await deps.docs.deleteAttachment(req.ctx, req.params.db, docId(req), attachmentName(req), requestedRev(req));
+    const result = await deps.docs.deleteAttachment(
+      req.ctx,
+      req.params.db,
+      docId(req),
+      attachmentName(req),
+      requestedRev(req),
+    );
     return { ok: true, id: result.id, rev: result.rev };
   };
   for (const path of ['/:db/:id/*', '/:db/_design/:ddoc/*']) {

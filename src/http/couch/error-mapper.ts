@@ -32,7 +32,8 @@ export function toCouchError(err: unknown): CouchErrorResponse {
   const error = asDoppelError(err);
   const status = STATUS[error.kind];
   const name = error.errorName ?? (error.kind === ErrorKind.Internal ? 'unknown_error' : error.kind);
-  const reason = error.kind === ErrorKind.Internal ? 'An internal error occurred; see the node log.' : error.reason;
+  const reason =
+    error.kind === ErrorKind.Internal ? 'An internal error occurred; see the node log.' : error.reason;
   return { status, body: { error: name, reason }, error };
 }
 

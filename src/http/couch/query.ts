@@ -22,7 +22,10 @@ export function intParam(query: Query, name: string, fallback: number, min = 0):
   if (value === undefined) return fallback;
   const n = Number(value);
   if (!/^-?\d+$/.test(value) || !Number.isSafeInteger(n) || n < min) {
-    throw badRequest(`Invalid value for integer parameter ${name}: ${JSON.stringify(value)}`, 'query_parse_error');
+    throw badRequest(
+      `Invalid value for integer parameter ${name}: ${JSON.stringify(value)}`,
+      'query_parse_error',
+    );
   }
   return n;
 }
@@ -48,7 +51,7 @@ export function stringListParam(query: Query, name: string): string[] | undefine
   if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
     throw badRequest(`${name} must be a JSON array of strings`, 'query_parse_error');
   }
-  return value as string[];
+  return value;
 }
 
 /** `startkey`/`start_key` style aliases holding a JSON string. */

@@ -39,7 +39,10 @@ export function registerServerRoutes(app: FastifyInstance, deps: HttpDependencie
   app.get('/_session', async (req) => ({
     ok: true,
     userCtx: { name: req.ctx.name, roles: req.ctx.roles },
-    info: { authentication_handlers: ['cookie', 'default'], ...(req.ctx.name === null ? {} : { authenticated: 'cookie' }) },
+    info: {
+      authentication_handlers: ['cookie', 'default'],
+      ...(req.ctx.name === null ? {} : { authenticated: 'cookie' }),
+    },
   }));
 
   app.post('/_session', async (req, reply) => {
@@ -59,7 +62,10 @@ export function registerServerRoutes(app: FastifyInstance, deps: HttpDependencie
       throw badRequest('name and password are required', 'bad_request');
     }
     const { ctx, cookie } = await deps.auth.login(name, password);
-    void reply.header('set-cookie', setCookieHeader(cookie, { secure: false, maxAgeSeconds: deps.auth.sessionTimeoutS }));
+    void reply.header(
+      'set-cookie',
+      setCookieHeader(cookie, { secure: false, maxAgeSeconds: deps.auth.sessionTimeoutS }),
+    );
     return { ok: true, name: ctx.name, roles: ctx.roles };
   });
 
@@ -77,10 +83,16 @@ export function registerServerRoutes(app: FastifyInstance, deps: HttpDependencie
     }
     const sinceRaw = stringParam(query, 'since') ?? '0';
     const since = sinceRaw === 'now' ? deps.docs.store.dbUpdatesSeq() : Number(sinceRaw);
-    if (!Number.isSafeInteger(since) || since < 0) throw badRequest('since must be an integer or now', 'bad_request');
+    if (!Number.isSafeInteger(since) || since < 0)
+      throw badRequest('since must be an integer or now', 'bad_request');
     const limit = intParam(query, 'limit', Number.MAX_SAFE_INTEGER, 0);
     const timeout = intParam(query, 'timeout', 60_000, 0);
-    const heartbeat = query['heartbeat'] === undefined ? undefined : query['heartbeat'] === 'true' ? 60_000 : intParam(query, 'heartbeat', 60_000, 1);
+    const heartbeat =
+      query['heartbeat'] === undefined
+        ? undefined
+        : query['heartbeat'] === 'true'
+          ? 60_000
+          : intParam(query, 'heartbeat', 60_000, 1);
     if (feed === 'normal' || feed === 'longpoll') {
       let page = deps.docs.dbUpdates(req.ctx, since, limit);
       if (feed === 'longpoll' && page.rows.length === 0) {
@@ -98,7 +110,10 @@ export function registerServerRoutes(app: FastifyInstance, deps: HttpDependencie
       limit,
       next: (after, max) => {
         const page = deps.docs.dbUpdates(req.ctx, after, max);
-        return Promise.resolve({ lines: page.rows.map((r) => ({ seq: r.seq, json: JSON.stringify(r) })), last: page.last });
+        return Promise.resolve({
+          lines: page.rows.map((r) => ({ seq: r.seq, json: JSON.stringify(r) })),
+          last: page.last,
+        });
       },
       wait: (after, signal) => deps.docs.waitForDbUpdate(after, signal),
       end: (last) => JSON.stringify({ last_seq: last }),

@@ -33,7 +33,12 @@ export type ChangesFilterSpec =
   | { readonly kind: 'doc_ids'; readonly ids: readonly string[] }
   | { readonly kind: 'selector'; readonly selector: unknown }
   | { readonly kind: 'design' }
-  | { readonly kind: 'js'; readonly ddoc: string; readonly name: string; readonly query: Record<string, string> };
+  | {
+      readonly kind: 'js';
+      readonly ddoc: string;
+      readonly name: string;
+      readonly query: Record<string, string>;
+    };
 
 /**
  * Documents and databases as callers may use them: every method checks the
@@ -134,7 +139,13 @@ export class DocumentService {
   // ---- writes --------------------------------------------------------------
 
   /** Validates and normalizes the documents of a write, applying `_users` and design-doc rules. */
-  async #prepare(ctx: UserContext, db: string, docs: readonly unknown[], newEdits: boolean, id?: string): Promise<DocEdit[]> {
+  async #prepare(
+    ctx: UserContext,
+    db: string,
+    docs: readonly unknown[],
+    newEdits: boolean,
+    id?: string,
+  ): Promise<DocEdit[]> {
     const sec = this.security(db);
     const isAdmin = isDbAdmin(ctx, sec);
     if (db !== USERS_DB) requireDbMember(ctx, sec);
@@ -154,25 +165,45 @@ export class DocumentService {
         if ((withId as { _deleted?: unknown })._deleted !== true) {
           validateUserDoc(withId, existing, ctx, sec);
           raw = await preparePasswordForStorageAsync(withId as Record<string, unknown>);
-        } else if (!isAdmin && !(typeof docId === 'string' && ctx.name !== null && docId === USER_DOC_ID_PREFIX + ctx.name)) {
+        } else if (
+          !isAdmin &&
+          !(typeof docId === 'string' && ctx.name !== null && docId === USER_DOC_ID_PREFIX + ctx.name)
+        ) {
           throw notFound('missing');
         }
       }
-      const edit = parseDocEdit(raw, id === undefined ? { newEdits, maxBytes: this.#maxDocumentBytes } : { newEdits, id, maxBytes: this.#maxDocumentBytes });
-      if (edit.id.startsWith('_design/') && !isAdmin) throw forbidden('Only admins can write design documents.');
+      const edit = parseDocEdit(
+        raw,
+        id === undefined
+          ? { newEdits, maxBytes: this.#maxDocumentBytes }
+          : { newEdits, id, maxBytes: this.#maxDocumentBytes },
+      );
+      if (edit.id.startsWith('_design/') && !isAdmin)
+        throw forbidden('Only admins can write design documents.');
       edits.push(edit);
     }
     return edits;
   }
 
-  async bulkDocs(ctx: UserContext, db: string, docs: readonly unknown[], newEdits: boolean): Promise<WriteResult[]> {
+  async bulkDocs(
+    ctx: UserContext,
+    db: string,
+    docs: readonly unknown[],
+    newEdits: boolean,
+  ): Promise<WriteResult[]> {
     this.#store.record(db);
     const edits = await this.#prepare(ctx, db, docs, newEdits);
     return this.#store.bulkWrite(db, edits, { newEdits });
   }
 
   /** A single write; failures become errors (409 conflict, 412 missing stub). */
-  async putDoc(ctx: UserContext, db: string, doc: unknown, newEdits: boolean, id?: string): Promise<{ id: string; rev: string }> {
+  async putDoc(
+    ctx: UserContext,
+    db: string,
+    doc: unknown,
+    newEdits: boolean,
+    id?: string,
+  ): Promise<{ id: string; rev: string }> {
     this.#store.record(db);
     const edits = await this.#prepare(ctx, db, [doc], newEdits, id);
     const [result] = await this.#store.bulkWrite(db, edits, { newEdits });
@@ -184,10 +215,18 @@ export class DocumentService {
     return { id: result.id, rev: result.rev };
   }
 
-  async putLocal(ctx: UserContext, db: string, id: string, doc: unknown, deleted: boolean, rev?: string): Promise<string> {
+  async putLocal(
+    ctx: UserContext,
+    db: string,
+    id: string,
+    doc: unknown,
+    deleted: boolean,
+    rev?: string,
+  ): Promise<string> {
     this.#store.record(db);
     this.requireReader(ctx, db);
-    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw badRequest('Document must be a JSON object');
+    if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+      throw badRequest('Document must be a JSON object');
     const body: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(doc)) if (!k.startsWith('_')) body[k] = v;
     const givenRev = rev ?? (doc as { _rev?: unknown })._rev;
@@ -209,13 +248,26 @@ export class DocumentService {
     return this.#store.get(db, id, rev, render);
   }
 
-  openRevs(ctx: UserContext, db: string, id: string, revs: readonly string[] | 'all', latest: boolean, render: RenderOptions): ReturnType<DocumentStore['openRevs']> {
+  openRevs(
+    ctx: UserContext,
+    db: string,
+    id: string,
+    revs: readonly string[] | 'all',
+    latest: boolean,
+    render: RenderOptions,
+  ): ReturnType<DocumentStore['openRevs']> {
     this.#store.record(db);
     this.requireReader(ctx, db, id);
     return this.#store.openRevs(db, id, revs, latest, render);
   }
 
-  attachment(ctx: UserContext, db: string, id: string, name: string, rev: string | undefined): { contentType: string; digest: string; bytes: Buffer } {
+  attachment(
+    ctx: UserContext,
+    db: string,
+    id: string,
+    name: string,
+    rev: string | undefined,
+  ): { contentType: string; digest: string; bytes: Buffer } {
     this.#store.record(db);
     this.requireReader(ctx, db, id);
     const { stored } = this.#store.revision(db, id, rev);
@@ -227,7 +279,15 @@ export class DocumentService {
   }
 
   /** `PUT /{db}/{id}/{name}`: a new revision with the attachment added or replaced. */
-  async putAttachment(ctx: UserContext, db: string, id: string, name: string, rev: string | undefined, contentType: string, bytes: Buffer): Promise<{ id: string; rev: string }> {
+  async putAttachment(
+    ctx: UserContext,
+    db: string,
+    id: string,
+    name: string,
+    rev: string | undefined,
+    contentType: string,
+    bytes: Buffer,
+  ): Promise<{ id: string; rev: string }> {
     const doc = this.#docWithAttachments(db, id, rev);
     const atts = (doc['_attachments'] ?? {}) as Record<string, unknown>;
     atts[name] = { content_type: contentType, data: bytes.toString('base64') };
@@ -235,7 +295,13 @@ export class DocumentService {
     return this.putDoc(ctx, db, doc, true, id);
   }
 
-  async deleteAttachment(ctx: UserContext, db: string, id: string, name: string, rev: string | undefined): Promise<{ id: string; rev: string }> {
+  async deleteAttachment(
+    ctx: UserContext,
+    db: string,
+    id: string,
+    name: string,
+    rev: string | undefined,
+  ): Promise<{ id: string; rev: string }> {
     if (rev === undefined) throw new DoppelError(ErrorKind.Conflict, 'Document update conflict.');
     const doc = this.#docWithAttachments(db, id, rev);
     const atts = (doc['_attachments'] ?? {}) as Record<string, unknown>;
@@ -267,9 +333,11 @@ export class DocumentService {
   revsDiff(ctx: UserContext, db: string, body: unknown): ReturnType<DocumentStore['revsDiff']> {
     this.#store.record(db);
     this.requireReader(ctx, db);
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('Request body must be a JSON object');
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw badRequest('Request body must be a JSON object');
     for (const revs of Object.values(body)) {
-      if (!Array.isArray(revs) || !revs.every((r) => typeof r === 'string')) throw badRequest('Each value must be a list of revisions');
+      if (!Array.isArray(revs) || !revs.every((r) => typeof r === 'string'))
+        throw badRequest('Each value must be a list of revisions');
     }
     return this.#store.revsDiff(db, body as Record<string, string[]>);
   }
@@ -289,10 +357,19 @@ export class DocumentService {
     function* docs(): Generator<Record<string, unknown>> {
       let after: string | undefined;
       for (;;) {
-        const page = store.allDocs(db, { startkey: after === undefined ? undefined : `${after}\u0000`, inclusiveEnd: true, descending: false, limit: 500, skip: 0, includeDocs: true, render } as AllDocsQuery);
+        const page = store.allDocs(db, {
+          startkey: after === undefined ? undefined : `${after}\u0000`,
+          inclusiveEnd: true,
+          descending: false,
+          limit: 500,
+          skip: 0,
+          includeDocs: true,
+          render,
+        } as AllDocsQuery);
         if (page.rows.length === 0) return;
-        for (const row of page.rows) if (typeof row.doc === 'string') yield JSON.parse(row.doc) as Record<string, unknown>;
-        after = page.rows[page.rows.length - 1]!.id;
+        for (const row of page.rows)
+          if (typeof row.doc === 'string') yield JSON.parse(row.doc) as Record<string, unknown>;
+        after = page.rows[page.rows.length - 1].id;
       }
     }
     return runFind(docs(), request);
@@ -311,14 +388,22 @@ export class DocumentService {
         return { needsDocs: false, test: (rows) => rows.map((r) => r.id.startsWith('_design/')) };
       case 'selector': {
         const match = compileSelector(spec.selector);
-        return { needsDocs: true, test: (rows) => rows.map((r) => r.doc !== undefined && match(JSON.parse(r.doc) as Record<string, unknown>)) };
+        return {
+          needsDocs: true,
+          test: (rows) =>
+            rows.map((r) => r.doc !== undefined && match(JSON.parse(r.doc) as Record<string, unknown>)),
+        };
       }
       case 'js': {
         const compiled = this.#jsFilter(db, spec.ddoc, spec.name);
         const req = { query: spec.query, userCtx: { db, name: ctx.name, roles: ctx.roles } };
         return {
           needsDocs: true,
-          test: (rows: readonly ChangeRow[]) => compiled.run(rows.map((r) => (r.doc === undefined ? null : (JSON.parse(r.doc) as unknown))), req),
+          test: (rows: readonly ChangeRow[]) =>
+            compiled.run(
+              rows.map((r) => (r.doc === undefined ? null : (JSON.parse(r.doc) as unknown))),
+              req,
+            ),
         };
       }
     }
@@ -330,7 +415,8 @@ export class DocumentService {
     try {
       revision = this.#store.revision(db, id, undefined);
     } catch (err) {
-      if (err instanceof DoppelError && err.kind === ErrorKind.NotFound) throw notFound(`missing json key: ${ddoc}`);
+      if (err instanceof DoppelError && err.kind === ErrorKind.NotFound)
+        throw notFound(`missing json key: ${ddoc}`);
       throw err;
     }
     const key = `${this.#store.record(db).uid}/${id}/${name}`;

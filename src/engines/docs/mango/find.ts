@@ -269,7 +269,7 @@ function positionComparator(sort: readonly SortField[]): (a: Position, b: Positi
   const cmps = sort.map((s) => (isIdPath(s.path) ? collateRaw : collate));
   return (a, b) => {
     for (let i = 0; i < cmps.length; i++) {
-      const c = (cmps[i])(a.keys[i], b.keys[i]);
+      const c = cmps[i](a.keys[i], b.keys[i]);
       if (c !== 0) return dir * c;
     }
     // Ties fall back to `_id`, as view rows do, so pages have a total order to resume from.
@@ -303,66 +303,51 @@ interface Entry extends Position {
   readonly doc: Record<string, unknown>;
 }
 
+export interface RunFindOptions {
+  /**
+   * The documents arrive in raw `_id` order (as from a by-id store). An `_id`-ordered query then
+   * streams them and stops pulling from the iterable once the page is full.
+   */
+  readonly inIdOrder?: boolean;
+}
+
+interface Scan {
+  readonly page: Record<string, unknown>[];
+  readonly last: Position | undefined;
+  readonly examined: number;
+}
+
 /**
- * Runs a validated request over every live document of a database (winning revisions, any order;
- * `_deleted` ones are ignored). Sorting on anything but `_id` happens in memory, and a document
- * without a value for every sort field is left out: CouchDB serves sorts from a JSON index, which
- * holds only documents that have all its fields, and refuses the query when the selector does not
- * itself require those fields, so it never returns such documents either.
+ * Runs a validated request over every live document of a database (winning revisions; `_deleted`
+ * ones are ignored). Sorting on anything but `_id` happens in memory, and a document without a
+ * value for every sort field is left out: CouchDB serves sorts from a JSON index, which holds only
+ * documents that have all its fields, and refuses the query when the selector does not itself
+ * require those fields, so it never returns such documents either.
  */
-export function runFind(docs: Iterable<Record<string, unknown>>, req: FindRequest): FindResult {
+export function runFind(
+  docs: Iterable<Record<string, unknown>>,
+  req: FindRequest,
+  opts: RunFindOptions = {},
+): FindResult {
   const started = performance.now();
   const warnings = indexWarnings(req);
   const after = req.bookmark === undefined ? undefined : decodeBookmark(req.bookmark);
   if (after !== undefined && after.keys.length !== req.sort.length) throw invalidBookmark(req.bookmark);
-  const compare = positionComparator(req.sort);
   const prefix = req.partition === undefined ? undefined : `${req.partition}:`;
   const live = (doc: Record<string, unknown>): boolean =>
     doc['_deleted'] !== true && (prefix === undefined || docId(doc).startsWith(prefix));
-  const eligible = (doc: Record<string, unknown>): boolean =>
-    !docId(doc).startsWith('_design/') && req.match(doc);
 
-  let examined = 0;
-  let page: Entry[];
-  if (req.sort.every((s) => isIdPath(s.path))) {
-    const entries: Entry[] = [];
-    for (const doc of docs)
-      if (live(doc)) entries.push({ doc, id: docId(doc), keys: req.sort.map(() => docId(doc)) });
-    entries.sort(compare);
-    page = [];
-    let toSkip = req.skip;
-    for (const entry of entries) {
-      if (page.length >= req.limit) break;
-      if (after !== undefined && compare(entry, after) <= 0) continue;
-      examined++;
-      if (!eligible(entry.doc)) continue;
-      if (toSkip > 0) toSkip--;
-      else page.push(entry);
-    }
-  } else {
-    const entries: Entry[] = [];
-    for (const doc of docs) {
-      if (!live(doc)) continue;
-      examined++;
-      if (!eligible(doc)) continue;
-      const keys = req.sort.map((s) => fieldValue(doc, s.path));
-      if (keys.some((k) => k === undefined)) continue;
-      const entry = { doc, id: docId(doc), keys };
-      if (after === undefined || compare(entry, after) > 0) entries.push(entry);
-    }
-    entries.sort(compare);
-    page = entries.slice(req.skip, req.skip + req.limit);
-  }
+  const { page, last, examined } = req.sort.every((s) => isIdPath(s.path))
+    ? scanById(docs, req, after, live, opts.inIdOrder === true)
+    : scanSorted(docs, req, after, live);
 
-  const returned = page.length;
-  const ratio = returned === 0 ? examined : examined / returned;
+  const ratio = page.length === 0 ? examined : examined / page.length;
   warnings.push(NO_INDEX_WARNING);
   if (ratio > SCAN_WARNING_RATIO) warnings.push(SCAN_WARNING);
 
-  const last = page[page.length - 1];
   const fields = req.fields;
   const result: FindResult = {
-    docs: page.map((e) => (fields === undefined ? e.doc : project(e.doc, fields))),
+    docs: fields === undefined ? page : page.map((doc) => project(doc, fields)),
     bookmark: last === undefined ? (req.bookmark ?? 'nil') : encodeBookmark(last),
     warning: warnings.join('\n'),
   };
@@ -371,11 +356,113 @@ export function runFind(docs: Iterable<Record<string, unknown>>, req: FindReques
       total_keys_examined: examined,
       total_docs_examined: examined,
       total_quorum_docs_examined: 0,
-      results_returned: returned,
+      results_returned: page.length,
       execution_time_ms: performance.now() - started,
     };
   }
   return result;
+}
+
+// Design documents are in `_all_docs` but never in `_find` results.
+const eligible = (doc: Record<string, unknown>, req: FindRequest): boolean =>
+  !docId(doc).startsWith('_design/') && req.match(doc);
+
+/** The `_all_docs` walk: in `_id` order, counting each document read, stopping at a full page. */
+function scanById(
+  docs: Iterable<Record<string, unknown>>,
+  req: FindRequest,
+  after: Position | undefined,
+  live: (doc: Record<string, unknown>) => boolean,
+  inIdOrder: boolean,
+): Scan {
+  const dir = req.sort[0]?.direction === 'desc' ? -1 : 1;
+  let ordered: Iterable<Record<string, unknown>> = docs;
+  if (!inIdOrder || dir < 0) {
+    const all = Array.from(docs);
+    if (inIdOrder) all.reverse();
+    else all.sort((a, b) => dir * compareCodePoints(docId(a), docId(b)));
+    ordered = all;
+  }
+  const page: Record<string, unknown>[] = [];
+  let examined = 0;
+  let toSkip = req.skip;
+  for (const doc of req.limit > 0 ? ordered : []) {
+    if (!live(doc)) continue;
+    if (after !== undefined && dir * compareCodePoints(docId(doc), after.id) <= 0) continue;
+    examined++;
+    if (!eligible(doc, req)) continue;
+    if (toSkip > 0) {
+      toSkip--;
+    } else if (page.push(doc) >= req.limit) {
+      break;
+    }
+  }
+  const lastDoc = page[page.length - 1];
+  const last = lastDoc && { id: docId(lastDoc), keys: req.sort.map(() => docId(lastDoc)) };
+  return { page, last, examined };
+}
+
+/** A full scan keeping the best `skip + limit` matches in a bounded heap, then ordering them. */
+function scanSorted(
+  docs: Iterable<Record<string, unknown>>,
+  req: FindRequest,
+  after: Position | undefined,
+  live: (doc: Record<string, unknown>) => boolean,
+): Scan {
+  const compare = positionComparator(req.sort);
+  const best = new BoundedHeap<Entry>(req.skip + req.limit, compare);
+  let examined = 0;
+  for (const doc of docs) {
+    if (!live(doc)) continue;
+    examined++;
+    if (!eligible(doc, req)) continue;
+    const keys = req.sort.map((s) => fieldValue(doc, s.path));
+    if (keys.includes(undefined)) continue;
+    const entry = { doc, id: docId(doc), keys };
+    if (after === undefined || compare(entry, after) > 0) best.offer(entry);
+  }
+  const entries = best.sorted().slice(req.skip);
+  return { page: entries.map((e) => e.doc), last: entries[entries.length - 1], examined };
+}
+
+/** Keeps the `capacity` smallest items offered; a max-heap so the worst kept item is at hand. */
+class BoundedHeap<T> {
+  private readonly items: T[] = [];
+  constructor(
+    private readonly capacity: number,
+    private readonly compare: (a: T, b: T) => number,
+  ) {}
+
+  offer(item: T): void {
+    const { items, compare } = this;
+    if (items.length < this.capacity) {
+      items.push(item);
+      let i = items.length - 1;
+      while (i > 0) {
+        const parent = (i - 1) >> 1;
+        if (compare(items[parent], items[i]) >= 0) break;
+        [items[parent], items[i]] = [items[i], items[parent]];
+        i = parent;
+      }
+    } else if (items.length > 0 && compare(item, items[0]) < 0) {
+      items[0] = item;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let top = i;
+        if (l < items.length && compare(items[l], items[top]) > 0) top = l;
+        if (r < items.length && compare(items[r], items[top]) > 0) top = r;
+        if (top === i) break;
+        [items[top], items[i]] = [items[i], items[top]];
+        i = top;
+      }
+    }
+  }
+
+  sorted(): T[] {
+    return [...this.items].sort(this.compare);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
