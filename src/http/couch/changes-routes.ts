@@ -106,21 +106,32 @@ export function registerChangesRoutes(app: FastifyInstance, deps: HttpDependenci
       deps.docs.changes(req.ctx, db, { ...base, since: after, limit: max });
 
     if (feed === 'normal' || feed === 'longpoll') {
+      const render = (result: Awaited<ReturnType<typeof page>>): string =>
+        `{"results":[${result.rows.map(changeRowJson).join(',\n')}],"last_seq":${result.lastSeq},"pending":${result.pending}}`;
       let result = await page(since, limit);
-      if (feed === 'longpoll' && result.rows.length === 0 && !descending) {
-        const signal = AbortSignal.any([closeSignal(reply.raw), AbortSignal.timeout(timeout)]);
+      if (feed === 'normal' || result.rows.length > 0 || descending)
+        return sendJson(reply, 200, render(result));
+      // Longpoll waits for the next change; with a heartbeat, newlines keep the connection
+      // alive meanwhile (JSON parsers skip the leading whitespace).
+      const signal = AbortSignal.any([closeSignal(reply.raw), AbortSignal.timeout(timeout)]);
+      let beat: NodeJS.Timeout | undefined;
+      if (heartbeat !== undefined) {
+        void reply.hijack();
+        reply.raw.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'must-revalidate' });
+        beat = setInterval(() => reply.raw.write('\n'), heartbeat);
+      }
+      try {
         for (;;) {
           await deps.docs.waitForChange(db, result.lastSeq, signal);
           result = await page(result.lastSeq, limit);
           if (result.rows.length > 0 || signal.aborted) break;
         }
+      } finally {
+        if (beat !== undefined) clearInterval(beat);
       }
-      const rows = result.rows.map(changeRowJson).join(',\n');
-      return sendJson(
-        reply,
-        200,
-        `{"results":[${rows}],"last_seq":${result.lastSeq},"pending":${result.pending}}`,
-      );
+      if (heartbeat === undefined) return sendJson(reply, 200, render(result));
+      reply.raw.end(`${render(result)}\n`);
+      return reply;
     }
     return feedStream(reply, {
       eventsource: feed === 'eventsource',

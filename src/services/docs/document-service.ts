@@ -357,22 +357,22 @@ export class DocumentService {
     function* docs(): Generator<Record<string, unknown>> {
       let after: string | undefined;
       for (;;) {
-        const page = store.allDocs(db, {
-          startkey: after === undefined ? undefined : `${after}\u0000`,
+        const query: AllDocsQuery = {
           inclusiveEnd: true,
           descending: false,
           limit: 500,
           skip: 0,
           includeDocs: true,
           render,
-        } as AllDocsQuery);
+        };
+        const page = store.allDocs(db, after === undefined ? query : { ...query, startkey: `${after}\u0000` });
         if (page.rows.length === 0) return;
         for (const row of page.rows)
           if (typeof row.doc === 'string') yield JSON.parse(row.doc) as Record<string, unknown>;
         after = page.rows[page.rows.length - 1].id;
       }
     }
-    return runFind(docs(), request);
+    return runFind(docs(), request, { inIdOrder: true });
   }
 
   /** Builds the engine filter for a `_changes` request (and checks the caller may use it). */
