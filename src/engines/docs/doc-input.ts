@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { badRequest } from '../../errors.js';
+import { badRequest, DoppelError, ErrorKind } from '../../errors.js';
 import { parseRev, revPos } from './rev-tree.js';
 
 /** Top-level members CouchDB accepts on a document; any other `_` member is refused. */
@@ -13,6 +13,16 @@ const SPECIAL_MEMBERS = new Set([
   '_conflicts',
   '_deleted_conflicts',
   '_local_seq',
+]);
+
+/** Special members CouchDB keeps in the stored body (the replicator's bookkeeping, access lists). */
+const BODY_SPECIAL_MEMBERS = new Set([
+  '_replication_state',
+  '_replication_state_time',
+  '_replication_state_reason',
+  '_replication_id',
+  '_replication_stats',
+  '_access',
 ]);
 
 export type AttachmentInput =
@@ -52,9 +62,10 @@ function parseRevisions(value: unknown, rev: string | undefined): string[] {
   const { start, ids } = value as { start?: unknown; ids?: unknown };
   if (typeof start !== 'number' || !Number.isSafeInteger(start) || start < 1) return fail();
   if (!Array.isArray(ids) || ids.length === 0 || ids.length > start) return fail();
-  const path = ids.map((hash, i) => {
-    const full = `${start - i}-${String(hash)}`;
-    if (typeof hash !== 'string' || parseRev(full) === null) return fail();
+  const path = ids.map((hash: unknown, i) => {
+    if (typeof hash !== 'string') return fail();
+    const full = `${start - i}-${hash}`;
+    if (parseRev(full) === null) return fail();
     return full;
   });
   if (rev !== undefined && path[0] !== rev) {
@@ -63,7 +74,7 @@ function parseRevisions(value: unknown, rev: string | undefined): string[] {
   return path;
 }
 
-function parseAttachments(value: unknown, newEdits: boolean): Map<string, AttachmentInput> {
+function parseAttachments(value: unknown): Map<string, AttachmentInput> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw badRequest('_attachments must be an object', 'doc_validation');
   }
@@ -98,9 +109,6 @@ function parseAttachments(value: unknown, newEdits: boolean): Map<string, Attach
     const contentType =
       typeof att['content_type'] === 'string' ? att['content_type'] : 'application/octet-stream';
     const digest = md5Digest(bytes);
-    if (!newEdits && typeof att['digest'] === 'string' && att['digest'] !== digest) {
-      // Foreign digests of encoded bodies differ from ours; we keep our own as the storage key.
-    }
     out.set(name, { kind: 'data', contentType, bytes, digest });
   }
   return out;
@@ -117,7 +125,7 @@ export function parseDocEdit(
   const doc = raw as Record<string, unknown>;
   const body: Record<string, unknown> = {};
   for (const key of Object.keys(doc)) {
-    if (key.startsWith('_')) {
+    if (key.startsWith('_') && !BODY_SPECIAL_MEMBERS.has(key)) {
       if (!SPECIAL_MEMBERS.has(key))
         throw badRequest(`Bad special document member: ${key}`, 'doc_validation');
     } else {
@@ -144,11 +152,10 @@ export function parseDocEdit(
     else if (rev !== undefined) path = [rev];
     else throw badRequest('new_edits=false needs _rev or _revisions on every document', 'bad_request');
   }
-  const attachments =
-    doc['_attachments'] === undefined ? undefined : parseAttachments(doc['_attachments'], options.newEdits);
+  const attachments = doc['_attachments'] === undefined ? undefined : parseAttachments(doc['_attachments']);
   const text = JSON.stringify(body);
-  if (options.maxBytes !== undefined && text.length > options.maxBytes) {
-    throw badRequest('Document exceeds the maximum document size', 'document_too_large');
+  if (options.maxBytes !== undefined && Buffer.byteLength(text) > options.maxBytes) {
+    throw new DoppelError(ErrorKind.TooLarge, id, { errorName: 'document_too_large' });
   }
   return { id, rev: path?.[0] ?? rev, deleted: deletedRaw === true, body: text, path, attachments };
 }

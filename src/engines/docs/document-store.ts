@@ -109,6 +109,12 @@ export interface DatabaseInfo {
 
 const CHANGES_BATCH = 256;
 
+function sameTree(a: RevTree, b: RevTree): boolean {
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  return keys.every((k) => b[k]?.[0] === a[k]![0] && b[k]?.[1] === a[k]![1]);
+}
+
 /**
  * The document engine: every database of the node, with CouchDB semantics,
  * stored in LMDB. Writes commit in one transaction together with their
@@ -371,27 +377,35 @@ export class DocumentStore {
   }
 
   #applyEdit(rec: DatabaseRecord, edit: DocEdit, now: number): WriteResult {
-    const key: [number, string] = [rec.uid, edit.id];
-    const info = this.#docs.get(key);
+    const info = this.#docs.get([rec.uid, edit.id]);
+    const refused: WriteResult = {
+      ok: false,
+      id: edit.id,
+      error: 'conflict',
+      reason: 'Document update conflict.',
+    };
     let parent: string | null = null;
     if (info === undefined) {
-      if (edit.rev !== undefined)
-        return { ok: false, id: edit.id, error: 'conflict', reason: 'Document update conflict.' };
+      if (edit.rev !== undefined) return refused;
     } else if (edit.rev === undefined) {
+      // Without a rev, only a live write may recreate a document whose every leaf is deleted.
       const win = winner(info.t);
-      if ((info.t[win][1] & RevFlag.Deleted) === 0) {
-        return { ok: false, id: edit.id, error: 'conflict', reason: 'Document update conflict.' };
-      }
+      if ((info.t[win]![1] & RevFlag.Deleted) === 0 || edit.deleted) return refused;
       parent = win;
     } else {
-      if (!isLeaf(info.t, edit.rev))
-        return { ok: false, id: edit.id, error: 'conflict', reason: 'Document update conflict.' };
+      // As CouchDB 2+: a fully deleted document is not edited by naming a tombstone; it is
+      // recreated without a rev.
+      if (!isLeaf(info.t, edit.rev) || (info.t[winner(info.t)]![1] & RevFlag.Deleted) !== 0) return refused;
       parent = edit.rev;
     }
-    const atts = this.#resolveAttachments(rec, info?.t, parent, edit, null);
+    const parentAtts = parent === null ? undefined : this.#revs.get([rec.uid, edit.id, parent])?.a;
+    const atts = this.#resolveAttachments(rec, parentAtts, (parent === null ? 0 : revPos(parent)) + 1, edit);
     if (!Array.isArray(atts)) return { ok: false, id: edit.id, ...atts };
-    const digests = atts.map(([name, meta]) => `${name}:${meta.digest}`);
-    const rev = newRevision(parent, edit, digests);
+    const rev = newRevision(
+      parent,
+      edit,
+      atts.map(([name, meta]) => `${name}:${meta.content_type}:${meta.digest}`),
+    );
     if (info !== undefined && rev in info.t) {
       // The same edit of the same parent was already applied: it converges on the same revision.
       return { ok: true, id: edit.id, rev };
@@ -403,14 +417,32 @@ export class DocumentStore {
   }
 
   #applyGraft(rec: DatabaseRecord, edit: DocEdit, now: number): WriteResult {
-    const key: [number, string] = [rec.uid, edit.id];
-    const info = this.#docs.get(key);
+    const info = this.#docs.get([rec.uid, edit.id]);
     const path = edit.path!;
-    const rev = path[0];
+    const rev = path[0]!;
     const flags = RevFlag.Available | (edit.deleted ? RevFlag.Deleted : 0);
     const tree = graftPath(info?.t ?? {}, path, flags);
-    if (tree === null) return { ok: true, id: edit.id, rev };
-    const atts = this.#resolveAttachments(rec, info?.t, null, edit, path);
+    // A path that only brings back revisions stemming drops again changes nothing.
+    if (tree === null || (info !== undefined && sameTree(stem(tree, rec.revsLimit).tree, info.t))) {
+      return { ok: true, id: edit.id, rev };
+    }
+    const known = info === undefined ? undefined : this.#revs.get([rec.uid, edit.id, rev]);
+    if (known !== undefined) {
+      // Only the ancestry grew: keep the body we already hold.
+      const kept: DocEdit = { ...edit, body: known.b, attachments: undefined };
+      this.#commitRevision(rec, kept, info, tree, rev, Object.entries(known.a ?? {}), now);
+      return { ok: true, id: edit.id, rev };
+    }
+    // Stubs refer to the nearest ancestor on the path whose body we hold.
+    let ancestorAtts: Readonly<Record<string, AttachmentMeta>> | undefined;
+    for (const r of path.slice(1)) {
+      const stored = info === undefined ? undefined : this.#revs.get([rec.uid, edit.id, r]);
+      if (stored !== undefined) {
+        ancestorAtts = stored.a;
+        break;
+      }
+    }
+    const atts = this.#resolveAttachments(rec, ancestorAtts, revPos(rev), edit);
     if (!Array.isArray(atts)) return { ok: false, id: edit.id, rev, ...atts };
     this.#commitRevision(rec, edit, info, tree, rev, atts, now);
     return { ok: true, id: edit.id, rev };
@@ -418,34 +450,16 @@ export class DocumentStore {
 
   /**
    * Turns the edit's attachment inputs into stored metadata: new bodies are
-   * stored (content-addressed), stubs must name an attachment a known
-   * ancestor already holds.
+   * stored (content-addressed), and a stub must name an attachment of the
+   * revision it builds on (with the same revpos when it gives one).
    */
   #resolveAttachments(
     rec: DatabaseRecord,
-    tree: RevTree | undefined,
-    parent: string | null,
+    baseAtts: Readonly<Record<string, AttachmentMeta>> | undefined,
+    newPos: number,
     edit: DocEdit,
-    graftedPath: readonly string[] | null,
   ): [string, AttachmentMeta][] | { error: string; reason: string } {
     if (edit.attachments === undefined || edit.attachments.size === 0) return [];
-    const newPos = graftedPath !== null ? revPos(graftedPath[0]) : (parent === null ? 0 : revPos(parent)) + 1;
-    let ancestorAtts: Map<string, AttachmentMeta> | undefined;
-    const ancestors = (): Map<string, AttachmentMeta> => {
-      if (ancestorAtts !== undefined) return ancestorAtts;
-      ancestorAtts = new Map();
-      const candidates =
-        graftedPath !== null ? graftedPath.slice(1) : parent !== null ? ancestry(tree ?? {}, parent) : [];
-      const extra = graftedPath !== null && tree !== undefined ? leaves(tree) : [];
-      for (const r of [...candidates, ...extra]) {
-        const stored = this.#revs.get([rec.uid, edit.id, r]);
-        for (const [name, meta] of Object.entries(stored?.a ?? {})) {
-          if (!ancestorAtts.has(name)) ancestorAtts.set(name, meta);
-          ancestorAtts.set(`${name}\u0000${meta.digest}`, meta);
-        }
-      }
-      return ancestorAtts;
-    };
     const out: [string, AttachmentMeta][] = [];
     for (const [name, input] of edit.attachments) {
       if (input.kind === 'data') {
@@ -464,9 +478,8 @@ export class DocumentStore {
         ]);
         continue;
       }
-      const known =
-        input.digest !== undefined ? ancestors().get(`${name}\u0000${input.digest}`) : ancestors().get(name);
-      if (known === undefined) {
+      const known = baseAtts?.[name];
+      if (known === undefined || (input.revpos !== undefined && input.revpos !== known.revpos)) {
         return { error: 'missing_stub', reason: `Invalid attachment stub in ${edit.id} for ${name}` };
       }
       out.push([name, known]);
@@ -669,18 +682,18 @@ export class DocumentStore {
           ? [uid, query.inclusiveEnd ? `${query.endkey}\u0000` : query.endkey]
           : highEnd;
     } else {
+      // Reverse scans start at the high bound; the low bound is checked in the loop.
       start = query.startkey !== undefined ? [uid, `${query.startkey}\u0000`] : highEnd;
-      end =
-        query.endkey !== undefined
-          ? [uid, query.inclusiveEnd ? query.endkey : `${query.endkey}\u0000`]
-          : lowStart;
+      end = lowStart;
     }
     let skipped = 0;
     for (const { key, value } of this.#docs.getRange({ start, end, reverse: query.descending })) {
       const id = key[1];
-      if (query.descending && query.startkey !== undefined && id > query.startkey) continue;
-      if (query.descending && query.endkey !== undefined && !query.inclusiveEnd && id === query.endkey)
-        continue;
+      if (query.descending) {
+        if (query.startkey !== undefined && id > query.startkey) continue;
+        if (query.endkey !== undefined && (id < query.endkey || (id === query.endkey && !query.inclusiveEnd)))
+          break;
+      }
       const rev = winner(value.t);
       if ((value.t[rev][1] & RevFlag.Deleted) !== 0) continue;
       if (skipped < query.skip) {
@@ -706,9 +719,10 @@ export class DocumentStore {
     const uid = rec.uid;
     const rows: ChangeRow[] = [];
     let lastSeq = query.descending ? rec.seq : query.since;
+    // Descending feeds start at the newest change whatever `since` says, as CouchDB does.
     const range = query.descending
       ? {
-          start: [uid, query.since === 0 ? Number.MAX_SAFE_INTEGER : query.since - 1] as [number, number],
+          start: [uid, Number.MAX_SAFE_INTEGER] as [number, number],
           end: [uid, 0] as [number, number],
           reverse: true,
         }
@@ -845,22 +859,22 @@ export class DocumentStore {
         }
       });
     }
-    const referenced = new Set<string>();
-    for (const { value } of this.#revs.getRange({ start: [uid], end: [uid + 1] })) {
-      for (const meta of Object.values(value.a ?? {})) referenced.add(meta.digest);
-    }
-    const unreferenced = [...this.#atts.getKeys({ start: [uid], end: [uid + 1] })].filter(
-      (k) => !referenced.has(k[1]),
-    );
-    let active = 0;
-    for (const { value } of this.#revs.getRange({ start: [uid], end: [uid + 1] })) active += value.b.length;
+    // Attachment bytes are collected inside one write transaction, so a concurrent write
+    // that references an existing blob either commits before (and is seen) or after (and
+    // finds the blob gone, storing it again).
     await this.#storage.write(() => {
-      for (const key of unreferenced) this.#atts.removeSync(key);
-      const rec = this.#dbs.get(dbName);
-      if (rec !== undefined && rec.uid === uid) {
-        for (const { value } of this.#atts.getRange({ start: [uid], end: [uid + 1] })) active += value.length;
-        this.#dbs.putSync(dbName, { ...rec, activeBytes: active });
+      const referenced = new Set<string>();
+      let active = 0;
+      for (const { value } of this.#revs.getRange({ start: [uid], end: [uid + 1] })) {
+        active += value.b.length;
+        for (const meta of Object.values(value.a ?? {})) referenced.add(meta.digest);
       }
+      for (const { key, value } of this.#atts.getRange({ start: [uid], end: [uid + 1] })) {
+        if (referenced.has(key[1])) active += value.length;
+        else this.#atts.removeSync(key);
+      }
+      const rec = this.#dbs.get(dbName);
+      if (rec !== undefined && rec.uid === uid) this.#dbs.putSync(dbName, { ...rec, activeBytes: active });
     });
   }
 }

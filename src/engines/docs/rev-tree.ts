@@ -102,27 +102,30 @@ export function addChild(tree: RevTree, parent: string | null, rev: string, flag
 /**
  * Grafts a foreign path (newest first, consecutive generations) into the
  * tree, as `_bulk_docs new_edits=false` does. Ancestors we did not know are
- * added as unavailable stubs; a known stemmed root regains its parent.
- * Returns null when the newest rev is already known with a body (nothing to do).
+ * added as unavailable stubs; a known root regains its parent; a known
+ * revision keeps its flags. The result does not depend on the order in which
+ * paths arrive. Returns null when the path adds nothing.
  */
 export function graftPath(tree: RevTree, path: readonly string[], leafFlags: number): RevTree | null {
-  const newest = path[0];
-  const known = tree[newest];
-  if (known !== undefined && (known[1] & RevFlag.Available) !== 0) return null;
   const next: Record<string, RevNode> = { ...tree };
+  let changed = false;
   for (let i = path.length - 1; i >= 0; i--) {
-    const rev = path[i];
-    const parent = i + 1 < path.length ? path[i + 1] : null;
+    const rev = path[i]!;
+    const parent = i + 1 < path.length ? path[i + 1]! : null;
     const existing = next[rev];
-    if (i === 0) {
-      next[rev] = [existing?.[0] ?? parent, leafFlags];
-    } else if (existing === undefined) {
-      next[rev] = [parent, 0];
-    } else if (existing[0] === null && parent !== null) {
-      next[rev] = [parent, existing[1]];
+    if (existing === undefined) {
+      next[rev] = [parent, i === 0 ? leafFlags : 0];
+      changed = true;
+      continue;
+    }
+    const linked = existing[0] ?? parent;
+    const flags = i === 0 && (existing[1] & RevFlag.Available) === 0 ? leafFlags : existing[1];
+    if (linked !== existing[0] || flags !== existing[1]) {
+      next[rev] = [linked, flags];
+      changed = true;
     }
   }
-  return next;
+  return changed ? next : null;
 }
 
 /**

@@ -365,7 +365,10 @@ export class DocumentService {
           includeDocs: true,
           render,
         };
-        const page = store.allDocs(db, after === undefined ? query : { ...query, startkey: `${after}\u0000` });
+        const page = store.allDocs(
+          db,
+          after === undefined ? query : { ...query, startkey: `${after}\u0000` },
+        );
         if (page.rows.length === 0) return;
         for (const row of page.rows)
           if (typeof row.doc === 'string') yield JSON.parse(row.doc) as Record<string, unknown>;
