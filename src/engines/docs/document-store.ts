@@ -112,7 +112,7 @@ const CHANGES_BATCH = 256;
 function sameTree(a: RevTree, b: RevTree): boolean {
   const keys = Object.keys(a);
   if (keys.length !== Object.keys(b).length) return false;
-  return keys.every((k) => b[k]?.[0] === a[k]![0] && b[k]?.[1] === a[k]![1]);
+  return keys.every((k) => b[k]?.[0] === a[k][0] && b[k]?.[1] === a[k][1]);
 }
 
 /**
@@ -390,12 +390,12 @@ export class DocumentStore {
     } else if (edit.rev === undefined) {
       // Without a rev, only a live write may recreate a document whose every leaf is deleted.
       const win = winner(info.t);
-      if ((info.t[win]![1] & RevFlag.Deleted) === 0 || edit.deleted) return refused;
+      if ((info.t[win][1] & RevFlag.Deleted) === 0 || edit.deleted) return refused;
       parent = win;
     } else {
       // As CouchDB 2+: a fully deleted document is not edited by naming a tombstone; it is
       // recreated without a rev.
-      if (!isLeaf(info.t, edit.rev) || (info.t[winner(info.t)]![1] & RevFlag.Deleted) !== 0) return refused;
+      if (!isLeaf(info.t, edit.rev) || (info.t[winner(info.t)][1] & RevFlag.Deleted) !== 0) return refused;
       parent = edit.rev;
     }
     const parentAtts = parent === null ? undefined : this.#revs.get([rec.uid, edit.id, parent])?.a;
@@ -419,7 +419,7 @@ export class DocumentStore {
   #applyGraft(rec: DatabaseRecord, edit: DocEdit, now: number): WriteResult {
     const info = this.#docs.get([rec.uid, edit.id]);
     const path = edit.path!;
-    const rev = path[0]!;
+    const rev = path[0];
     const flags = RevFlag.Available | (edit.deleted ? RevFlag.Deleted : 0);
     const tree = graftPath(info?.t ?? {}, path, flags);
     // A path that only brings back revisions stemming drops again changes nothing.

@@ -110,8 +110,8 @@ export function graftPath(tree: RevTree, path: readonly string[], leafFlags: num
   const next: Record<string, RevNode> = { ...tree };
   let changed = false;
   for (let i = path.length - 1; i >= 0; i--) {
-    const rev = path[i]!;
-    const parent = i + 1 < path.length ? path[i + 1]! : null;
+    const rev = path[i];
+    const parent = i + 1 < path.length ? path[i + 1] : null;
     const existing = next[rev];
     if (existing === undefined) {
       next[rev] = [parent, i === 0 ? leafFlags : 0];
