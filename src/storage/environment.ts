@@ -21,6 +21,8 @@ export class Storage {
   readonly #options: StorageOptions;
   #unsyncedSince: number | null = null;
   readonly #afterCommit: (() => void)[] = [];
+  readonly #beforeCommit: (() => void)[] = [];
+  readonly #afterAbort: (() => void)[] = [];
 
   constructor(options: StorageOptions) {
     this.#options = options;
@@ -33,6 +35,8 @@ export class Storage {
       overlappingSync: true,
       separateFlushed: true,
       mapSize: 64 * 1024 * 1024 * 1024,
+      // A data directory named like `tmp.x1` must not be taken for a file.
+      noSubdir: false,
       noMemInit: true,
     });
   }
@@ -58,12 +62,31 @@ export class Storage {
   /**
    * Runs `action` inside the next write transaction and resolves once it is
    * committed and as durable as the `durability` setting promises. `action`
-   * runs synchronously with exclusive access: it reads the latest state, and
-   * it must validate before it writes (a throw aborts the whole batch it
-   * shares with other writers).
+   * runs synchronously with exclusive access and reads the latest state; a
+   * throw discards everything it wrote (it runs in a child transaction).
    */
   async write<T>(action: () => T): Promise<T> {
-    const result = await this.root.transaction(action);
+    let result: T;
+    let threwInside = false;
+    try {
+      // A child transaction per call: a throw discards exactly this call's writes, never the
+      // other writers' that share the batch.
+      result = await this.root.childTransaction(() => {
+        try {
+          const value = action();
+          for (const hook of this.#beforeCommit) hook();
+          return value;
+        } catch (err) {
+          threwInside = true;
+          for (const listener of this.#afterAbort) listener();
+          throw err;
+        }
+      });
+    } catch (err) {
+      // A failed commit: the whole batch wrote nothing.
+      if (!threwInside) for (const listener of this.#afterAbort) listener();
+      throw err;
+    }
     for (const listener of this.#afterCommit) listener();
     if (this.#options.durability === 'fsync') {
       await this.root.flushed;
@@ -71,6 +94,16 @@ export class Storage {
       await this.#boundUnsynced();
     }
     return result;
+  }
+
+  /** Registers a hook run at the end of every `write()` action, inside its transaction. */
+  beforeCommit(hook: () => void): void {
+    this.#beforeCommit.push(hook);
+  }
+
+  /** Registers a listener run when a `write()` fails (its transaction wrote nothing). */
+  afterAbort(listener: () => void): void {
+    this.#afterAbort.push(listener);
   }
 
   /** Registers a listener run after every commit of `write()` (to wake readers of new data). */

@@ -123,9 +123,10 @@ export function parseDocEdit(
     throw badRequest('Document must be a JSON object', 'bad_request');
   }
   const doc = raw as Record<string, unknown>;
-  const body: Record<string, unknown> = {};
-  for (const key of Object.keys(doc)) {
-    if (key.startsWith('_') && !BODY_SPECIAL_MEMBERS.has(key)) {
+  // A null prototype: a member named `__proto__` stays a member, never a prototype.
+  const body = Object.create(null) as Record<string, unknown>;
+  for (const key in doc) {
+    if (key.charCodeAt(0) === 95 /* _ */ && !BODY_SPECIAL_MEMBERS.has(key)) {
       if (!SPECIAL_MEMBERS.has(key))
         throw badRequest(`Bad special document member: ${key}`, 'doc_validation');
     } else {
@@ -167,8 +168,10 @@ export function parseDocEdit(
  */
 export function newRevision(parent: string | null, edit: DocEdit, attDigests: readonly string[]): string {
   const pos = parent === null ? 0 : revPos(parent);
+  // The body is hashed as the text we store; only the small fields go through JSON.
   const hash = createHash('md5')
-    .update(JSON.stringify([edit.deleted, pos, parent ?? '', edit.body, attDigests]))
+    .update(JSON.stringify([edit.deleted, pos, parent ?? '', attDigests]))
+    .update(edit.body)
     .digest('hex');
   return `${pos + 1}-${hash}`;
 }

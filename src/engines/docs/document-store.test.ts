@@ -1168,7 +1168,9 @@ void describe('journal', () => {
 });
 
 void describe('journal trim', () => {
-  const ENTRY: JournalEntry = { k: 'security', db: 'x', security: null }; // counted as 128 bytes
+  const ENTRY: JournalEntry = { k: 'security', db: 'x', security: null };
+  // Stored size of ENTRY: a 12-byte header plus its msgpack encoding (29 bytes).
+  const SIZE = 12 + 29;
 
   async function withJournal(
     limits: RetentionLimits,
@@ -1202,18 +1204,18 @@ void describe('journal trim', () => {
       assert.ok(e.journal.fellBehind(2));
       assert.ok(!e.journal.fellBehind(3));
       assert.equal(e.journal.status().entries, 3);
-      assert.equal(e.journal.status().bytes, 3 * 128);
+      assert.equal(e.journal.status().bytes, 3 * SIZE);
       assert.equal(await e.journal.trim(now), 0);
     });
   });
 
   void it('drops the oldest entries beyond maxBytes whatever the cursors', async () => {
-    await withJournal({ maxBytes: 4 * 128, maxAgeMs: 1e12, backlogBytes: 1 << 30 }, async (e, append) => {
+    await withJournal({ maxBytes: 4 * SIZE, maxAgeMs: 1e12, backlogBytes: 1 << 30 }, async (e, append) => {
       await append(10, Date.now());
       await e.journal.setCursor('slow', 0);
       assert.equal(await e.journal.trim(), 6);
       assert.equal(e.journal.low, 7);
-      assert.equal(e.journal.status().bytes, 4 * 128);
+      assert.equal(e.journal.status().bytes, 4 * SIZE);
       assert.deepEqual(
         e.journal.read(0, 100).map((x) => x.lsn),
         [7, 8, 9, 10],
@@ -1222,7 +1224,7 @@ void describe('journal trim', () => {
   });
 
   void it('below the lowest cursor keeps only backlogBytes; above it keeps everything', async () => {
-    await withJournal({ maxBytes: 1 << 30, maxAgeMs: 1e12, backlogBytes: 2 * 128 }, async (e, append) => {
+    await withJournal({ maxBytes: 1 << 30, maxAgeMs: 1e12, backlogBytes: 2 * SIZE }, async (e, append) => {
       await append(10, Date.now());
       await e.journal.setCursor('a', 6);
       await e.journal.setCursor('b', 8);

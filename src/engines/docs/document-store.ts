@@ -8,8 +8,18 @@ import { validateDatabaseName, type DatabaseRecord } from './database-record.js'
 import { newRevision, type DocEdit } from './doc-input.js';
 import { changeRevs, renderDoc, type RenderOptions, type StoredRevision } from './doc-output.js';
 import {
+  decodeInfo,
+  decodeRevision,
+  encodeInfo,
+  encodeRevision,
+  type DocInfo,
+  type SeqEntry,
+  type StoredDocInfo,
+} from './doc-records.js';
+import {
   addChild,
   ancestry,
+  compareLeaves,
   graftPath,
   isLeaf,
   leaves,
@@ -20,12 +30,6 @@ import {
   winner,
   type RevTree,
 } from './rev-tree.js';
-
-/** What the store keeps per document: its revision tree and last update seq. */
-interface DocInfo {
-  readonly t: RevTree;
-  readonly s: number;
-}
 
 interface LocalDoc {
   readonly rev: number;
@@ -65,6 +69,8 @@ export interface ChangesQuery {
   readonly render: RenderOptions;
   /** Decides, for a batch of candidate rows (with docs rendered when `needsDocs`), which pass. */
   readonly filter?: ChangesFilter;
+  /** Skip counting `pending` (a scan of the rest of the feed) when the caller pages on. */
+  readonly skipPending?: boolean;
 }
 
 export interface ChangesFilter {
@@ -124,9 +130,9 @@ export class DocumentStore {
   readonly #storage: Storage;
   readonly #journal: Journal;
   readonly #dbs: Database<DatabaseRecord, string>;
-  readonly #docs: Database<DocInfo, [number, string]>;
-  readonly #revs: Database<StoredRevision, [number, string, string]>;
-  readonly #seqs: Database<string, [number, number]>;
+  readonly #docs: Database<StoredDocInfo, [number, string]>;
+  readonly #revs: Database<Buffer, [number, string, string]>;
+  readonly #seqs: Database<SeqEntry, [number, number]>;
   readonly #locals: Database<LocalDoc, [number, string]>;
   readonly #atts: Database<Buffer, [number, string]>;
   readonly #meta: Database<number, string>;
@@ -141,7 +147,7 @@ export class DocumentStore {
     this.#defaultRevsLimit = options.defaultRevsLimit;
     this.#dbs = storage.structured('dbs');
     this.#docs = storage.structured('docs');
-    this.#revs = storage.structured('revs');
+    this.#revs = storage.binary('revs');
     this.#seqs = storage.structured('seqs');
     this.#locals = storage.structured('locals');
     this.#atts = storage.binary('atts');
@@ -149,6 +155,16 @@ export class DocumentStore {
     this.#updates = storage.structured('db-updates');
     this.#updateSeqByDb = storage.structured('db-updates-by-name');
     this.#events.setMaxListeners(0);
+  }
+
+  #info(key: [number, string]): DocInfo | undefined {
+    const stored = this.#docs.get(key);
+    return stored === undefined ? undefined : decodeInfo(stored);
+  }
+
+  #rev(key: [number, string, string]): StoredRevision | undefined {
+    const bytes = this.#revs.getBinaryFast(key);
+    return bytes === undefined ? undefined : decodeRevision(bytes);
   }
 
   // ---- notifications -------------------------------------------------------
@@ -377,7 +393,7 @@ export class DocumentStore {
   }
 
   #applyEdit(rec: DatabaseRecord, edit: DocEdit, now: number): WriteResult {
-    const info = this.#docs.get([rec.uid, edit.id]);
+    const info = this.#info([rec.uid, edit.id]);
     const refused: WriteResult = {
       ok: false,
       id: edit.id,
@@ -398,7 +414,7 @@ export class DocumentStore {
       if (!isLeaf(info.t, edit.rev) || (info.t[winner(info.t)][1] & RevFlag.Deleted) !== 0) return refused;
       parent = edit.rev;
     }
-    const parentAtts = parent === null ? undefined : this.#revs.get([rec.uid, edit.id, parent])?.a;
+    const parentAtts = parent === null ? undefined : this.#rev([rec.uid, edit.id, parent])?.a;
     const atts = this.#resolveAttachments(rec, parentAtts, (parent === null ? 0 : revPos(parent)) + 1, edit);
     if (!Array.isArray(atts)) return { ok: false, id: edit.id, ...atts };
     const rev = newRevision(
@@ -417,7 +433,7 @@ export class DocumentStore {
   }
 
   #applyGraft(rec: DatabaseRecord, edit: DocEdit, now: number): WriteResult {
-    const info = this.#docs.get([rec.uid, edit.id]);
+    const info = this.#info([rec.uid, edit.id]);
     const path = edit.path!;
     const rev = path[0];
     const flags = RevFlag.Available | (edit.deleted ? RevFlag.Deleted : 0);
@@ -426,7 +442,7 @@ export class DocumentStore {
     if (tree === null || (info !== undefined && sameTree(stem(tree, rec.revsLimit).tree, info.t))) {
       return { ok: true, id: edit.id, rev };
     }
-    const known = info === undefined ? undefined : this.#revs.get([rec.uid, edit.id, rev]);
+    const known = info === undefined ? undefined : this.#rev([rec.uid, edit.id, rev]);
     if (known !== undefined) {
       // Only the ancestry grew: keep the body we already hold.
       const kept: DocEdit = { ...edit, body: known.b, attachments: undefined };
@@ -436,7 +452,7 @@ export class DocumentStore {
     // Stubs refer to the nearest ancestor on the path whose body we hold.
     let ancestorAtts: Readonly<Record<string, AttachmentMeta>> | undefined;
     for (const r of path.slice(1)) {
-      const stored = info === undefined ? undefined : this.#revs.get([rec.uid, edit.id, r]);
+      const stored = info === undefined ? undefined : this.#rev([rec.uid, edit.id, r]);
       if (stored !== undefined) {
         ancestorAtts = stored.a;
         break;
@@ -500,10 +516,12 @@ export class DocumentStore {
     for (const r of dropped) this.#revs.removeSync([rec.uid, edit.id, r]);
     const stored: StoredRevision =
       atts.length === 0 ? { b: edit.body } : { b: edit.body, a: Object.fromEntries(atts) };
-    this.#revs.putSync([rec.uid, edit.id, rev], stored);
+    this.#revs.putSync([rec.uid, edit.id, rev], encodeRevision(stored));
     rec.activeBytes += edit.body.length;
     const wasDeleted = info === undefined ? null : (info.t[winner(info.t)][1] & RevFlag.Deleted) !== 0;
-    const isDeleted = (tree[winner(tree)][1] & RevFlag.Deleted) !== 0;
+    const leafRevs = leaves(tree);
+    const win = leafRevs.reduce((best, leaf) => (compareLeaves(tree, leaf, best) < 0 ? leaf : best));
+    const isDeleted = (tree[win][1] & RevFlag.Deleted) !== 0;
     if (wasDeleted === null) {
       if (isDeleted) rec.delCount++;
       else rec.docCount++;
@@ -518,8 +536,8 @@ export class DocumentStore {
     }
     rec.seq++;
     if (info !== undefined) this.#seqs.removeSync([rec.uid, info.s]);
-    this.#seqs.putSync([rec.uid, rec.seq], edit.id);
-    this.#docs.putSync([rec.uid, edit.id], { t: tree, s: rec.seq });
+    this.#seqs.putSync([rec.uid, rec.seq], [edit.id, win, isDeleted ? 1 : 0, leafRevs.length]);
+    this.#docs.putSync([rec.uid, edit.id], encodeInfo(tree, rec.seq));
     const path = ancestry(tree, rev);
     const entry: JournalEntry =
       stored.a === undefined
@@ -545,7 +563,7 @@ export class DocumentStore {
 
   /** The revision tree of a document, or undefined. */
   tree(dbName: string, id: string): RevTree | undefined {
-    return this.#docs.get([this.#uid(dbName), id])?.t;
+    return this.#info([this.#uid(dbName), id])?.t;
   }
 
   readAttachmentBytes(dbName: string, digest: string): Buffer | undefined {
@@ -553,14 +571,14 @@ export class DocumentStore {
   }
 
   #render(uid: number, id: string, tree: RevTree, rev: string, options: RenderOptions): string {
-    const stored = this.#revs.get([uid, id, rev]);
+    const stored = this.#rev([uid, id, rev]);
     return renderDoc(id, rev, tree, stored, options, (digest) => this.#atts.get([uid, digest]));
   }
 
   /** `GET /{db}/{id}`: the winner, or `rev`; 404 `deleted` for a deleted winner without `rev`. */
   get(dbName: string, id: string, rev: string | undefined, options: RenderOptions): string {
     const uid = this.#uid(dbName);
-    const info = this.#docs.get([uid, id]);
+    const info = this.#info([uid, id]);
     if (info === undefined) throw notFound('missing');
     if (rev === undefined) {
       const win = winner(info.t);
@@ -579,14 +597,14 @@ export class DocumentStore {
     rev: string | undefined,
   ): { rev: string; stored: StoredRevision; deleted: boolean } {
     const uid = this.#uid(dbName);
-    const info = this.#docs.get([uid, id]);
+    const info = this.#info([uid, id]);
     if (info === undefined) throw notFound('missing');
     const target = rev ?? winner(info.t);
     const node = info.t[target];
     if (node === undefined) throw notFound('missing');
     const deleted = (node[1] & RevFlag.Deleted) !== 0;
     if (rev === undefined && deleted) throw notFound('deleted');
-    const stored = this.#revs.get([uid, id, target]);
+    const stored = this.#rev([uid, id, target]);
     if (stored === undefined) throw notFound('missing');
     return { rev: target, stored, deleted };
   }
@@ -604,7 +622,7 @@ export class DocumentStore {
     options: RenderOptions,
   ): ({ ok: string } | { missing: string })[] {
     const uid = this.#uid(dbName);
-    const info = this.#docs.get([uid, id]);
+    const info = this.#info([uid, id]);
     if (revs === 'all') {
       if (info === undefined) return [];
       return leaves(info.t).map((r) => ({ ok: this.#render(uid, id, info.t, r, options) }));
@@ -635,7 +653,7 @@ export class DocumentStore {
     const uid = this.#uid(dbName);
     const out: Record<string, { missing: string[]; possible_ancestors?: string[] }> = {};
     for (const id of Object.keys(request)) {
-      const tree = this.#docs.get([uid, id])?.t;
+      const tree = this.#info([uid, id])?.t;
       const { missing, possibleAncestors } = revsDiff(tree, request[id]);
       if (missing.length === 0) continue;
       out[id] =
@@ -655,7 +673,7 @@ export class DocumentStore {
     };
     if (query.keys !== undefined) {
       for (const key of query.keys) {
-        const info = this.#docs.get([uid, key]);
+        const info = this.#info([uid, key]);
         if (info === undefined) {
           rows.push({ id: key, key, value: { rev: '' }, error: 'not_found' });
           continue;
@@ -687,8 +705,9 @@ export class DocumentStore {
       end = lowStart;
     }
     let skipped = 0;
-    for (const { key, value } of this.#docs.getRange({ start, end, reverse: query.descending })) {
+    for (const { key, value: stored } of this.#docs.getRange({ start, end, reverse: query.descending })) {
       const id = key[1];
+      const value = decodeInfo(stored);
       if (query.descending) {
         if (query.startkey !== undefined && id > query.startkey) continue;
         if (query.endkey !== undefined && (id < query.endkey || (id === query.endkey && !query.inclusiveEnd)))
@@ -735,28 +754,45 @@ export class DocumentStore {
       if (batch.length === 0) return;
       const pass = query.filter === undefined ? null : await query.filter.test(batch);
       for (let i = 0; i < batch.length && rows.length < query.limit; i++) {
+        const row = batch[i];
         if (pass === null || pass[i] === true) {
-          const { doc, ...rest } = batch[i];
-          rows.push(query.includeDocs && doc !== undefined ? { ...rest, doc } : rest);
+          if (query.includeDocs || row.doc === undefined) rows.push(row);
+          else rows.push({ seq: row.seq, id: row.id, changes: row.changes, deleted: row.deleted });
         }
-        lastSeq = batch[i].seq;
+        lastSeq = row.seq;
       }
       batch = [];
     };
     const wantDocs = query.includeDocs || query.filter?.needsDocs === true;
-    for (const { key, value: id } of this.#seqs.getRange(range)) {
-      const info = this.#docs.get([uid, id]);
-      if (info === undefined || info.s !== key[1]) continue;
-      const win = winner(info.t);
-      const deleted = (info.t[win][1] & RevFlag.Deleted) !== 0;
-      const candidate: ChangeRow = {
-        seq: key[1],
-        id,
-        changes: changeRevs(info.t, query.style),
-        deleted,
-        ...(wantDocs ? { doc: this.#render(uid, id, info.t, win, query.render) } : {}),
-      };
-      batch.push(candidate);
+    const needTree = query.render.conflicts === true || query.render.deletedConflicts === true;
+    for (const { key, value: entry } of this.#seqs.getRange(range)) {
+      const [id, win, deletedFlag, leafCount] = entry;
+      const seq = key[1];
+      let row: ChangeRow;
+      if (leafCount === 1 || (query.style === 'main_only' && !needTree)) {
+        // The by-seq entry has all a single-branch document needs: no tree decode.
+        const tree: RevTree = {
+          [win]: [null, RevFlag.Available | (deletedFlag === 1 ? RevFlag.Deleted : 0)],
+        };
+        row = {
+          seq,
+          id,
+          changes: [win],
+          deleted: deletedFlag === 1,
+          ...(wantDocs ? { doc: this.#render(uid, id, tree, win, query.render) } : {}),
+        };
+      } else {
+        const info = this.#info([uid, id]);
+        if (info === undefined) continue;
+        row = {
+          seq,
+          id,
+          changes: changeRevs(info.t, query.style),
+          deleted: deletedFlag === 1,
+          ...(wantDocs ? { doc: this.#render(uid, id, info.t, win, query.render) } : {}),
+        };
+      }
+      batch.push(row);
       if (
         batch.length >= CHANGES_BATCH ||
         (query.filter === undefined && rows.length + batch.length >= query.limit)
@@ -766,9 +802,10 @@ export class DocumentStore {
       }
     }
     await flush();
-    const pending = query.descending
-      ? 0
-      : this.#seqs.getCount({ start: [uid, lastSeq + 1], end: [uid, Number.MAX_SAFE_INTEGER] });
+    const pending =
+      query.descending || query.skipPending === true
+        ? 0
+        : this.#seqs.getCount({ start: [uid, lastSeq + 1], end: [uid, Number.MAX_SAFE_INTEGER] });
     return { rows, lastSeq, pending };
   }
 
@@ -841,7 +878,7 @@ export class DocumentStore {
       after = page[page.length - 1].key[1];
       await this.#storage.write(() => {
         for (const { key } of page) {
-          const info = this.#docs.get(key);
+          const info = this.#info(key);
           if (info === undefined) continue;
           const leafSet = new Set(leaves(info.t));
           let changed = false;
@@ -855,7 +892,7 @@ export class DocumentStore {
               tree[rev] = [parent, flags];
             }
           }
-          if (changed) this.#docs.putSync(key, { t: tree, s: info.s });
+          if (changed) this.#docs.putSync(key, encodeInfo(tree, info.s));
         }
       });
     }
@@ -866,8 +903,9 @@ export class DocumentStore {
       const referenced = new Set<string>();
       let active = 0;
       for (const { value } of this.#revs.getRange({ start: [uid], end: [uid + 1] })) {
-        active += value.b.length;
-        for (const meta of Object.values(value.a ?? {})) referenced.add(meta.digest);
+        const stored = decodeRevision(value);
+        active += stored.b.length;
+        for (const meta of Object.values(stored.a ?? {})) referenced.add(meta.digest);
       }
       for (const { key, value } of this.#atts.getRange({ start: [uid], end: [uid + 1] })) {
         if (referenced.has(key[1])) active += value.length;

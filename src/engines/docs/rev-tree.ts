@@ -96,7 +96,13 @@ export function revisionsOf(tree: RevTree, rev: string): { start: number; ids: s
 
 /** Adds `rev` as a child of `parent` (an edit made here). */
 export function addChild(tree: RevTree, parent: string | null, rev: string, flags: number): RevTree {
+  if (parent === null && isEmpty(tree)) return { [rev]: [null, flags] };
   return { ...tree, [rev]: [parent, flags] };
+}
+
+function isEmpty(tree: RevTree): boolean {
+  for (const _ in tree) return false;
+  return true;
 }
 
 /**
@@ -133,6 +139,8 @@ export function graftPath(tree: RevTree, path: readonly string[], leafFlags: num
  * each leaf). Returns the stemmed tree and the revisions it dropped.
  */
 export function stem(tree: RevTree, limit: number): { tree: RevTree; dropped: string[] } {
+  // No branch can be longer than the whole tree: nothing to drop.
+  if (Object.keys(tree).length <= limit) return { tree, dropped: [] };
   const keep = new Set<string>();
   for (const leaf of leaves(tree)) {
     let cur: string | null = leaf;

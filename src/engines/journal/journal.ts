@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Database } from 'lmdb';
+import { Packr } from 'msgpackr';
 import type { Storage } from '../../storage/environment.js';
 import type { JournalEntry, JournalRecord } from './journal-entry.js';
 
@@ -19,11 +20,25 @@ interface JournalState {
   bytes: number;
 }
 
-interface StoredRecord {
-  readonly ts: number;
-  readonly bytes: number;
-  readonly entry: JournalEntry;
+/**
+ * Entries are stored as a 12-byte header (commit time as a float64, size as a
+ * uint32) followed by the msgpack entry, so retention reads sizes and times
+ * without decoding bodies.
+ */
+const HEADER_BYTES = 12;
+const packr = new Packr({ useRecords: false });
+
+function frame(entry: JournalEntry, ts: number): Buffer {
+  const body = packr.pack(entry);
+  const out = Buffer.allocUnsafe(HEADER_BYTES + body.length);
+  out.writeDoubleLE(ts, 0);
+  out.writeUInt32LE(HEADER_BYTES + body.length, 8);
+  body.copy(out, HEADER_BYTES);
+  return out;
 }
+
+const frameTime = (bytes: Buffer): number => bytes.readDoubleLE(0);
+const frameSize = (bytes: Buffer): number => bytes.readUInt32LE(8);
 
 export interface JournalStatus {
   readonly head_lsn: number;
@@ -35,18 +50,6 @@ export interface JournalStatus {
   readonly limits: RetentionLimits;
 }
 
-/** Approximate stored size: the payload strings dominate; the rest is a small constant. */
-function entrySize(entry: JournalEntry): number {
-  switch (entry.k) {
-    case 'doc':
-      return 64 + entry.id.length + entry.body.length + entry.path.length * 36;
-    case 'local':
-      return 48 + entry.id.length + (entry.body?.length ?? 0);
-    default:
-      return 128;
-  }
-}
-
 /**
  * The node-wide ordered log of committed mutations. `append` is called only
  * inside a storage write (same transaction as the mutation). Consumers read
@@ -54,38 +57,52 @@ function entrySize(entry: JournalEntry): number {
  * below the lowest cursor within byte and age bounds.
  */
 export class Journal {
-  readonly #entries: Database<StoredRecord, number>;
+  readonly #entries: Database<Buffer, number>;
   readonly #meta: Database<JournalState, string>;
   readonly #cursors: Database<number, string>;
   readonly #storage: Storage;
   readonly #limits: RetentionLimits;
   readonly #events = new EventEmitter();
   #state: JournalState;
+  #dirty = false;
   /** State as of the last commit, which readers may see. */
   #committedHead: number;
 
   constructor(storage: Storage, limits: RetentionLimits) {
     this.#storage = storage;
     this.#limits = limits;
-    this.#entries = storage.structured<StoredRecord, number>('journal');
+    this.#entries = storage.binary<number>('journal');
     this.#meta = storage.structured<JournalState, string>('journal-meta');
     this.#cursors = storage.structured<number, string>('journal-cursors');
     this.#state = this.#meta.get('state') ?? { head: 0, low: 1, bytes: 0 };
     this.#committedHead = this.#state.head;
     this.#events.setMaxListeners(0);
+    storage.beforeCommit(() => this.#persistState());
     storage.afterCommit(() => this.#published());
+    storage.afterAbort(() => this.#reload());
   }
 
   /** Must run inside `Storage.write`. Returns the entry's LSN. */
   append(entry: JournalEntry, ts: number): number {
-    const state = this.#meta.get('state') ?? { head: 0, low: 1, bytes: 0 };
-    const lsn = state.head + 1;
-    const bytes = entrySize(entry);
-    this.#entries.putSync(lsn, { ts, bytes, entry });
-    const next = { head: lsn, low: state.low, bytes: state.bytes + bytes };
-    this.#meta.putSync('state', next);
-    this.#state = next;
+    const lsn = this.#state.head + 1;
+    const framed = frame(entry, ts);
+    this.#entries.putSync(lsn, framed);
+    this.#state = { head: lsn, low: this.#state.low, bytes: this.#state.bytes + framed.length };
+    this.#dirty = true;
     return lsn;
+  }
+
+  /** Persists the head once per transaction rather than once per entry. */
+  #persistState(): void {
+    if (!this.#dirty) return;
+    this.#meta.putSync('state', this.#state);
+    this.#dirty = false;
+  }
+
+  /** A failed transaction wrote nothing: forget what it appended. */
+  #reload(): void {
+    this.#state = this.#meta.get('state') ?? { head: 0, low: 1, bytes: 0 };
+    this.#dirty = false;
   }
 
   #published(): void {
@@ -107,7 +124,11 @@ export class Journal {
     const out: JournalRecord[] = [];
     const end = this.#committedHead + 1;
     for (const { key, value } of this.#entries.getRange({ start: after + 1, end, limit })) {
-      out.push({ lsn: key, ts: value.ts, entry: value.entry });
+      out.push({
+        lsn: key,
+        ts: frameTime(value),
+        entry: packr.unpack(value.subarray(HEADER_BYTES)) as JournalEntry,
+      });
     }
     return out;
   }
@@ -155,7 +176,7 @@ export class Journal {
       low_lsn: this.#state.low,
       entries: this.#committedHead - this.#state.low + 1,
       bytes: this.#state.bytes,
-      oldest_ts: first?.value.ts ?? null,
+      oldest_ts: first === undefined ? null : frameTime(first.value),
       cursors,
       limits: this.#limits,
     };
@@ -168,33 +189,34 @@ export class Journal {
    */
   async trim(now = Date.now(), maxPerPass = 10_000): Promise<number> {
     const cursorValues = [...this.#cursors.getRange()].map((c) => c.value);
-    const lowestCursor = cursorValues.length === 0 ? this.#committedHead : Math.min(...cursorValues);
     return this.#storage.write(() => {
-      const state = this.#meta.get('state') ?? { head: 0, low: 1, bytes: 0 };
-      let { low, bytes } = state;
+      const head = this.#state.head;
+      const lowestCursor = cursorValues.length === 0 ? head : Math.min(...cursorValues);
+      let { low, bytes } = this.#state;
       // Bytes held by entries every consumer has passed (they only serve as backlog).
       let passedBytes = 0;
-      for (const { key, value } of this.#entries.getRange({ start: low, end: lowestCursor + 1 })) {
-        if (key > lowestCursor) break;
-        passedBytes += value.bytes;
+      if (lowestCursor >= head) passedBytes = bytes;
+      else if (bytes > this.#limits.backlogBytes) {
+        for (const { value } of this.#entries.getRange({ start: low, end: lowestCursor + 1 }))
+          passedBytes += frameSize(value);
       }
       let removed = 0;
       for (const { key, value } of this.#entries.getRange({ start: low })) {
         if (removed >= maxPerPass) break;
-        const tooOld = now - value.ts > this.#limits.maxAgeMs;
+        const size = frameSize(value);
+        const tooOld = now - frameTime(value) > this.#limits.maxAgeMs;
         const tooBig = bytes > this.#limits.maxBytes;
         const passedAndOverBacklog = key <= lowestCursor && passedBytes > this.#limits.backlogBytes;
         if (!tooOld && !tooBig && !passedAndOverBacklog) break;
         this.#entries.removeSync(key);
-        bytes -= value.bytes;
-        if (key <= lowestCursor) passedBytes -= value.bytes;
+        bytes -= size;
+        if (key <= lowestCursor) passedBytes -= size;
         low = key + 1;
         removed++;
       }
       if (removed > 0) {
-        const next = { head: state.head, low, bytes };
-        this.#meta.putSync('state', next);
-        this.#state = next;
+        this.#state = { head: this.#state.head, low, bytes };
+        this.#dirty = true;
       }
       return removed;
     });

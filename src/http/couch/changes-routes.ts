@@ -56,6 +56,52 @@ function filterSpec(req: FastifyRequest, query: Query): ChangesFilterSpec {
   }
 }
 
+const PAGE_ROWS = 1000;
+
+type PageReader = (
+  after: number,
+  max: number,
+  skipPending?: boolean,
+) => Promise<{ rows: ChangeRow[]; lastSeq: number; pending: number }>;
+
+/**
+ * A normal feed, streamed page by page: memory stays bounded whatever the
+ * feed's length, and rendering overlaps with sending.
+ */
+async function streamNormalFeed(
+  reply: FastifyReply,
+  since: number,
+  limit: number,
+  page: PageReader,
+): Promise<void> {
+  // The first page is read before anything is sent, so its errors still become proper responses.
+  let requested = Math.min(limit, PAGE_ROWS);
+  let result = await page(since, requested, true);
+  void reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'must-revalidate' });
+  const closed = closeSignal(res);
+  let sent = 0;
+  try {
+    res.write('{"results":[\n');
+    for (;;) {
+      if (result.rows.length > 0) {
+        const chunk = (sent > 0 ? ',\n' : '') + result.rows.map(changeRowJson).join(',\n');
+        sent += result.rows.length;
+        if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve));
+      }
+      if (closed.aborted || sent >= limit || result.rows.length < requested) break;
+      requested = Math.min(limit - sent, PAGE_ROWS);
+      result = await page(result.lastSeq, requested, true);
+    }
+    const { pending } = await page(result.lastSeq, 0);
+    res.end(`\n],\n"last_seq":${result.lastSeq},"pending":${pending}}\n`);
+  } catch (err) {
+    reply.log.error({ err }, 'changes feed failed while streaming');
+    res.destroy();
+  }
+}
+
 export function registerChangesRoutes(app: FastifyInstance, deps: HttpDependencies): void {
   const handler = async (req: FastifyRequest<{ Params: { db: string } }>, reply: FastifyReply) => {
     const { db } = req.params;
@@ -102,12 +148,13 @@ export function registerChangesRoutes(app: FastifyInstance, deps: HttpDependenci
         : heartbeatRaw === 'true'
           ? 60_000
           : intParam(query, 'heartbeat', 60_000, 1);
-    const page = (after: number, max: number) =>
-      deps.docs.changes(req.ctx, db, { ...base, since: after, limit: max });
+    const page: PageReader = (after, max, skipPending = false) =>
+      deps.docs.changes(req.ctx, db, { ...base, since: after, limit: max, skipPending });
 
     if (feed === 'normal' || feed === 'longpoll') {
       const render = (result: Awaited<ReturnType<typeof page>>): string =>
         `{"results":[${result.rows.map(changeRowJson).join(',\n')}],"last_seq":${result.lastSeq},"pending":${result.pending}}`;
+      if (feed === 'normal' && !descending) return streamNormalFeed(reply, since, limit, page);
       let result = await page(since, limit);
       if (feed === 'normal' || result.rows.length > 0 || descending)
         return sendJson(reply, 200, render(result));

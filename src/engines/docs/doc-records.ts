@@ -1,0 +1,64 @@
+import type { AttachmentMeta } from '../journal/journal-entry.js';
+import type { StoredRevision } from './doc-output.js';
+import type { RevNode, RevTree } from './rev-tree.js';
+
+/**
+ * Storage encodings of the document engine's rows. Revision trees are stored
+ * as flat arrays, never as objects keyed by revision: msgpack would otherwise
+ * record a new structure for every document's unique set of keys.
+ */
+
+/** What the store keeps per document: its revision tree and last update seq. */
+export interface DocInfo {
+  readonly t: RevTree;
+  readonly s: number;
+}
+
+/** `[seq, rev, parent, flags, rev, parent, flags, …]` */
+export type StoredDocInfo = readonly (string | number | null)[];
+
+export function encodeInfo(tree: RevTree, seq: number): StoredDocInfo {
+  const out: (string | number | null)[] = [seq];
+  for (const rev in tree) {
+    const node = tree[rev];
+    out.push(rev, node[0], node[1]);
+  }
+  return out;
+}
+
+export function decodeInfo(stored: StoredDocInfo): DocInfo {
+  const t: Record<string, RevNode> = {};
+  for (let i = 1; i < stored.length; i += 3) {
+    t[stored[i] as string] = [stored[i + 1] as string | null, stored[i + 2] as number];
+  }
+  return { t, s: stored[0] as number };
+}
+
+/**
+ * A `_changes` row's facts, kept in the by-seq index so a feed needs no tree
+ * decode for the common case: `[docId, winningRev, deleted (0|1), leafCount]`.
+ */
+export type SeqEntry = readonly [id: string, rev: string, deleted: 0 | 1, leaves: number];
+
+/**
+ * A stored revision as bytes: a flag byte, then for attachments a 4-byte
+ * length and their JSON, then the body's JSON text (kept as written).
+ */
+export function encodeRevision(stored: StoredRevision): Buffer {
+  const body = Buffer.from(stored.b, 'utf8');
+  if (stored.a === undefined) return Buffer.concat([NO_ATTACHMENTS, body]);
+  const atts = Buffer.from(JSON.stringify(stored.a), 'utf8');
+  const head = Buffer.allocUnsafe(5);
+  head[0] = 1;
+  head.writeUInt32LE(atts.length, 1);
+  return Buffer.concat([head, atts, body]);
+}
+
+const NO_ATTACHMENTS = Buffer.from([0]);
+
+export function decodeRevision(bytes: Buffer): StoredRevision {
+  if (bytes[0] === 0) return { b: bytes.toString('utf8', 1) };
+  const length = bytes.readUInt32LE(1);
+  const a = JSON.parse(bytes.toString('utf8', 5, 5 + length)) as Record<string, AttachmentMeta>;
+  return { b: bytes.toString('utf8', 5 + length), a };
+}

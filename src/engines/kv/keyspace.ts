@@ -1,0 +1,543 @@
+import type { Database } from 'lmdb';
+import type { Storage } from '../../storage/environment.js';
+import type { KvMutation } from '../journal/journal-entry.js';
+import type { Journal } from '../journal/journal.js';
+import {
+  dbStart,
+  expiryBound,
+  expiryKvRow,
+  expiryRow,
+  expiryTime,
+  MAX_KEY_BYTES,
+  rowCursor,
+  rowDb,
+  rowHash,
+  rowKey,
+  rowUserKey,
+  uidEnd,
+  uidPrefix,
+} from './codec.js';
+import { globMatch } from './glob.js';
+import { keyTooLong, noSuchKey } from './kv-errors.js';
+import {
+  decodeRecord,
+  encodeCollection,
+  encodeString,
+  KeyType,
+  TYPE_NAMES,
+  withExpiry,
+  type CollectionState,
+  type KeyRecord,
+} from './record.js';
+
+export const DATABASES = 16;
+
+/** Distributed mutations might need db-less entries (`flushall`, `multi`); these are the ones with a db. */
+type DbMutation = Extract<KvMutation, { db: number }>;
+/** A mutation body without the `k` and `db` the keyspace fills in. */
+export type KvOp = DbMutation extends infer M ? (M extends DbMutation ? Omit<M, 'k' | 'db'> : never) : never;
+
+export interface KeyspaceOptions {
+  /**
+   * True on a primary: an expired key found on access (or by the active
+   * cycle) is deleted and journaled as `del`. A replica sets false: it hides
+   * expired keys and waits for its primary's `del`.
+   */
+  readonly deleteExpired: boolean;
+}
+
+export interface KeyspaceStats {
+  expiredKeys: number;
+  hits: number;
+  misses: number;
+}
+
+export interface ScanResult<T> {
+  /** The cursor to pass next; 0 when the scan is complete. */
+  readonly cursor: number;
+  readonly items: T[];
+}
+
+export type ExpireCondition = 'nx' | 'xx' | 'gt' | 'lt';
+
+/**
+ * The Redis-compatible keyspace in LMDB: 16 logical databases of strings,
+ * hashes, lists, sets and sorted sets with TTLs. Reads go straight to LMDB;
+ * every mutation must run inside `write()` (one storage transaction shared by
+ * all writes of an event-loop turn), and appends a journal entry describing
+ * itself in that same transaction.
+ *
+ * The per-type operations live beside this file (`strings.ts`, `hashes.ts`,
+ * …) and use the primitives here; front doors call those operations.
+ */
+export class Keyspace {
+  readonly kv: Database<Buffer, Buffer>;
+  readonly items: Database<Buffer, Buffer>;
+  readonly #expires: Database<Buffer, Buffer>;
+  readonly #meta: Database<number, string>;
+  readonly #storage: Storage;
+  readonly #journal: Journal;
+  readonly #options: KeyspaceOptions;
+  #nextUid: number;
+  #inWrite = false;
+  #group: KvMutation[] | null = null;
+  readonly #keyCounts: number[] = new Array<number>(DATABASES).fill(0);
+  readonly #expireCounts: number[] = new Array<number>(DATABASES).fill(0);
+  readonly #pendingExpiry = new Set<string>();
+  readonly stats: KeyspaceStats = { expiredKeys: 0, hits: 0, misses: 0 };
+  /** Called (inside the write) for every key a mutation touches: WATCH uses it. */
+  onTouch: ((db: number, key: Buffer) => void) | null = null;
+  /** Called (inside the write) when a database (or every one, `null`) is flushed. */
+  onFlush: ((db: number | null) => void) | null = null;
+
+  constructor(storage: Storage, journal: Journal, options: KeyspaceOptions) {
+    this.#storage = storage;
+    this.#journal = journal;
+    this.#options = options;
+    const binary = { encoding: 'binary', keyEncoding: 'binary' } as const;
+    this.kv = storage.root.openDB<Buffer, Buffer>('kv', binary);
+    this.items = storage.root.openDB<Buffer, Buffer>('kv-items', binary);
+    this.#expires = storage.root.openDB<Buffer, Buffer>('kv-expires', binary);
+    this.#meta = storage.structured<number, string>('kv-meta');
+    this.#nextUid = this.#meta.get('uid') ?? 1;
+    for (let db = 0; db < DATABASES; db++) {
+      this.#keyCounts[db] = this.kv.getCount({ start: dbStart(db), end: dbStart(db + 1) });
+    }
+    for (const key of this.#expires.getKeys()) {
+      const db = rowDb(expiryKvRow(key));
+      this.#expireCounts[db] = this.#expireCounts[db]! + 1;
+    }
+  }
+
+  // ---- transactions ----------------------------------------------------------
+
+  /**
+   * Runs `action` inside the next storage write (with the writes of the same
+   * turn) and resolves once committed. `action` must validate before it
+   * mutates: a throw does not undo the mutations it already made.
+   */
+  write<T>(action: () => T): Promise<T> {
+    return this.#storage.write(() => {
+      this.#inWrite = true;
+      try {
+        return action();
+      } finally {
+        this.#inWrite = false;
+      }
+    });
+  }
+
+  get inWrite(): boolean {
+    return this.#inWrite;
+  }
+
+  /**
+   * Runs `action` (inside a write) so that the mutations it makes are journaled
+   * as one `multi` entry, applied all together by consumers (MULTI/EXEC).
+   */
+  group<T>(action: () => T): T {
+    if (this.#group !== null) return action();
+    const ops: KvMutation[] = [];
+    this.#group = ops;
+    try {
+      return action();
+    } finally {
+      this.#group = null;
+      if (ops.length === 1) this.#journal.append(ops[0]!, Date.now());
+      else if (ops.length > 1) this.#journal.append({ k: 'kv', op: 'multi', ops }, Date.now());
+    }
+  }
+
+  /** Journals a mutation of `db` (inside a write). */
+  emit(db: number, op: KvOp): void {
+    this.#append({ k: 'kv', db, ...op } as KvMutation);
+  }
+
+  #append(entry: KvMutation): void {
+    if (this.#group !== null) this.#group.push(entry);
+    else this.#journal.append(entry, Date.now());
+  }
+
+  touch(db: number, key: Buffer): void {
+    this.onTouch?.(db, key);
+  }
+
+  // ---- records -----------------------------------------------------------------
+
+  /** The row of `key`, refusing keys LMDB cannot index. */
+  row(db: number, key: Buffer): Buffer {
+    if (key.length > MAX_KEY_BYTES) throw keyTooLong();
+    return rowKey(db, key);
+  }
+
+  /**
+   * The live record of a key, or undefined when it is missing or expired (an
+   * expired key is deleted at once inside a write, soon otherwise).
+   */
+  lookup(db: number, key: Buffer, row = this.row(db, key)): KeyRecord | undefined {
+    const raw = this.kv.getBinaryFast(row);
+    if (raw === undefined) return undefined;
+    const record = decodeRecord(raw);
+    if (record.expireAt !== 0 && record.expireAt <= Date.now()) {
+      this.#expired(db, key, row, record);
+      return undefined;
+    }
+    return record;
+  }
+
+  /** Like `lookup`, counting a keyspace hit or miss (for INFO). */
+  lookupRead(db: number, key: Buffer): KeyRecord | undefined {
+    const record = this.lookup(db, key);
+    if (record === undefined) this.stats.misses++;
+    else this.stats.hits++;
+    return record;
+  }
+
+  #expired(db: number, key: Buffer, row: Buffer, record: KeyRecord): void {
+    if (!this.#options.deleteExpired) return;
+    if (this.#inWrite) {
+      this.#removeExpired(db, key, row, record);
+      return;
+    }
+    const id = row.toString('latin1');
+    if (this.#pendingExpiry.has(id)) return;
+    this.#pendingExpiry.add(id);
+    const ownKey = Buffer.from(key);
+    this.write(() => {
+      this.#pendingExpiry.delete(id);
+      this.lookup(db, ownKey, row);
+    }).catch(() => this.#pendingExpiry.delete(id));
+  }
+
+  #removeExpired(db: number, key: Buffer, row: Buffer, record: KeyRecord): void {
+    const ownKey = Buffer.from(key);
+    this.removeRecord(db, ownKey, row, record);
+    this.stats.expiredKeys++;
+    this.#append({ k: 'kv', db, op: 'del', keys: [ownKey], expired: true });
+  }
+
+  /** Deletes a key and its elements (inside a write); the caller journals. */
+  removeRecord(db: number, key: Buffer, row: Buffer, record: KeyRecord): void {
+    this.kv.removeSync(row);
+    if (record.expireAt !== 0) {
+      this.#expires.removeSync(expiryRow(record.expireAt, row));
+      this.#expireCounts[db] = this.#expireCounts[db]! - 1;
+    }
+    this.#keyCounts[db] = this.#keyCounts[db]! - 1;
+    if (record.type !== KeyType.String) this.dropItems(record.uid);
+    this.touch(db, key);
+  }
+
+  /** Removes every element row of a collection. */
+  dropItems(uid: number): void {
+    const rows: Buffer[] = [];
+    for (const item of this.items.getKeys({ start: uidPrefix(uid), end: uidEnd(uid) })) rows.push(item);
+    for (const item of rows) this.items.removeSync(item);
+  }
+
+  /**
+   * Stores `encoded` as the key's record (inside a write), keeping the key
+   * count and the expiry index in step. `previous` is the live record being
+   * replaced, if any; a replaced collection of another uid loses its elements.
+   */
+  putRecord(
+    db: number,
+    key: Buffer,
+    row: Buffer,
+    encoded: Buffer,
+    expireAt: number,
+    previous: KeyRecord | undefined,
+    keepItems = false,
+  ): void {
+    if (previous === undefined) this.#keyCounts[db] = this.#keyCounts[db]! + 1;
+    else if (previous.type !== KeyType.String && !keepItems) this.dropItems(previous.uid);
+    const oldAt = previous?.expireAt ?? 0;
+    if (oldAt !== expireAt) {
+      if (oldAt !== 0) {
+        this.#expires.removeSync(expiryRow(oldAt, row));
+        this.#expireCounts[db] = this.#expireCounts[db]! - 1;
+      }
+      if (expireAt !== 0) {
+        this.#expires.putSync(expiryRow(expireAt, row), Buffer.alloc(0));
+        this.#expireCounts[db] = this.#expireCounts[db]! + 1;
+      }
+    }
+    this.kv.putSync(row, encoded);
+    this.touch(db, key);
+  }
+
+  putString(db: number, key: Buffer, row: Buffer, value: Uint8Array, expireAt: number, previous: KeyRecord | undefined): void {
+    this.putRecord(db, key, row, encodeString(value, expireAt), expireAt, previous);
+  }
+
+  /** Writes a collection's record; `previous` of the same uid keeps its elements. */
+  putCollection(
+    db: number,
+    key: Buffer,
+    row: Buffer,
+    type: KeyType,
+    state: CollectionState,
+    previous: KeyRecord | undefined,
+  ): void {
+    const expireAt = previous?.expireAt ?? 0;
+    const same = previous !== undefined && previous.type === type && previous.uid === state.uid;
+    this.putRecord(db, key, row, encodeCollection(type, expireAt, state), expireAt, previous, same);
+  }
+
+  /** A fresh collection uid (inside a write). */
+  allocateUid(): number {
+    const uid = this.#nextUid++;
+    this.#meta.putSync('uid', this.#nextUid);
+    return uid;
+  }
+
+  // ---- generic key operations -----------------------------------------------
+
+  /** DEL / UNLINK: how many of the keys existed. */
+  del(db: number, keys: readonly Buffer[]): number {
+    const removed: Buffer[] = [];
+    for (const key of keys) {
+      const row = this.row(db, key);
+      const record = this.lookup(db, key, row);
+      if (record === undefined) continue;
+      const ownKey = Buffer.from(key);
+      this.removeRecord(db, ownKey, row, record);
+      removed.push(ownKey);
+    }
+    if (removed.length > 0) this.emit(db, { op: 'del', keys: removed });
+    return removed.length;
+  }
+
+  exists(db: number, keys: readonly Buffer[]): number {
+    let n = 0;
+    for (const key of keys) if (this.lookup(db, key) !== undefined) n++;
+    return n;
+  }
+
+  type(db: number, key: Buffer): string {
+    const record = this.lookup(db, key);
+    return record === undefined ? 'none' : TYPE_NAMES[record.type];
+  }
+
+  /**
+   * EXPIRE family with an absolute time in ms: 1 when set (or when the time
+   * has passed and the key was deleted), 0 when the key is missing or the
+   * condition refused it.
+   */
+  expireAt(db: number, key: Buffer, at: number, condition?: ExpireCondition): 0 | 1 {
+    const row = this.row(db, key);
+    const record = this.lookup(db, key, row);
+    if (record === undefined) return 0;
+    const current = record.expireAt;
+    switch (condition) {
+      case 'nx':
+        if (current !== 0) return 0;
+        break;
+      case 'xx':
+        if (current === 0) return 0;
+        break;
+      case 'gt':
+        if (current === 0 || at <= current) return 0;
+        break;
+      case 'lt':
+        if (current !== 0 && at >= current) return 0;
+        break;
+      case undefined:
+        break;
+    }
+    const ownKey = Buffer.from(key);
+    if (at <= Date.now()) {
+      this.removeRecord(db, ownKey, row, record);
+      this.emit(db, { op: 'del', keys: [ownKey] });
+      return 1;
+    }
+    this.#setExpiry(db, ownKey, row, record, at);
+    this.emit(db, { op: 'pexpireat', key: ownKey, pxat: at });
+    return 1;
+  }
+
+  #setExpiry(db: number, key: Buffer, row: Buffer, record: KeyRecord, at: number): void {
+    const raw = this.kv.getBinary(row);
+    if (raw === undefined) return;
+    this.putRecord(db, key, row, withExpiry(raw, at), at, record, true);
+  }
+
+  /** PTTL: -2 missing, -1 no TTL, else the ms left. */
+  pttl(db: number, key: Buffer): number {
+    const record = this.lookup(db, key);
+    if (record === undefined) return -2;
+    if (record.expireAt === 0) return -1;
+    return Math.max(0, record.expireAt - Date.now());
+  }
+
+  /** The absolute expiry (EXPIRETIME family): -2 missing, -1 none. */
+  expireTime(db: number, key: Buffer): number {
+    const record = this.lookup(db, key);
+    if (record === undefined) return -2;
+    return record.expireAt === 0 ? -1 : record.expireAt;
+  }
+
+  persist(db: number, key: Buffer): 0 | 1 {
+    const row = this.row(db, key);
+    const record = this.lookup(db, key, row);
+    if (record === undefined || record.expireAt === 0) return 0;
+    const ownKey = Buffer.from(key);
+    this.#setExpiry(db, ownKey, row, record, 0);
+    this.emit(db, { op: 'persist', key: ownKey });
+    return 1;
+  }
+
+  /** RENAME (and RENAMENX with `onlyIfAbsent`): false when RENAMENX found the target. */
+  rename(db: number, key: Buffer, to: Buffer, onlyIfAbsent = false): boolean {
+    const row = this.row(db, key);
+    const toRow = this.row(db, to);
+    const record = this.lookup(db, key, row);
+    if (record === undefined) throw noSuchKey();
+    if (row.equals(toRow)) return !onlyIfAbsent;
+    const target = this.lookup(db, to, toRow);
+    if (target !== undefined && onlyIfAbsent) return false;
+    const raw = this.kv.getBinary(row)!;
+    const ownKey = Buffer.from(key);
+    const ownTo = Buffer.from(to);
+    // Move the record as is: a collection keeps its uid, so its elements follow.
+    this.kv.removeSync(row);
+    if (record.expireAt !== 0) this.#expires.removeSync(expiryRow(record.expireAt, row));
+    if (target !== undefined) {
+      if (target.type !== KeyType.String) this.dropItems(target.uid);
+      if (target.expireAt !== 0) {
+        this.#expires.removeSync(expiryRow(target.expireAt, toRow));
+        this.#expireCounts[db] = this.#expireCounts[db]! - 1;
+      }
+      this.#keyCounts[db] = this.#keyCounts[db]! - 1;
+    }
+    this.kv.putSync(toRow, raw);
+    if (record.expireAt !== 0) this.#expires.putSync(expiryRow(record.expireAt, toRow), Buffer.alloc(0));
+    this.touch(db, ownKey);
+    this.touch(db, ownTo);
+    this.emit(db, { op: 'rename', key: ownKey, to: ownTo });
+    return true;
+  }
+
+  /** KEYS: every live key of `db` matching the glob pattern. */
+  keys(db: number, pattern: Buffer): Buffer[] {
+    const all = pattern.length === 1 && pattern[0] === 0x2a;
+    const now = Date.now();
+    const out: Buffer[] = [];
+    for (const { key, value } of this.kv.getRange({ start: dbStart(db), end: dbStart(db + 1) })) {
+      const userKey = rowUserKey(key);
+      if (!all && !globMatch(pattern, userKey)) continue;
+      if (isExpired(value, now)) continue;
+      out.push(userKey);
+    }
+    return out;
+  }
+
+  /**
+   * SCAN: about `count` keys from hash position `cursor` on. It stops only
+   * between two hash values, so every key present for the whole scan is
+   * returned at least once.
+   */
+  scan(db: number, cursor: number, count: number, pattern?: Buffer, type?: KeyType): ScanResult<Buffer> {
+    const out: Buffer[] = [];
+    if (cursor > 0xffffffff) return { cursor: 0, items: out };
+    const now = Date.now();
+    let seen = 0;
+    let lastHash = -1;
+    for (const { key, value } of this.kv.getRange({ start: rowCursor(db, cursor), end: dbStart(db + 1) })) {
+      const hash = rowHash(key);
+      if (seen >= count && hash !== lastHash) return { cursor: hash, items: out };
+      seen++;
+      lastHash = hash;
+      const userKey = rowUserKey(key);
+      if (pattern !== undefined && !globMatch(pattern, userKey)) continue;
+      if (type !== undefined && value[0] !== type) continue;
+      if (isExpired(value, now)) continue;
+      out.push(userKey);
+    }
+    return { cursor: 0, items: out };
+  }
+
+  /** A random live key of `db`, or undefined when it has none. */
+  randomKey(db: number): Buffer | undefined {
+    const now = Date.now();
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const cursor = Math.floor(Math.random() * 0x100000000);
+      for (const start of [rowCursor(db, cursor), dbStart(db)]) {
+        for (const { key, value } of this.kv.getRange({ start, end: dbStart(db + 1), limit: 1 })) {
+          if (!isExpired(value, now)) return rowUserKey(key);
+        }
+      }
+    }
+    return undefined;
+  }
+
+  dbSize(db: number): number {
+    return this.#keyCounts[db]!;
+  }
+
+  /** Per database: keys and keys with a TTL (INFO keyspace). */
+  counts(): { keys: number; expires: number }[] {
+    return this.#keyCounts.map((keys, db) => ({ keys, expires: this.#expireCounts[db]! }));
+  }
+
+  flushDb(db: number): void {
+    const rows: Buffer[] = [];
+    const uids: number[] = [];
+    for (const { key, value } of this.kv.getRange({ start: dbStart(db), end: dbStart(db + 1) })) {
+      rows.push(key);
+      const record = decodeRecord(value);
+      if (record.type !== KeyType.String) uids.push(record.uid);
+      if (record.expireAt !== 0) this.#expires.removeSync(expiryRow(record.expireAt, key));
+    }
+    for (const row of rows) this.kv.removeSync(row);
+    for (const uid of uids) this.dropItems(uid);
+    this.#keyCounts[db] = 0;
+    this.#expireCounts[db] = 0;
+    this.onFlush?.(db);
+    this.emit(db, { op: 'flushdb' });
+  }
+
+  flushAll(): void {
+    this.kv.clearSync();
+    this.items.clearSync();
+    this.#expires.clearSync();
+    this.#keyCounts.fill(0);
+    this.#expireCounts.fill(0);
+    this.onFlush?.(null);
+    this.#append({ k: 'kv', op: 'flushall' });
+  }
+
+  // ---- active expiry -----------------------------------------------------------
+
+  /**
+   * Deletes up to `limit` keys whose TTL has passed, each journaled as an
+   * expired `del`. Resolves to how many were due (a full `limit` means more
+   * may be waiting). A replica never calls this.
+   */
+  async expireDue(limit = 200): Promise<number> {
+    const now = Date.now();
+    const due: Buffer[] = [];
+    for (const key of this.#expires.getKeys({ end: expiryBound(now + 1), limit })) due.push(key);
+    if (due.length === 0) return 0;
+    await this.write(() => {
+      const at = Date.now();
+      for (const entry of due) {
+        const row = expiryKvRow(entry);
+        const raw = this.kv.getBinaryFast(row);
+        if (raw === undefined) {
+          // A stale index row (should not happen): drop it.
+          this.#expires.removeSync(entry);
+          continue;
+        }
+        const record = decodeRecord(raw);
+        if (record.expireAt !== expiryTime(entry) || record.expireAt > at) continue;
+        this.#removeExpired(rowDb(row), Buffer.from(rowUserKey(row)), Buffer.from(row), record);
+      }
+    });
+    return due.length;
+  }
+}
+
+function isExpired(raw: Buffer, now: number): boolean {
+  return (raw[1]! & 1) !== 0 && raw.readDoubleBE(2) <= now;
+}
