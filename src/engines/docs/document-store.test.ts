@@ -567,7 +567,7 @@ void describe('changes', () => {
 
   void it('include_docs renders the winner, tombstones included', async () => {
     const r = await changes(db, { includeDocs: true, render: { conflicts: true } });
-    const docs = r.rows.map((x) => JSON.parse(x.doc!) as Json);
+    const docs = r.rows.map((x) => JSON.parse(x.doc!.toString()) as Json);
     assert.deepEqual(docs[0], { _id: 'a', _rev: rev['a'], n: 3 });
     assert.deepEqual(docs[1], { _id: 'b', _rev: rev['b'], _deleted: true });
     assert.deepEqual(docs[2], { _id: 'c', _rev: '2-0000', _conflicts: [rev['c']] });

@@ -56,8 +56,8 @@ export interface ChangeRow {
   readonly id: string;
   readonly changes: readonly string[];
   readonly deleted: boolean;
-  /** Rendered winning revision, when asked for. */
-  readonly doc?: string;
+  /** Rendered winning revision (JSON bytes), when asked for. */
+  readonly doc?: Buffer;
 }
 
 export interface ChangesQuery {
@@ -575,6 +575,37 @@ export class DocumentStore {
     return renderDoc(id, rev, tree, stored, options, (digest) => this.#atts.get([uid, digest]));
   }
 
+  /**
+   * Renders a revision as JSON bytes. The common case (no attachments, no
+   * extra members asked for) splices the stored bytes without decoding them.
+   */
+  #renderBytes(
+    uid: number,
+    id: string,
+    tree: RevTree,
+    rev: string,
+    deleted: boolean,
+    options: RenderOptions,
+  ): Buffer {
+    const bytes = this.#revs.getBinaryFast([uid, id, rev]);
+    const plain =
+      options.conflicts !== true &&
+      options.deletedConflicts !== true &&
+      options.revs !== true &&
+      options.revsInfo !== true;
+    if (bytes === undefined || bytes[0] !== 0 || !plain) {
+      return Buffer.from(this.#render(uid, id, tree, rev, options));
+    }
+    const head = `{"_id":${JSON.stringify(id)},"_rev":${JSON.stringify(rev)}${deleted ? ',"_deleted":true' : ''}`;
+    // bytes: [flag 0]['{' …body… '}']; an empty body is just "{}".
+    if (bytes.length <= 3) return Buffer.from(`${head}}`);
+    const headBytes = Buffer.from(`${head},`);
+    const out = Buffer.allocUnsafe(headBytes.length + bytes.length - 2);
+    headBytes.copy(out, 0);
+    bytes.copy(out, headBytes.length, 2);
+    return out;
+  }
+
   /** `GET /{db}/{id}`: the winner, or `rev`; 404 `deleted` for a deleted winner without `rev`. */
   get(dbName: string, id: string, rev: string | undefined, options: RenderOptions): string {
     const uid = this.#uid(dbName);
@@ -779,7 +810,9 @@ export class DocumentStore {
           id,
           changes: [win],
           deleted: deletedFlag === 1,
-          ...(wantDocs ? { doc: this.#render(uid, id, tree, win, query.render) } : {}),
+          ...(wantDocs
+            ? { doc: this.#renderBytes(uid, id, tree, win, deletedFlag === 1, query.render) }
+            : {}),
         };
       } else {
         const info = this.#info([uid, id]);
@@ -789,7 +822,9 @@ export class DocumentStore {
           id,
           changes: changeRevs(info.t, query.style),
           deleted: deletedFlag === 1,
-          ...(wantDocs ? { doc: this.#render(uid, id, info.t, win, query.render) } : {}),
+          ...(wantDocs
+            ? { doc: this.#renderBytes(uid, id, info.t, win, deletedFlag === 1, query.render) }
+            : {}),
         };
       }
       batch.push(row);

@@ -10,11 +10,36 @@ import { closeSignal } from './server-routes.js';
 const FEEDS = ['normal', 'longpoll', 'continuous', 'eventsource'] as const;
 type Feed = (typeof FEEDS)[number];
 
+/** A `_changes` row as JSON text. */
 export function changeRowJson(row: ChangeRow): string {
+  return row.doc === undefined
+    ? `${changeRowHead(row)}}`
+    : `${changeRowHead(row)},"doc":${row.doc.toString()}}`;
+}
+
+function changeRowHead(row: ChangeRow): string {
   let out = `{"seq":${row.seq},"id":${JSON.stringify(row.id)},"changes":[${row.changes.map((r) => `{"rev":${JSON.stringify(r)}}`).join(',')}]`;
   if (row.deleted) out += ',"deleted":true';
-  if (row.doc !== undefined) out += `,"doc":${row.doc}`;
-  return `${out}}`;
+  return out;
+}
+
+/** Rows joined by `,\n` as one buffer: document bytes are copied, never decoded. */
+export function changeRowsBytes(rows: readonly ChangeRow[], leadingComma: boolean): Buffer {
+  const parts: Buffer[] = [];
+  let text = leadingComma ? ',\n' : '';
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i]!;
+    if (i > 0) text += ',\n';
+    text += changeRowHead(row);
+    if (row.doc === undefined) {
+      text += '}';
+      continue;
+    }
+    parts.push(Buffer.from(`${text},"doc":`), row.doc);
+    text = '}';
+  }
+  parts.push(Buffer.from(text));
+  return Buffer.concat(parts);
 }
 
 function filterSpec(req: FastifyRequest, query: Query): ChangesFilterSpec {
@@ -86,7 +111,7 @@ async function streamNormalFeed(
     res.write('{"results":[\n');
     for (;;) {
       if (result.rows.length > 0) {
-        const chunk = (sent > 0 ? ',\n' : '') + result.rows.map(changeRowJson).join(',\n');
+        const chunk = changeRowsBytes(result.rows, sent > 0);
         sent += result.rows.length;
         if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve));
       }

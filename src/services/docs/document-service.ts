@@ -394,7 +394,9 @@ export class DocumentService {
         return {
           needsDocs: true,
           test: (rows) =>
-            rows.map((r) => r.doc !== undefined && match(JSON.parse(r.doc) as Record<string, unknown>)),
+            rows.map(
+              (r) => r.doc !== undefined && match(JSON.parse(r.doc.toString()) as Record<string, unknown>),
+            ),
         };
       }
       case 'js': {
@@ -404,7 +406,7 @@ export class DocumentService {
           needsDocs: true,
           test: (rows: readonly ChangeRow[]) =>
             compiled.run(
-              rows.map((r) => (r.doc === undefined ? null : (JSON.parse(r.doc) as unknown))),
+              rows.map((r) => (r.doc === undefined ? null : (JSON.parse(r.doc.toString()) as unknown))),
               req,
             ),
         };
