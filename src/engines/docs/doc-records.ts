@@ -45,16 +45,19 @@ export type SeqEntry = readonly [id: string, rev: string, deleted: 0 | 1, leaves
  * length and their JSON, then the body's JSON text (kept as written).
  */
 export function encodeRevision(stored: StoredRevision): Buffer {
+  if (stored.a === undefined) {
+    const out = Buffer.allocUnsafe(1 + Buffer.byteLength(stored.b));
+    out[0] = 0;
+    out.write(stored.b, 1);
+    return out;
+  }
   const body = Buffer.from(stored.b, 'utf8');
-  if (stored.a === undefined) return Buffer.concat([NO_ATTACHMENTS, body]);
   const atts = Buffer.from(JSON.stringify(stored.a), 'utf8');
   const head = Buffer.allocUnsafe(5);
   head[0] = 1;
   head.writeUInt32LE(atts.length, 1);
   return Buffer.concat([head, atts, body]);
 }
-
-const NO_ATTACHMENTS = Buffer.from([0]);
 
 export function decodeRevision(bytes: Buffer): StoredRevision {
   if (bytes[0] === 0) return { b: bytes.toString('utf8', 1) };

@@ -427,8 +427,12 @@ export class DocumentStore {
       return { ok: true, id: edit.id, rev };
     }
     const flags = RevFlag.Available | (edit.deleted ? RevFlag.Deleted : 0);
-    const tree = addChild(info?.t ?? {}, parent, rev, flags);
-    this.#commitRevision(rec, edit, info, tree, rev, atts, now);
+    if (info === undefined) {
+      // A new document: a one-node tree, nothing to stem or rank.
+      this.#writeRevision(rec, edit, undefined, [rec.seq + 1, rev, null, flags], rev, [rev], 1, atts, now);
+    } else {
+      this.#commitRevision(rec, edit, info, addChild(info.t, parent, rev, flags), rev, atts, now);
+    }
     return { ok: true, id: edit.id, rev };
   }
 
@@ -514,14 +518,41 @@ export class DocumentStore {
   ): void {
     const { tree, dropped } = stem(grown, rec.revsLimit);
     for (const r of dropped) this.#revs.removeSync([rec.uid, edit.id, r]);
+    const leafRevs = leaves(tree);
+    const win = leafRevs.reduce((best, leaf) => (compareLeaves(tree, leaf, best) < 0 ? leaf : best));
+    this.#writeRevision(
+      rec,
+      edit,
+      info,
+      encodeInfo(tree, rec.seq + 1),
+      win,
+      ancestry(tree, rev),
+      leafRevs.length,
+      atts,
+      now,
+      (tree[win]![1] & RevFlag.Deleted) !== 0,
+    );
+  }
+
+  /** Writes a revision's body, the document's tree, its by-seq row, the counters and the journal entry. */
+  #writeRevision(
+    rec: DatabaseRecord,
+    edit: DocEdit,
+    info: DocInfo | undefined,
+    encodedInfo: StoredDocInfo,
+    win: string,
+    path: readonly string[],
+    leafCount: number,
+    atts: readonly [string, AttachmentMeta][],
+    now: number,
+    isDeleted = edit.deleted,
+  ): void {
+    const rev = path[0]!;
     const stored: StoredRevision =
       atts.length === 0 ? { b: edit.body } : { b: edit.body, a: Object.fromEntries(atts) };
     this.#revs.putSync([rec.uid, edit.id, rev], encodeRevision(stored));
     rec.activeBytes += edit.body.length;
-    const wasDeleted = info === undefined ? null : (info.t[winner(info.t)][1] & RevFlag.Deleted) !== 0;
-    const leafRevs = leaves(tree);
-    const win = leafRevs.reduce((best, leaf) => (compareLeaves(tree, leaf, best) < 0 ? leaf : best));
-    const isDeleted = (tree[win][1] & RevFlag.Deleted) !== 0;
+    const wasDeleted = info === undefined ? null : (info.t[winner(info.t)]![1] & RevFlag.Deleted) !== 0;
     if (wasDeleted === null) {
       if (isDeleted) rec.delCount++;
       else rec.docCount++;
@@ -536,9 +567,8 @@ export class DocumentStore {
     }
     rec.seq++;
     if (info !== undefined) this.#seqs.removeSync([rec.uid, info.s]);
-    this.#seqs.putSync([rec.uid, rec.seq], [edit.id, win, isDeleted ? 1 : 0, leafRevs.length]);
-    this.#docs.putSync([rec.uid, edit.id], encodeInfo(tree, rec.seq));
-    const path = ancestry(tree, rev);
+    this.#seqs.putSync([rec.uid, rec.seq], [edit.id, win, isDeleted ? 1 : 0, leafCount]);
+    this.#docs.putSync([rec.uid, edit.id], encodedInfo);
     const entry: JournalEntry =
       stored.a === undefined
         ? { k: 'doc', db: rec.name, id: edit.id, seq: rec.seq, path, deleted: edit.deleted, body: edit.body }

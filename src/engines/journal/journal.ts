@@ -28,13 +28,40 @@ interface JournalState {
 const HEADER_BYTES = 12;
 const packr = new Packr({ useRecords: false });
 
+type DocEntry = Extract<JournalEntry, { k: 'doc' }>;
+
+/** Document entries, by far the most frequent, are packed as arrays: no key names per entry. */
+function compact(entry: JournalEntry): unknown {
+  if (entry.k !== 'doc') return entry;
+  const { db, id, seq, path, deleted, body, atts } = entry;
+  return atts === undefined
+    ? [0, db, id, seq, path, deleted, body]
+    : [0, db, id, seq, path, deleted, body, atts];
+}
+
+function expand(value: unknown): JournalEntry {
+  if (!Array.isArray(value)) return value as JournalEntry;
+  const [, db, id, seq, path, deleted, body, atts] = value as [
+    0,
+    string,
+    string,
+    number,
+    string[],
+    boolean,
+    string,
+    DocEntry['atts'],
+  ];
+  return atts === undefined
+    ? { k: 'doc', db, id, seq, path, deleted, body }
+    : { k: 'doc', db, id, seq, path, deleted, body, atts };
+}
+
 function frame(entry: JournalEntry, ts: number): Buffer {
-  const body = packr.pack(entry);
-  const out = Buffer.allocUnsafe(HEADER_BYTES + body.length);
-  out.writeDoubleLE(ts, 0);
-  out.writeUInt32LE(HEADER_BYTES + body.length, 8);
-  body.copy(out, HEADER_BYTES);
-  return out;
+  const header = Buffer.allocUnsafe(HEADER_BYTES);
+  const body = packr.pack(compact(entry));
+  header.writeDoubleLE(ts, 0);
+  header.writeUInt32LE(HEADER_BYTES + body.length, 8);
+  return Buffer.concat([header, body], HEADER_BYTES + body.length);
 }
 
 const frameTime = (bytes: Buffer): number => bytes.readDoubleLE(0);
@@ -127,7 +154,7 @@ export class Journal {
       out.push({
         lsn: key,
         ts: frameTime(value),
-        entry: packr.unpack(value.subarray(HEADER_BYTES)) as JournalEntry,
+        entry: expand(packr.unpack(value.subarray(HEADER_BYTES))),
       });
     }
     return out;

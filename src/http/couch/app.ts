@@ -67,6 +67,8 @@ export function buildHttpApp(deps: HttpDependencies): FastifyInstance {
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 4096 },
     return503OnClosing: true,
     exposeHeadRoutes: false,
+    // Continuous feeds never end by themselves: closing the node closes them.
+    forceCloseConnections: true,
   });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: deps.maxBodyBytes }, (_req, body, done) => {
