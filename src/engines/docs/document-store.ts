@@ -530,7 +530,7 @@ export class DocumentStore {
       leafRevs.length,
       atts,
       now,
-      (tree[win]![1] & RevFlag.Deleted) !== 0,
+      (tree[win][1] & RevFlag.Deleted) !== 0,
     );
   }
 
@@ -547,12 +547,12 @@ export class DocumentStore {
     now: number,
     isDeleted = edit.deleted,
   ): void {
-    const rev = path[0]!;
+    const rev = path[0];
     const stored: StoredRevision =
       atts.length === 0 ? { b: edit.body } : { b: edit.body, a: Object.fromEntries(atts) };
     this.#revs.putSync([rec.uid, edit.id, rev], encodeRevision(stored));
     rec.activeBytes += edit.body.length;
-    const wasDeleted = info === undefined ? null : (info.t[winner(info.t)]![1] & RevFlag.Deleted) !== 0;
+    const wasDeleted = info === undefined ? null : (info.t[winner(info.t)][1] & RevFlag.Deleted) !== 0;
     if (wasDeleted === null) {
       if (isDeleted) rec.delCount++;
       else rec.docCount++;

@@ -22,6 +22,7 @@ import { registerServerRoutes } from './server-routes.js';
 declare module 'fastify' {
   interface FastifyRequest {
     ctx: UserContext;
+    authMethod: 'default' | 'cookie' | null;
   }
 }
 
@@ -75,6 +76,7 @@ export function buildHttpApp(deps: HttpDependencies): FastifyInstance {
     done(null, body);
   });
   app.decorateRequest('ctx', null as unknown as UserContext);
+  app.decorateRequest('authMethod', null);
 
   app.addHook('onRequest', async (req, reply) => {
     applyCors(deps, req, reply);
@@ -134,7 +136,7 @@ function applyCors(deps: HttpDependencies, req: FastifyRequest, reply: FastifyRe
   void reply.header('vary', 'Origin');
   if (deps.corsCredentials) void reply.header('access-control-allow-credentials', 'true');
   if (req.method === 'OPTIONS') {
-    void reply.header('access-control-allow-methods', 'GET, HEAD, POST, PUT, DELETE, COPY, OPTIONS');
+    void reply.header('access-control-allow-methods', 'GET, HEAD, POST, PUT, DELETE, OPTIONS');
     void reply.header(
       'access-control-allow-headers',
       req.headers['access-control-request-headers'] ?? 'accept, authorization, content-type, origin, referer',

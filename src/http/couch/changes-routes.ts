@@ -28,7 +28,7 @@ export function changeRowsBytes(rows: readonly ChangeRow[], leadingComma: boolea
   const parts: Buffer[] = [];
   let text = leadingComma ? ',\n' : '';
   for (let i = 0; i < rows.length; i++) {
-    const row = rows[i]!;
+    const row = rows[i];
     if (i > 0) text += ',\n';
     text += changeRowHead(row);
     if (row.doc === undefined) {

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { RenderOptions } from '../../engines/docs/doc-output.js';
+import { parseRev } from '../../engines/docs/rev-tree.js';
 import { badRequest, DoppelError, ErrorKind } from '../../errors.js';
 import { jsonBody, sendJson, type HttpDependencies } from './app.js';
 import { boolParam, jsonParam, stringListParam, stringParam, type Query } from './query.js';
@@ -19,9 +20,16 @@ function renderOptions(query: Query): RenderOptions {
   };
 }
 
+/** `?rev=`, validated: a malformed revision is a 400, as in CouchDB. */
+function revParam(query: Query): string | undefined {
+  const rev = stringParam(query, 'rev');
+  if (rev !== undefined && parseRev(rev) === null) throw badRequest('Invalid rev format', 'bad_request');
+  return rev;
+}
+
 /** The revision a write names: `?rev=` or `If-Match`. */
 function requestedRev(req: FastifyRequest): string | undefined {
-  const rev = stringParam(req.query as Query, 'rev');
+  const rev = revParam(req.query as Query);
   if (rev !== undefined) return rev;
   const ifMatch = req.headers['if-match'];
   return typeof ifMatch === 'string' ? ifMatch.replace(/^"|"$/g, '') : undefined;
@@ -43,6 +51,12 @@ function requireJsonBody(req: FastifyRequest): unknown {
 }
 
 export function registerDocumentRoutes(app: FastifyInstance, deps: HttpDependencies): void {
+  /** `/db/_local%2Fx` arrives here as the id `_local/x`: serve it as the local document it names. */
+  const localId = (req: DocRequest): string | undefined =>
+    req.params.ddoc === undefined && req.params.id?.startsWith('_local/') === true
+      ? req.params.id.slice(7)
+      : undefined;
+
   const docId = (req: DocRequest): string =>
     req.params.ddoc !== undefined ? `_design/${req.params.ddoc}` : req.params.id!;
 
@@ -70,20 +84,30 @@ export function registerDocumentRoutes(app: FastifyInstance, deps: HttpDependenc
         `[${results.map((r) => ('ok' in r ? `{"ok":${r.ok}}` : `{"missing":${JSON.stringify(r.missing)}}`)).join(',')}]`,
       );
     }
-    const json = deps.docs.get(req.ctx, db, id, stringParam(query, 'rev'), render);
+    const json = deps.docs.get(req.ctx, db, id, revParam(query), render);
     const rev = /"_rev":"([^"]+)"/.exec(json)?.[1];
-    if (rev !== undefined) void reply.header('etag', `"${rev}"`);
+    if (rev !== undefined) {
+      void reply.header('etag', `"${rev}"`);
+      if (req.headers['if-none-match'] === `"${rev}"`) return reply.code(304).send();
+    }
     return sendJson(reply, 200, json);
   };
 
   const putDoc = async (req: DocRequest, reply: FastifyReply) => {
     const query = req.query as Query;
     const body = requireJsonBody(req);
-    const rev = stringParam(query, 'rev');
-    const doc =
-      rev !== undefined && typeof body === 'object' && body !== null && !Array.isArray(body)
-        ? { ...body, _rev: rev }
-        : body;
+    const rev = revParam(query);
+    let doc = body;
+    if (rev !== undefined && typeof body === 'object' && body !== null && !Array.isArray(body)) {
+      const bodyRev = (body as { _rev?: unknown })._rev;
+      if (bodyRev !== undefined && bodyRev !== rev) {
+        throw badRequest(
+          'Document rev from request body and query string have different values',
+          'bad_request',
+        );
+      }
+      doc = { ...body, _rev: rev };
+    }
     const result = await deps.docs.putDoc(req.ctx, req.params.db, doc, newEditsParam(query), docId(req));
     const status = stringParam(query, 'batch') === 'ok' ? 202 : 201;
     return reply
@@ -103,43 +127,53 @@ export function registerDocumentRoutes(app: FastifyInstance, deps: HttpDependenc
   };
 
   const headDoc = async (req: DocRequest, reply: FastifyReply) => {
-    const json = deps.docs.get(
-      req.ctx,
-      req.params.db,
-      docId(req),
-      stringParam(req.query as Query, 'rev'),
-      {},
-    );
+    const json = deps.docs.get(req.ctx, req.params.db, docId(req), revParam(req.query as Query), {});
     const rev = /"_rev":"([^"]+)"/.exec(json)?.[1];
     return reply.code(200).header('etag', `"${rev}"`).header('content-type', 'application/json').send();
   };
 
   for (const path of ['/:db/:id', '/:db/_design/:ddoc']) {
-    app.get(path, getDoc);
+    app.get(path, async (req: DocRequest, reply) => {
+      const local = localId(req);
+      return local === undefined ? getDoc(req, reply) : getLocal(req, reply, local);
+    });
     app.head(path, headDoc);
-    app.put(path, putDoc);
-    app.delete(path, deleteDoc);
+    app.put(path, async (req: DocRequest, reply) => {
+      const local = localId(req);
+      return local === undefined ? putDoc(req, reply) : putLocal(req, reply, local);
+    });
+    app.delete(path, async (req: DocRequest, reply) => {
+      const local = localId(req);
+      return local === undefined ? deleteDoc(req, reply) : deleteLocal(req, reply, local);
+    });
   }
 
   // _local documents: never in _changes, no revision tree.
-  app.get('/:db/_local/:id', async (req: DocRequest, reply) =>
-    sendJson(reply, 200, deps.docs.getLocal(req.ctx, req.params.db, req.params.id!)),
-  );
-  app.put('/:db/_local/:id', async (req: DocRequest, reply) => {
+  // _local documents: never in _changes, no revision tree, revisions `0-N`.
+  const getLocal = (req: DocRequest, reply: FastifyReply, id: string) =>
+    sendJson(reply, 200, deps.docs.getLocal(req.ctx, req.params.db, id));
+  const putLocal = async (req: DocRequest, reply: FastifyReply, id: string) => {
     const rev = await deps.docs.putLocal(
       req.ctx,
       req.params.db,
-      req.params.id!,
+      id,
       requireJsonBody(req),
       false,
       stringParam(req.query as Query, 'rev'),
     );
-    return reply.code(201).send({ ok: true, id: `_local/${req.params.id!}`, rev });
-  });
-  app.delete('/:db/_local/:id', async (req: DocRequest) => {
-    const rev = await deps.docs.putLocal(req.ctx, req.params.db, req.params.id!, {}, true, requestedRev(req));
-    return { ok: true, id: `_local/${req.params.id!}`, rev };
-  });
+    return reply.code(201).send({ ok: true, id: `_local/${id}`, rev });
+  };
+  const deleteLocal = async (req: DocRequest, reply: FastifyReply, id: string) => {
+    const ifMatch = req.headers['if-match'];
+    const given =
+      stringParam(req.query as Query, 'rev') ??
+      (typeof ifMatch === 'string' ? ifMatch.replace(/^"|"$/g, '') : undefined);
+    const rev = await deps.docs.putLocal(req.ctx, req.params.db, id, {}, true, given);
+    return reply.send({ ok: true, id: `_local/${id}`, rev });
+  };
+  app.get('/:db/_local/:id', async (req: DocRequest, reply) => getLocal(req, reply, req.params.id!));
+  app.put('/:db/_local/:id', async (req: DocRequest, reply) => putLocal(req, reply, req.params.id!));
+  app.delete('/:db/_local/:id', async (req: DocRequest, reply) => deleteLocal(req, reply, req.params.id!));
 
   // Attachments.
   const attachmentName = (req: DocRequest): string => {
@@ -153,7 +187,7 @@ export function registerDocumentRoutes(app: FastifyInstance, deps: HttpDependenc
       req.params.db,
       docId(req),
       attachmentName(req),
-      stringParam(req.query as Query, 'rev'),
+      revParam(req.query as Query),
     );
     void reply
       .header('etag', `"${att.digest.slice(4)}"`)

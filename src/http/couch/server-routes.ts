@@ -41,7 +41,7 @@ export function registerServerRoutes(app: FastifyInstance, deps: HttpDependencie
     userCtx: { name: req.ctx.name, roles: req.ctx.roles },
     info: {
       authentication_handlers: ['cookie', 'default'],
-      ...(req.ctx.name === null ? {} : { authenticated: 'cookie' }),
+      ...(req.authMethod === null ? {} : { authenticated: req.authMethod }),
     },
   }));
 

@@ -27,6 +27,8 @@ interface AdminRecord {
 
 export interface Authenticated {
   readonly ctx: UserContext;
+  /** How the caller proved who they are: CouchDB's handler names. */
+  readonly method: 'default' | 'cookie' | null;
   /** A fresh session cookie value when the presented one is close to expiry. */
   readonly renewedCookie?: string;
 }
@@ -148,7 +150,7 @@ export class AuthService {
       if (basic === null) throw unauthorized('Malformed basic authorization header.');
       const ctx = await this.verify(basic.name, basic.password);
       if (ctx === null) throw unauthorized('Name or password is incorrect.');
-      return { ctx };
+      return { ctx, method: 'default' };
     }
     const cookie = readCookie(cookieHeader, SESSION_COOKIE_NAME);
     if (cookie !== undefined && cookie !== '') {
@@ -164,11 +166,13 @@ export class AuthService {
         });
         if (verified !== null) {
           const ctx = this.#context(name, creds);
-          return verified.expiresSoon ? { ctx, renewedCookie: this.#cookieFor(name, creds.salt) } : { ctx };
+          return verified.expiresSoon
+            ? { ctx, method: 'cookie', renewedCookie: this.#cookieFor(name, creds.salt) }
+            : { ctx, method: 'cookie' };
         }
       }
     }
-    return { ctx: anonymousContext() };
+    return { ctx: anonymousContext(), method: null };
   }
 
   /** `POST /_session`: a cookie value for valid credentials. */
