@@ -81,11 +81,12 @@ export function buildHttpApp(deps: HttpDependencies): FastifyInstance {
   app.addHook('onRequest', async (req, reply) => {
     applyCors(deps, req, reply);
     if (req.method === 'OPTIONS') return;
-    const { ctx, renewedCookie } = await deps.auth.authenticate(
+    const { ctx, method, renewedCookie } = await deps.auth.authenticate(
       req.headers.authorization,
       req.headers.cookie,
     );
     req.ctx = ctx;
+    req.authMethod = method;
     if (renewedCookie !== undefined) {
       void reply.header(
         'set-cookie',
