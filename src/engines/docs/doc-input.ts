@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash as oneShotHash } from 'node:crypto';
 import { badRequest, DoppelError, ErrorKind } from '../../errors.js';
 import { parseRev, revPos } from './rev-tree.js';
 
@@ -41,6 +41,12 @@ export interface DocEdit {
   readonly path: readonly string[] | undefined;
   readonly attachments: ReadonlyMap<string, AttachmentInput> | undefined;
 }
+
+/** One-shot hashing (`crypto.hash`, Node ≥ 20.12) avoids a Hash object per document. */
+const md5Hex: (text: string) => string =
+  typeof oneShotHash === 'function'
+    ? (text) => oneShotHash('md5', text, 'hex')
+    : (text) => createHash('md5').update(text).digest('hex');
 
 export const md5Digest = (bytes: Buffer): string => `md5-${createHash('md5').update(bytes).digest('base64')}`;
 
@@ -123,12 +129,13 @@ export function parseDocEdit(
     throw badRequest('Document must be a JSON object', 'bad_request');
   }
   const doc = raw as Record<string, unknown>;
-  // A null prototype: a member named `__proto__` stays a member, never a prototype.
-  const body = Object.create(null) as Record<string, unknown>;
+  const body: Record<string, unknown> = {};
   for (const key in doc) {
     if (key.charCodeAt(0) === 95 /* _ */ && !BODY_SPECIAL_MEMBERS.has(key)) {
-      if (!SPECIAL_MEMBERS.has(key))
-        throw badRequest(`Bad special document member: ${key}`, 'doc_validation');
+      if (!SPECIAL_MEMBERS.has(key)) throw badRequest(`Bad special document member: ${key}`, 'doc_validation');
+    } else if (key === '__proto__') {
+      // A member named `__proto__` stays a member, never a prototype.
+      Object.defineProperty(body, key, { value: doc[key], enumerable: true, writable: true, configurable: true });
     } else {
       body[key] = doc[key];
     }
@@ -169,9 +176,6 @@ export function parseDocEdit(
 export function newRevision(parent: string | null, edit: DocEdit, attDigests: readonly string[]): string {
   const pos = parent === null ? 0 : revPos(parent);
   // The body is hashed as the text we store; only the small fields go through JSON.
-  const hash = createHash('md5')
-    .update(JSON.stringify([edit.deleted, pos, parent ?? '', attDigests]))
-    .update(edit.body)
-    .digest('hex');
+  const hash = md5Hex(JSON.stringify([edit.deleted, pos, parent ?? '', attDigests]) + edit.body);
   return `${pos + 1}-${hash}`;
 }
