@@ -31,7 +31,10 @@ export default tseslint.config(
   {
     files: ['src/services/**'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: ['**/http/**', '**/resp/**', '**/cluster/**', '**/server/**'] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: ['**/http/**', '**/resp/**', '**/cluster/**', '**/server/**'] },
+      ],
     },
   },
   {

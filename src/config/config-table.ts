@@ -27,7 +27,12 @@ export const configTable = {
     min: 0,
     description: 'HTTP (CouchDB-compatible) port; 0 picks one.',
   },
-  resp_port: { type: 'integer', default: 6379, min: 0, description: 'Redis protocol port (reserved).' },
+  resp_port: {
+    type: 'integer',
+    default: 6379,
+    min: 0,
+    description: 'Redis protocol (RESP2/RESP3) port; 0 picks one.',
+  },
   cluster_port: {
     type: 'integer',
     default: 8201,

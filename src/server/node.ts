@@ -6,7 +6,9 @@ import type { Config } from '../config/config-table.js';
 import { SYSTEM_DATABASES } from '../engines/docs/database-record.js';
 import { DocumentStore } from '../engines/docs/document-store.js';
 import { Journal } from '../engines/journal/journal.js';
+import { Keyspace } from '../engines/kv/keyspace.js';
 import { buildHttpApp } from '../http/couch/app.js';
+import { RespServer } from '../resp/server.js';
 import { AuthService } from '../services/auth/auth-service.js';
 import { DocumentService } from '../services/docs/document-service.js';
 import { Storage } from '../storage/environment.js';
@@ -45,6 +47,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
     maxDocumentBytes: config.max_document_bytes,
   });
   const auth = new AuthService(storage, journal, store, { sessionTimeoutS: config.session_timeout_s });
+  const keyspace = new Keyspace(storage, journal, { deleteExpired: true });
 
   const meta = storage.structured<string, string>('node');
   let nodeId = meta.get('id');
@@ -90,6 +93,19 @@ export async function startNode(config: Config): Promise<RunningNode> {
   const port = typeof address === 'object' && address !== null ? address.port : config.http_port;
   const httpUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
+  const resp = new RespServer({
+    keyspace,
+    verify: (name, password) => auth.verify(name, password),
+    defaultUser: admin.name,
+    version: packageVersion(),
+    nodeId,
+    dataDir: config.data_dir,
+    log,
+  });
+  const respPort = await resp.listen(config.host, config.resp_port);
+  const respAddress = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${respPort}`;
+  log.info({ resp: respAddress }, 'resp listening');
+
   const trimTimer = setInterval(() => {
     journal.trim().catch((err: unknown) => log.error({ err }, 'journal trim failed'));
   }, JOURNAL_TRIM_INTERVAL_MS);
@@ -101,6 +117,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
     httpUrl,
     async stop() {
       clearInterval(trimTimer);
+      await resp.stop();
       await app.close();
       await storage.close();
     },

@@ -132,10 +132,16 @@ export function parseDocEdit(
   const body: Record<string, unknown> = {};
   for (const key in doc) {
     if (key.charCodeAt(0) === 95 /* _ */ && !BODY_SPECIAL_MEMBERS.has(key)) {
-      if (!SPECIAL_MEMBERS.has(key)) throw badRequest(`Bad special document member: ${key}`, 'doc_validation');
+      if (!SPECIAL_MEMBERS.has(key))
+        throw badRequest(`Bad special document member: ${key}`, 'doc_validation');
     } else if (key === '__proto__') {
       // A member named `__proto__` stays a member, never a prototype.
-      Object.defineProperty(body, key, { value: doc[key], enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(body, key, {
+        value: doc[key],
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     } else {
       body[key] = doc[key];
     }

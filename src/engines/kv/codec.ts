@@ -23,7 +23,7 @@ export const UID_BYTES = 6;
 export function hash32(bytes: Uint8Array): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < bytes.length; i++) {
-    h ^= bytes[i]!;
+    h ^= bytes[i];
     h = Math.imul(h, 0x01000193);
   }
   return h >>> 0;
@@ -45,7 +45,7 @@ export function rowCursor(db: number, cursor: number): Buffer {
   return row;
 }
 
-export const rowDb = (row: Buffer): number => row[0]!;
+export const rowDb = (row: Buffer): number => row[0];
 export const rowHash = (row: Buffer): number => row.readUInt32BE(1);
 export const rowUserKey = (row: Buffer): Buffer => row.subarray(5);
 
@@ -100,17 +100,17 @@ export function uidTagStart(uid: number, tag: number): Buffer {
  */
 export function writeSortableDouble(target: Buffer, offset: number, value: number): void {
   target.writeDoubleBE(value === 0 ? 0 : value, offset);
-  if ((target[offset]! & 0x80) !== 0) {
-    for (let i = offset; i < offset + 8; i++) target[i] = ~target[i]! & 0xff;
+  if ((target[offset] & 0x80) !== 0) {
+    for (let i = offset; i < offset + 8; i++) target[i] = ~target[i] & 0xff;
   } else {
-    target[offset] = target[offset]! | 0x80;
+    target[offset] = target[offset] | 0x80;
   }
 }
 
 export function readSortableDouble(source: Buffer, offset: number): number {
   const tmp = Buffer.from(source.subarray(offset, offset + 8));
-  if ((tmp[0]! & 0x80) !== 0) tmp[0] = tmp[0]! & 0x7f;
-  else for (let i = 0; i < 8; i++) tmp[i] = ~tmp[i]! & 0xff;
+  if ((tmp[0] & 0x80) !== 0) tmp[0] = tmp[0] & 0x7f;
+  else for (let i = 0; i < 8; i++) tmp[i] = ~tmp[i] & 0xff;
   return tmp.readDoubleBE(0);
 }
 
@@ -139,7 +139,7 @@ export function scoreBound(uid: number, score: number, exclusive: boolean): Buff
   for (let i = UID_BYTES + 8; i > UID_BYTES; i--) {
     if (row[i] === 0xff) row[i] = 0;
     else {
-      row[i] = row[i]! + 1;
+      row[i] = row[i] + 1;
       break;
     }
   }
@@ -148,7 +148,8 @@ export function scoreBound(uid: number, score: number, exclusive: boolean): Buff
 
 export const scoreOfRow = (row: Buffer): number => readSortableDouble(row, UID_BYTES + 1);
 export const memberOfScoreRow = (row: Buffer): Buffer => row.subarray(UID_BYTES + 9);
-export const memberOfRow = (row: Buffer, tagged: boolean): Buffer => row.subarray(UID_BYTES + (tagged ? 5 : 4));
+export const memberOfRow = (row: Buffer, tagged: boolean): Buffer =>
+  row.subarray(UID_BYTES + (tagged ? 5 : 4));
 export const hashOfMemberRow = (row: Buffer, tagged: boolean): number =>
   row.readUInt32BE(UID_BYTES + (tagged ? 1 : 0));
 

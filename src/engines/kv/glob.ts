@@ -12,7 +12,7 @@ export function globMatch(pattern: Uint8Array, subject: Uint8Array): boolean {
   const slen = subject.length;
   while (s < slen) {
     if (p < plen) {
-      const c = pattern[p]!;
+      const c = pattern[p];
       if (c === 0x2a /* * */) {
         while (p < plen && pattern[p] === 0x2a) p++;
         if (p === plen) return true;
@@ -20,7 +20,7 @@ export function globMatch(pattern: Uint8Array, subject: Uint8Array): boolean {
         starS = s;
         continue;
       }
-      const step = matchOne(pattern, p, subject[s]!);
+      const step = matchOne(pattern, p, subject[s]);
       if (step > 0) {
         p += step;
         s++;
@@ -38,7 +38,7 @@ export function globMatch(pattern: Uint8Array, subject: Uint8Array): boolean {
 /** Whether the pattern element at `p` matches `ch`: its length in pattern bytes, or 0 for no match. */
 function matchOne(pattern: Uint8Array, p: number, ch: number): number {
   const plen = pattern.length;
-  const c = pattern[p]!;
+  const c = pattern[p];
   if (c === 0x3f /* ? */) return 1;
   if (c === 0x5c /* \ */ && p + 1 < plen) return pattern[p + 1] === ch ? 2 : 0;
   if (c !== 0x5b /* [ */) return c === ch ? 1 : 0;
@@ -51,8 +51,8 @@ function matchOne(pattern: Uint8Array, p: number, ch: number): number {
       if (pattern[i + 1] === ch) matched = true;
       i += 2;
     } else if (i + 2 < plen && pattern[i + 1] === 0x2d /* - */ && pattern[i + 2] !== 0x5d) {
-      let lo = pattern[i]!;
-      let hi = pattern[i + 2]!;
+      let lo = pattern[i];
+      let hi = pattern[i + 2];
       if (lo > hi) [lo, hi] = [hi, lo];
       if (ch >= lo && ch <= hi) matched = true;
       i += 3;

@@ -60,6 +60,13 @@ export interface ScanResult<T> {
 
 export type ExpireCondition = 'nx' | 'xx' | 'gt' | 'lt';
 
+interface PendingWrite {
+  readonly action: () => unknown;
+  readonly done: (err: unknown, result?: unknown) => void;
+  result: unknown;
+  error: unknown;
+}
+
 /**
  * The Redis-compatible keyspace in LMDB: 16 logical databases of strings,
  * hashes, lists, sets and sorted sets with TTLs. Reads go straight to LMDB;
@@ -80,6 +87,7 @@ export class Keyspace {
   readonly #options: KeyspaceOptions;
   #nextUid: number;
   #inWrite = false;
+  #batch: PendingWrite[] | null = null;
   #group: KvMutation[] | null = null;
   readonly #keyCounts: number[] = new Array<number>(DATABASES).fill(0);
   readonly #expireCounts: number[] = new Array<number>(DATABASES).fill(0);
@@ -105,26 +113,66 @@ export class Keyspace {
     }
     for (const key of this.#expires.getKeys()) {
       const db = rowDb(expiryKvRow(key));
-      this.#expireCounts[db] = this.#expireCounts[db]! + 1;
+      this.#expireCounts[db] = this.#expireCounts[db] + 1;
     }
   }
 
   // ---- transactions ----------------------------------------------------------
 
   /**
-   * Runs `action` inside the next storage write (with the writes of the same
-   * turn) and resolves once committed. `action` must validate before it
-   * mutates: a throw does not undo the mutations it already made.
+   * Runs `action` inside the next storage write and resolves once committed.
+   * `action` must validate before it mutates: a throw does not undo the
+   * mutations it already made.
    */
   write<T>(action: () => T): Promise<T> {
-    return this.#storage.write(() => {
-      this.#inWrite = true;
-      try {
-        return action();
-      } finally {
-        this.#inWrite = false;
-      }
+    return new Promise<T>((resolve, reject) => {
+      this.submit(action, (err, result) => {
+        if (err === undefined) resolve(result as T);
+        else reject(err instanceof Error ? err : new Error('write failed', { cause: err }));
+      });
     });
+  }
+
+  /**
+   * Group commit: actions submitted until the next transaction starts all
+   * run, in submission order, inside one `Storage.write`; each `done` is
+   * called (in the same order) once that commit resolved, with the action's
+   * result or what it threw. Cheaper than one `write()` per action.
+   */
+  submit<T>(action: () => T, done: (err: unknown, result?: T) => void): void {
+    let batch = this.#batch;
+    if (batch === null) {
+      const fresh: PendingWrite[] = [];
+      batch = this.#batch = fresh;
+      this.#storage
+        .write(() => this.#runBatch(fresh))
+        .then(
+          () => {
+            for (const item of fresh) item.done(item.error, item.result);
+          },
+          (err: unknown) => {
+            for (const item of fresh) item.done(err ?? new Error('storage write failed'));
+          },
+        );
+    }
+    batch.push({ action, done: done as PendingWrite['done'], result: undefined, error: undefined });
+  }
+
+  #runBatch(batch: PendingWrite[]): void {
+    // Later submissions go to the next transaction.
+    if (this.#batch === batch) this.#batch = null;
+    this.#inWrite = true;
+    try {
+      for (const item of batch) {
+        try {
+          item.result = item.action();
+        } catch (err) {
+          item.error = err ?? new Error('write action failed');
+        }
+      }
+    } finally {
+      this.#inWrite = false;
+    }
   }
 
   get inWrite(): boolean {
@@ -143,14 +191,14 @@ export class Keyspace {
       return action();
     } finally {
       this.#group = null;
-      if (ops.length === 1) this.#journal.append(ops[0]!, Date.now());
+      if (ops.length === 1) this.#journal.append(ops[0], Date.now());
       else if (ops.length > 1) this.#journal.append({ k: 'kv', op: 'multi', ops }, Date.now());
     }
   }
 
   /** Journals a mutation of `db` (inside a write). */
   emit(db: number, op: KvOp): void {
-    this.#append({ k: 'kv', db, ...op } as KvMutation);
+    this.#append({ k: 'kv', db, ...op });
   }
 
   #append(entry: KvMutation): void {
@@ -221,9 +269,9 @@ export class Keyspace {
     this.kv.removeSync(row);
     if (record.expireAt !== 0) {
       this.#expires.removeSync(expiryRow(record.expireAt, row));
-      this.#expireCounts[db] = this.#expireCounts[db]! - 1;
+      this.#expireCounts[db] = this.#expireCounts[db] - 1;
     }
-    this.#keyCounts[db] = this.#keyCounts[db]! - 1;
+    this.#keyCounts[db] = this.#keyCounts[db] - 1;
     if (record.type !== KeyType.String) this.dropItems(record.uid);
     this.touch(db, key);
   }
@@ -249,24 +297,31 @@ export class Keyspace {
     previous: KeyRecord | undefined,
     keepItems = false,
   ): void {
-    if (previous === undefined) this.#keyCounts[db] = this.#keyCounts[db]! + 1;
+    if (previous === undefined) this.#keyCounts[db] = this.#keyCounts[db] + 1;
     else if (previous.type !== KeyType.String && !keepItems) this.dropItems(previous.uid);
     const oldAt = previous?.expireAt ?? 0;
     if (oldAt !== expireAt) {
       if (oldAt !== 0) {
         this.#expires.removeSync(expiryRow(oldAt, row));
-        this.#expireCounts[db] = this.#expireCounts[db]! - 1;
+        this.#expireCounts[db] = this.#expireCounts[db] - 1;
       }
       if (expireAt !== 0) {
         this.#expires.putSync(expiryRow(expireAt, row), Buffer.alloc(0));
-        this.#expireCounts[db] = this.#expireCounts[db]! + 1;
+        this.#expireCounts[db] = this.#expireCounts[db] + 1;
       }
     }
     this.kv.putSync(row, encoded);
     this.touch(db, key);
   }
 
-  putString(db: number, key: Buffer, row: Buffer, value: Uint8Array, expireAt: number, previous: KeyRecord | undefined): void {
+  putString(
+    db: number,
+    key: Buffer,
+    row: Buffer,
+    value: Uint8Array,
+    expireAt: number,
+    previous: KeyRecord | undefined,
+  ): void {
     this.putRecord(db, key, row, encodeString(value, expireAt), expireAt, previous);
   }
 
@@ -406,9 +461,9 @@ export class Keyspace {
       if (target.type !== KeyType.String) this.dropItems(target.uid);
       if (target.expireAt !== 0) {
         this.#expires.removeSync(expiryRow(target.expireAt, toRow));
-        this.#expireCounts[db] = this.#expireCounts[db]! - 1;
+        this.#expireCounts[db] = this.#expireCounts[db] - 1;
       }
-      this.#keyCounts[db] = this.#keyCounts[db]! - 1;
+      this.#keyCounts[db] = this.#keyCounts[db] - 1;
     }
     this.kv.putSync(toRow, raw);
     if (record.expireAt !== 0) this.#expires.putSync(expiryRow(record.expireAt, toRow), Buffer.alloc(0));
@@ -472,12 +527,12 @@ export class Keyspace {
   }
 
   dbSize(db: number): number {
-    return this.#keyCounts[db]!;
+    return this.#keyCounts[db];
   }
 
   /** Per database: keys and keys with a TTL (INFO keyspace). */
   counts(): { keys: number; expires: number }[] {
-    return this.#keyCounts.map((keys, db) => ({ keys, expires: this.#expireCounts[db]! }));
+    return this.#keyCounts.map((keys, db) => ({ keys, expires: this.#expireCounts[db] }));
   }
 
   flushDb(db: number): void {
@@ -539,5 +594,5 @@ export class Keyspace {
 }
 
 function isExpired(raw: Buffer, now: number): boolean {
-  return (raw[1]! & 1) !== 0 && raw.readDoubleBE(2) <= now;
+  return (raw[1] & 1) !== 0 && raw.readDoubleBE(2) <= now;
 }

@@ -19,13 +19,13 @@ export function parseInt64(bytes: Uint8Array): number | bigint | undefined {
     i = 1;
     if (len === 1) return undefined;
   }
-  const first = bytes[i]!;
+  const first = bytes[i];
   if (first === 0x30) return len === 1 ? 0 : undefined;
   if (first < 0x31 || first > 0x39) return undefined;
   if (len - i <= 15) {
     let n = 0;
     for (; i < len; i++) {
-      const c = bytes[i]! - 0x30;
+      const c = bytes[i] - 0x30;
       if (c < 0 || c > 9) return undefined;
       n = n * 10 + c;
     }
@@ -33,7 +33,7 @@ export function parseInt64(bytes: Uint8Array): number | bigint | undefined {
   }
   let big = 0n;
   for (; i < len; i++) {
-    const c = bytes[i]! - 0x30;
+    const c = bytes[i] - 0x30;
     if (c < 0 || c > 9) return undefined;
     big = big * 10n + BigInt(c);
   }

@@ -40,7 +40,7 @@ export function headerBytes(expireAt: number): number {
 
 export function decodeRecord(raw: Buffer): KeyRecord {
   const type = raw[0] as KeyType;
-  const hasTtl = (raw[1]! & HAS_TTL) !== 0;
+  const hasTtl = (raw[1] & HAS_TTL) !== 0;
   const expireAt = hasTtl ? raw.readDoubleBE(2) : 0;
   const at = hasTtl ? 10 : 2;
   if (type === KeyType.String) {
@@ -94,7 +94,7 @@ export function encodeCollection(type: KeyType, expireAt: number, state: Collect
 
 /** The same record with another expiry (the payload is kept byte for byte). */
 export function withExpiry(raw: Buffer, expireAt: number): Buffer {
-  const oldAt = (raw[1]! & HAS_TTL) !== 0 ? 10 : 2;
+  const oldAt = (raw[1] & HAS_TTL) !== 0 ? 10 : 2;
   const payload = raw.subarray(oldAt);
   const at = headerBytes(expireAt);
   const out = Buffer.allocUnsafe(at + payload.length);

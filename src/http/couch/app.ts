@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
@@ -48,7 +49,8 @@ export function jsonBody(req: FastifyRequest): unknown {
   if (!Buffer.isBuffer(raw) || raw.length === 0)
     throw badRequest('Request body must be a JSON object', 'bad_request');
   try {
-    return JSON.parse(raw.toString('utf8')) as unknown;
+    // ASCII bodies (the usual case) decode as latin1, which skips UTF-8 validation.
+    return JSON.parse(raw.toString(isAscii(raw) ? 'latin1' : 'utf8')) as unknown;
   } catch {
     throw badRequest('invalid UTF-8 JSON', 'bad_request');
   }

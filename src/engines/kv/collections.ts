@@ -1,0 +1,57 @@
+/** Helpers shared by the collection types (hashes, lists, sets, sorted sets). */
+import { hashOfMemberRow, MAX_KEY_BYTES, memberCursor, memberOfRow, uidEnd } from './codec.js';
+import { globMatch } from './glob.js';
+import type { Keyspace, ScanResult } from './keyspace.js';
+import { keyTooLong, wrongType } from './kv-errors.js';
+import type { KeyRecord, KeyType } from './record.js';
+
+/** The live record of a collection key of `type`; throws WRONGTYPE for another type. */
+export function collection(
+  ks: Keyspace,
+  db: number,
+  key: Buffer,
+  type: KeyType,
+  row?: Buffer,
+  read = false,
+): KeyRecord | undefined {
+  const record = read ? ks.lookupRead(db, key) : ks.lookup(db, key, row);
+  if (record !== undefined && record.type !== type) throw wrongType();
+  return record;
+}
+
+export function checkMembers(members: readonly Buffer[], step = 1, from = 0): void {
+  for (let i = from; i < members.length; i += step) if (members[i].length > MAX_KEY_BYTES) throw keyTooLong();
+}
+
+/**
+ * HSCAN/SSCAN/ZSCAN over member rows ordered by member hash: about `count`
+ * members from hash position `cursor`, stopping only between hash values.
+ */
+export function scanMembers<T>(
+  ks: Keyspace,
+  uid: number,
+  tag: number | undefined,
+  cursor: number,
+  count: number,
+  pattern: Buffer | undefined,
+  make: (member: Buffer, value: Buffer) => T,
+): ScanResult<T> {
+  const items: T[] = [];
+  if (cursor > 0xffffffff) return { cursor: 0, items };
+  const tagged = tag !== undefined;
+  let seen = 0;
+  let lastHash = -1;
+  for (const { key, value } of ks.items.getRange({
+    start: memberCursor(uid, cursor, tag),
+    end: uidEnd(uid, tag),
+  })) {
+    const hash = hashOfMemberRow(key, tagged);
+    if (seen >= count && hash !== lastHash) return { cursor: hash, items };
+    seen++;
+    lastHash = hash;
+    const member = memberOfRow(key, tagged);
+    if (pattern !== undefined && !globMatch(pattern, member)) continue;
+    items.push(make(member, value));
+  }
+  return { cursor: 0, items };
+}

@@ -1,0 +1,165 @@
+/** List commands. Elements sit at consecutive positions `head … tail-1` under the list's uid. */
+import { listRow } from './codec.js';
+import { collection } from './collections.js';
+import type { Keyspace } from './keyspace.js';
+import { indexOutOfRange, MAX_STRING_BYTES, noSuchKey, tooBig } from './kv-errors.js';
+import { KeyType, type KeyRecord } from './record.js';
+
+export type Side = 'left' | 'right';
+
+/** LPUSH/RPUSH (LPUSHX/RPUSHX with `onlyIfExists`): the new length. */
+export function push(
+  ks: Keyspace,
+  db: number,
+  key: Buffer,
+  side: Side,
+  values: readonly Buffer[],
+  onlyIfExists = false,
+): number {
+  for (const value of values) if (value.length > MAX_STRING_BYTES) throw tooBig();
+  const row = ks.row(db, key);
+  const old = collection(ks, db, key, KeyType.List, row);
+  if (old === undefined && onlyIfExists) return 0;
+  const uid = old?.uid ?? ks.allocateUid();
+  let head = old?.head ?? 0;
+  let tail = old?.tail ?? 0;
+  for (const value of values) {
+    if (side === 'left') ks.items.putSync(listRow(uid, --head), value);
+    else ks.items.putSync(listRow(uid, tail++), value);
+  }
+  ks.putCollection(db, key, row, KeyType.List, { uid, count: tail - head, head, tail }, old);
+  ks.emit(db, { op: 'push', key, side, values });
+  return tail - head;
+}
+
+/** LPOP/RPOP: one element (or null) without `count`, else up to `count` elements (null when missing). */
+export function pop(
+  ks: Keyspace,
+  db: number,
+  key: Buffer,
+  side: Side,
+  count?: number,
+): Buffer | Buffer[] | null {
+  const row = ks.row(db, key);
+  const old = collection(ks, db, key, KeyType.List, row);
+  if (old === undefined) return null;
+  const n = Math.min(count ?? 1, old.count);
+  if (n === 0) return [];
+  let { head, tail } = old;
+  const out: Buffer[] = [];
+  for (let i = 0; i < n; i++) {
+    const position = side === 'left' ? head++ : --tail;
+    const itemRow = listRow(old.uid, position);
+    out.push(ks.items.getBinary(itemRow)!);
+    ks.items.removeSync(itemRow);
+  }
+  writeBack(ks, db, key, row, old, head, tail);
+  ks.emit(db, { op: 'pop', key, side, count: n });
+  return count === undefined ? out[0] : out;
+}
+
+function writeBack(
+  ks: Keyspace,
+  db: number,
+  key: Buffer,
+  row: Buffer,
+  old: KeyRecord,
+  head: number,
+  tail: number,
+): void {
+  if (tail === head) ks.removeRecord(db, key, row, old);
+  else ks.putCollection(db, key, row, KeyType.List, { uid: old.uid, count: tail - head, head, tail }, old);
+}
+
+export function llen(ks: Keyspace, db: number, key: Buffer): number {
+  return collection(ks, db, key, KeyType.List, undefined, true)?.count ?? 0;
+}
+
+/** Redis' range rule: negative from the end, clamped; undefined when empty. */
+function clampRange(start: number, stop: number, length: number): [number, number] | undefined {
+  if (start < 0) start = length + start;
+  if (stop < 0) stop = length + stop;
+  if (start < 0) start = 0;
+  if (start > stop || start >= length) return undefined;
+  if (stop >= length) stop = length - 1;
+  return [start, stop];
+}
+
+export function lrange(ks: Keyspace, db: number, key: Buffer, start: number, stop: number): Buffer[] {
+  const record = collection(ks, db, key, KeyType.List, undefined, true);
+  if (record === undefined) return [];
+  const range = clampRange(start, stop, record.count);
+  if (range === undefined) return [];
+  const out: Buffer[] = [];
+  for (const { value } of ks.items.getRange({
+    start: listRow(record.uid, record.head + range[0]),
+    end: listRow(record.uid, record.head + range[1] + 1),
+  })) {
+    out.push(value);
+  }
+  return out;
+}
+
+export function lindex(ks: Keyspace, db: number, key: Buffer, index: number): Buffer | null {
+  const record = collection(ks, db, key, KeyType.List, undefined, true);
+  if (record === undefined) return null;
+  if (index < 0) index += record.count;
+  if (index < 0 || index >= record.count) return null;
+  return ks.items.getBinary(listRow(record.uid, record.head + index)) ?? null;
+}
+
+export function lset(ks: Keyspace, db: number, key: Buffer, index: number, value: Buffer): void {
+  const old = collection(ks, db, key, KeyType.List);
+  if (old === undefined) throw noSuchKey();
+  const at = index < 0 ? index + old.count : index;
+  if (at < 0 || at >= old.count) throw indexOutOfRange();
+  ks.items.putSync(listRow(old.uid, old.head + at), value);
+  ks.touch(db, key);
+  ks.emit(db, { op: 'lset', key, index, value });
+}
+
+/** LREM: removes up to |count| elements equal to `value` (from the tail when negative; all when 0). */
+export function lrem(ks: Keyspace, db: number, key: Buffer, count: number, value: Buffer): number {
+  const row = ks.row(db, key);
+  const old = collection(ks, db, key, KeyType.List, row);
+  if (old === undefined) return 0;
+  const elements: Buffer[] = [];
+  for (const { value: element } of ks.items.getRange({
+    start: listRow(old.uid, old.head),
+    end: listRow(old.uid, old.tail),
+  })) {
+    elements.push(element);
+  }
+  const limit = count === 0 ? Infinity : Math.abs(count);
+  const drop = new Set<number>();
+  if (count >= 0) {
+    for (let i = 0; i < elements.length && drop.size < limit; i++) if (elements[i].equals(value)) drop.add(i);
+  } else {
+    for (let i = elements.length - 1; i >= 0 && drop.size < limit; i--)
+      if (elements[i].equals(value)) drop.add(i);
+  }
+  if (drop.size === 0) return 0;
+  // Rewrite the survivors at consecutive positions from the same head.
+  for (let p = old.head; p < old.tail; p++) ks.items.removeSync(listRow(old.uid, p));
+  let tail = old.head;
+  for (let i = 0; i < elements.length; i++) {
+    if (!drop.has(i)) ks.items.putSync(listRow(old.uid, tail++), elements[i]);
+  }
+  writeBack(ks, db, key, row, old, old.head, tail);
+  ks.emit(db, { op: 'lrem', key, count, value });
+  return drop.size;
+}
+
+export function ltrim(ks: Keyspace, db: number, key: Buffer, start: number, stop: number): void {
+  const row = ks.row(db, key);
+  const old = collection(ks, db, key, KeyType.List, row);
+  if (old === undefined) return;
+  const range = clampRange(start, stop, old.count);
+  const keepFrom = range === undefined ? old.tail : old.head + range[0];
+  const keepTo = range === undefined ? old.tail : old.head + range[1] + 1;
+  for (let p = old.head; p < keepFrom; p++) ks.items.removeSync(listRow(old.uid, p));
+  for (let p = keepTo; p < old.tail; p++) ks.items.removeSync(listRow(old.uid, p));
+  if (keepFrom === old.head && keepTo === old.tail) return;
+  writeBack(ks, db, key, row, old, range === undefined ? old.tail : keepFrom, keepTo);
+  ks.emit(db, { op: 'ltrim', key, start, stop });
+}

@@ -1,0 +1,158 @@
+/** Set commands. Members are rows `[uid][hash32(member)][member]` with empty values. */
+import { memberCursor, memberRow, memberOfRow, uidEnd, uidPrefix } from './codec.js';
+import { checkMembers, collection, scanMembers } from './collections.js';
+import type { Keyspace, ScanResult } from './keyspace.js';
+import { KeyType } from './record.js';
+
+const EMPTY = Buffer.alloc(0);
+
+export function sadd(ks: Keyspace, db: number, key: Buffer, members: readonly Buffer[]): number {
+  checkMembers(members);
+  const row = ks.row(db, key);
+  const old = collection(ks, db, key, KeyType.Set, row);
+  const uid = old?.uid ?? ks.allocateUid();
+  const added: Buffer[] = [];
+  for (const member of members) {
+    const itemRow = memberRow(uid, member);
+    if (ks.items.doesExist(itemRow)) continue;
+    ks.items.putSync(itemRow, EMPTY);
+    added.push(member);
+  }
+  if (added.length === 0) return 0;
+  ks.putCollection(db, key, row, KeyType.Set, { uid, count: (old?.count ?? 0) + added.length }, old);
+  ks.emit(db, { op: 'sadd', key, members: added });
+  return added.length;
+}
+
+export function srem(ks: Keyspace, db: number, key: Buffer, members: readonly Buffer[]): number {
+  const row = ks.row(db, key);
+  const old = collection(ks, db, key, KeyType.Set, row);
+  if (old === undefined) return 0;
+  const removed: Buffer[] = [];
+  for (const member of members) {
+    if (ks.items.removeSync(memberRow(old.uid, member))) removed.push(member);
+  }
+  if (removed.length === 0) return 0;
+  const count = old.count - removed.length;
+  if (count === 0) ks.removeRecord(db, key, row, old);
+  else ks.putCollection(db, key, row, KeyType.Set, { uid: old.uid, count }, old);
+  ks.emit(db, { op: 'srem', key, members: removed });
+  return removed.length;
+}
+
+function members(ks: Keyspace, uid: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const itemRow of ks.items.getKeys({ start: uidPrefix(uid), end: uidEnd(uid) })) {
+    out.push(memberOfRow(itemRow, false));
+  }
+  return out;
+}
+
+export function smembers(ks: Keyspace, db: number, key: Buffer): Buffer[] {
+  const record = collection(ks, db, key, KeyType.Set, undefined, true);
+  return record === undefined ? [] : members(ks, record.uid);
+}
+
+export function sismember(ks: Keyspace, db: number, key: Buffer, member: Buffer): boolean {
+  const record = collection(ks, db, key, KeyType.Set, undefined, true);
+  return record !== undefined && ks.items.doesExist(memberRow(record.uid, member));
+}
+
+export function smismember(ks: Keyspace, db: number, key: Buffer, candidates: readonly Buffer[]): boolean[] {
+  const record = collection(ks, db, key, KeyType.Set, undefined, true);
+  return candidates.map((m) => record !== undefined && ks.items.doesExist(memberRow(record.uid, m)));
+}
+
+export function scard(ks: Keyspace, db: number, key: Buffer): number {
+  return collection(ks, db, key, KeyType.Set, undefined, true)?.count ?? 0;
+}
+
+/** One member at a random hash position (wrapping around). */
+function randomMember(ks: Keyspace, uid: number): Buffer | undefined {
+  const cursor = Math.floor(Math.random() * 0x100000000);
+  for (const start of [memberCursor(uid, cursor), uidPrefix(uid)]) {
+    for (const itemRow of ks.items.getKeys({ start, end: uidEnd(uid), limit: 1 }))
+      return memberOfRow(itemRow, false);
+  }
+  return undefined;
+}
+
+/** `count` distinct members chosen at random (all of them when count ≥ size). */
+function sample(all: Buffer[], count: number): Buffer[] {
+  if (count >= all.length) return all;
+  for (let i = 0; i < count; i++) {
+    const j = i + Math.floor(Math.random() * (all.length - i));
+    [all[i], all[j]] = [all[j], all[i]];
+  }
+  return all.slice(0, count);
+}
+
+/** SPOP: one member (or null) without `count`, else up to `count` members. Journaled as `srem`. */
+export function spop(ks: Keyspace, db: number, key: Buffer, count?: number): Buffer | Buffer[] | null {
+  const record = collection(ks, db, key, KeyType.Set);
+  if (record === undefined) return count === undefined ? null : [];
+  if (count === 0) return [];
+  let chosen: Buffer[];
+  if (count === undefined) {
+    const one = randomMember(ks, record.uid);
+    chosen = one === undefined ? [] : [Buffer.from(one)];
+  } else {
+    chosen = sample(members(ks, record.uid), count).map((m) => Buffer.from(m));
+  }
+  srem(ks, db, key, chosen);
+  return count === undefined ? (chosen[0] ?? null) : chosen;
+}
+
+/** SRANDMEMBER: without `count` one member; a positive count gives distinct members, a negative one may repeat. */
+export function srandmember(ks: Keyspace, db: number, key: Buffer, count?: number): Buffer | Buffer[] | null {
+  const record = collection(ks, db, key, KeyType.Set, undefined, true);
+  if (record === undefined) return count === undefined ? null : [];
+  if (count === undefined) return randomMember(ks, record.uid) ?? null;
+  if (count >= 0) return sample(members(ks, record.uid), count);
+  const out: Buffer[] = [];
+  const all = members(ks, record.uid);
+  for (let i = 0; i < -count; i++) out.push(all[Math.floor(Math.random() * all.length)]);
+  return out;
+}
+
+function memberSet(ks: Keyspace, db: number, key: Buffer): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (const m of smembers(ks, db, key)) out.set(m.toString('latin1'), m);
+  return out;
+}
+
+export function sinter(ks: Keyspace, db: number, keys: readonly Buffer[]): Buffer[] {
+  const sets = keys.map((k) => memberSet(ks, db, k));
+  sets.sort((a, b) => a.size - b.size);
+  const [smallest, ...rest] = sets;
+  if (smallest === undefined) return [];
+  const out: Buffer[] = [];
+  for (const [id, m] of smallest) if (rest.every((s) => s.has(id))) out.push(m);
+  return out;
+}
+
+export function sunion(ks: Keyspace, db: number, keys: readonly Buffer[]): Buffer[] {
+  const out = new Map<string, Buffer>();
+  for (const key of keys) for (const [id, m] of memberSet(ks, db, key)) out.set(id, m);
+  return [...out.values()];
+}
+
+export function sdiff(ks: Keyspace, db: number, keys: readonly Buffer[]): Buffer[] {
+  const [first, ...rest] = keys.map((k) => memberSet(ks, db, k));
+  if (first === undefined) return [];
+  for (const other of rest) for (const id of other.keys()) first.delete(id);
+  return [...first.values()];
+}
+
+export function sscan(
+  ks: Keyspace,
+  db: number,
+  key: Buffer,
+  cursor: number,
+  count: number,
+  pattern?: Buffer,
+): ScanResult<Buffer> {
+  const record = collection(ks, db, key, KeyType.Set, undefined, true);
+  if (record === undefined) return { cursor: 0, items: [] };
+  return scanMembers(ks, record.uid, undefined, cursor, count, pattern, (m) => m);
+}

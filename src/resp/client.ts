@@ -1,0 +1,140 @@
+/**
+ * The state of one RESP connection (selected db, protocol version, user,
+ * MULTI queue, watched keys) and the server-wide context commands see.
+ */
+import type { Keyspace } from '../engines/kv/keyspace.js';
+import type { UserContext } from '../services/auth/user-context.js';
+import type { CommandSpec } from './command-spec.js';
+import { ReplyWriter } from './reply.js';
+
+/** Checks a name and password (AuthService.verify). */
+export type VerifyCredentials = (name: string, password: string) => Promise<UserContext | null>;
+
+export interface ServerStats {
+  connectionsReceived: number;
+  commandsProcessed: number;
+  netInputBytes: number;
+  netOutputBytes: number;
+  rejectedConnections: number;
+}
+
+export interface ServerContext {
+  readonly keyspace: Keyspace;
+  readonly verify: VerifyCredentials;
+  /** The user `AUTH <password>` (one argument) logs in as: the server admin. */
+  readonly defaultUser: string;
+  readonly version: string;
+  readonly nodeId: string;
+  /** 40 hex characters, new at every start (INFO `run_id`). */
+  readonly runId: string;
+  readonly startedAt: number;
+  readonly clients: ReadonlySet<Client>;
+  readonly watches: WatchRegistry;
+  readonly stats: ServerStats;
+  /** CONFIG GET/SET values (a subset of Redis' parameters). */
+  readonly config: Map<string, string>;
+  readonly tcpPort: () => number;
+  /** True on a read-only replica: write commands get `-READONLY`. */
+  readonly isReadOnly: () => boolean;
+  /** The command table, by lower-case name (COMMAND). */
+  readonly commands: ReadonlyMap<string, CommandSpec>;
+  /** Where the node keeps its data (INFO). */
+  readonly dataDir: string;
+}
+
+export interface QueuedCommand {
+  readonly spec: CommandSpec;
+  readonly argv: Buffer[];
+}
+
+export class Client {
+  readonly id: number;
+  readonly server: ServerContext;
+  readonly reply = new ReplyWriter();
+  readonly addr: string;
+  readonly laddr: string;
+  readonly createdAt = Date.now();
+  lastInteraction = Date.now();
+  lastCommand = 'NULL';
+  db = 0;
+  name = '';
+  libName = '';
+  libVersion = '';
+  user: UserContext | null = null;
+  multi: { queue: QueuedCommand[]; dirty: boolean } | null = null;
+  /** Watch ids (`db:key`) this client watches. */
+  watched: string[] = [];
+  /** Set when a watched key changed: EXEC then aborts. */
+  watchDirty = false;
+  /** QUIT (or a protocol error): close once the replies so far are sent. */
+  closeRequested = false;
+  /** Called when the client authenticates (lifts the parser's unauthenticated limits). */
+  onAuthenticated: () => void = () => undefined;
+
+  constructor(id: number, server: ServerContext, addr: string, laddr: string) {
+    this.id = id;
+    this.server = server;
+    this.addr = addr;
+    this.laddr = laddr;
+  }
+
+  get protocol(): 2 | 3 {
+    return this.reply.resp3 ? 3 : 2;
+  }
+
+  authenticate(user: UserContext): void {
+    this.user = user;
+    this.onAuthenticated();
+  }
+}
+
+/**
+ * WATCH bookkeeping: which clients watch which keys. The keyspace reports
+ * every touched key (inside the write that touches it); watchers of it are
+ * marked dirty so their EXEC fails.
+ */
+export class WatchRegistry {
+  readonly #byKey = new Map<string, Set<Client>>();
+
+  static id(db: number, key: Buffer): string {
+    return `${db}:${key.toString('latin1')}`;
+  }
+
+  get size(): number {
+    return this.#byKey.size;
+  }
+
+  watch(client: Client, db: number, key: Buffer): void {
+    const id = WatchRegistry.id(db, key);
+    let clients = this.#byKey.get(id);
+    if (clients === undefined) this.#byKey.set(id, (clients = new Set()));
+    if (!clients.has(client)) {
+      clients.add(client);
+      client.watched.push(id);
+    }
+  }
+
+  unwatchAll(client: Client): void {
+    for (const id of client.watched) {
+      const clients = this.#byKey.get(id);
+      clients?.delete(client);
+      if (clients?.size === 0) this.#byKey.delete(id);
+    }
+    client.watched = [];
+    client.watchDirty = false;
+  }
+
+  touched(db: number, key: Buffer): void {
+    if (this.#byKey.size === 0) return;
+    const clients = this.#byKey.get(WatchRegistry.id(db, key));
+    if (clients !== undefined) for (const client of clients) client.watchDirty = true;
+  }
+
+  /** A flush of `db` (null: all) dirties every watcher of a key there. */
+  flushed(db: number | null): void {
+    const prefix = db === null ? '' : `${db}:`;
+    for (const [id, clients] of this.#byKey) {
+      if (id.startsWith(prefix)) for (const client of clients) client.watchDirty = true;
+    }
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * The command table: every command the RESP port serves, with its arity,
+ * key positions and flags (see `command-spec.ts`). Lookup accepts any case.
+ */
+import type { CommandSpec } from './command-spec.js';
+import { connectionCommands } from './commands/connection.js';
+import { hashCommands } from './commands/hashes.js';
+import { keyCommands } from './commands/keys.js';
+import { listCommands } from './commands/lists.js';
+import { serverCommands } from './commands/server.js';
+import { setCommands } from './commands/sets.js';
+import { stringCommands } from './commands/strings.js';
+import { transactionCommands } from './commands/transactions.js';
+import { zsetCommands } from './commands/zsets.js';
+
+export { Flag, type CommandSpec } from './command-spec.js';
+
+function buildTable(): Map<string, CommandSpec> {
+  const table = new Map<string, CommandSpec>();
+  for (const group of [
+    connectionCommands,
+    serverCommands,
+    transactionCommands,
+    keyCommands,
+    stringCommands,
+    hashCommands,
+    listCommands,
+    setCommands,
+    zsetCommands,
+  ]) {
+    for (const spec of group) {
+      if (table.has(spec.name)) throw new Error(`command ${spec.name} is defined twice`);
+      table.set(spec.name, spec);
+    }
+  }
+  return table;
+}
+
+/** Every command by lower-case name. */
+export const COMMANDS: ReadonlyMap<string, CommandSpec> = buildTable();
+
+/** Upper-case aliases so the common spelling is found without allocating a lower-case copy. */
+const UPPER = new Map<string, CommandSpec>([...COMMANDS].map(([name, spec]) => [name.toUpperCase(), spec]));
+
+export function lookupCommand(name: Buffer): CommandSpec | undefined {
+  if (name.length > 32) return undefined;
+  const text = name.toString('latin1');
+  return UPPER.get(text) ?? COMMANDS.get(text) ?? COMMANDS.get(text.toLowerCase());
+}

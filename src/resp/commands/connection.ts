@@ -1,0 +1,194 @@
+/** Connection commands: AUTH, HELLO, PING, ECHO, QUIT, SELECT, CLIENT. */
+import { DATABASES } from '../../engines/kv/keyspace.js';
+import { parseInt64 } from '../../engines/kv/numbers.js';
+import { int, text, word } from '../args.js';
+import type { Client } from '../client.js';
+import { command, Flag, type CommandSpec } from '../command-spec.js';
+import { respError, syntaxError } from '../errors.js';
+import { clientLine } from './server.js';
+
+const WRONGPASS = (): Error => respError('invalid username-password pair or user is disabled.', 'WRONGPASS');
+
+async function login(c: Client, name: string, password: string): Promise<void> {
+  const user = await c.server.verify(name, password);
+  if (user === null) throw WRONGPASS();
+  c.authenticate(user);
+}
+
+const REDIS_VERSION = '7.0.15';
+
+function helloReply(c: Client): void {
+  const r = c.reply;
+  r.map(7);
+  r.bulkText('server');
+  r.bulkText('redis');
+  r.bulkText('version');
+  r.bulkText(REDIS_VERSION);
+  r.bulkText('proto');
+  r.integer(c.protocol);
+  r.bulkText('id');
+  r.integer(c.id);
+  r.bulkText('mode');
+  r.bulkText('standalone');
+  r.bulkText('role');
+  r.bulkText(c.server.isReadOnly() ? 'replica' : 'master');
+  r.bulkText('modules');
+  r.array(0);
+}
+
+function validName(name: Buffer): boolean {
+  for (const b of name) if (b < 0x21 || b > 0x7e) return false;
+  return true;
+}
+
+function clientCommand(c: Client, argv: Buffer[]): void {
+  const sub = word(argv[1]);
+  const r = c.reply;
+  switch (sub) {
+    case 'ID':
+      r.integer(c.id);
+      return;
+    case 'SETNAME':
+      if (argv.length !== 3) throw respError("wrong number of arguments for 'client|setname' command");
+      if (!validName(argv[2]))
+        throw respError('Client names cannot contain spaces, newlines or special characters.');
+      c.name = argv[2].toString('latin1');
+      r.ok();
+      return;
+    case 'GETNAME':
+      r.bulk(c.name === '' ? null : Buffer.from(c.name, 'latin1'));
+      return;
+    case 'SETINFO': {
+      if (argv.length !== 4) throw respError("wrong number of arguments for 'client|setinfo' command");
+      const attr = word(argv[2]);
+      if (attr === 'LIB-NAME') c.libName = argv[3].toString('latin1');
+      else if (attr === 'LIB-VER') c.libVersion = argv[3].toString('latin1');
+      else throw respError(`Unrecognized option '${argv[2].toString('latin1')}'`);
+      r.ok();
+      return;
+    }
+    case 'LIST': {
+      const lines = [...c.server.clients].map((other) => clientLine(other) + '\n');
+      r.verbatim(lines.join(''));
+      return;
+    }
+    case 'INFO':
+      r.verbatim(clientLine(c) + '\n');
+      return;
+    case 'NO-EVICT':
+    case 'NO-TOUCH':
+    case 'REPLY':
+      r.ok();
+      return;
+    default:
+      throw respError(`unknown subcommand '${argv[1].toString('latin1')}'. Try CLIENT HELP.`);
+  }
+}
+
+export const connectionCommands: CommandSpec[] = [
+  command({
+    name: 'auth',
+    arity: -2,
+    flags: Flag.NoAuth | Flag.NoMulti | Flag.Fast | Flag.Loading | Flag.Async,
+    group: 'connection',
+    summary: 'Authenticates the connection.',
+    run: () => undefined,
+    runAsync: async (c, argv) => {
+      if (argv.length > 3) throw syntaxError();
+      const name = argv.length === 3 ? text(argv[1]) : c.server.defaultUser;
+      await login(c, name, text(argv[argv.length - 1]));
+      c.reply.ok();
+    },
+  }),
+  command({
+    name: 'hello',
+    arity: -1,
+    flags: Flag.NoAuth | Flag.NoMulti | Flag.Fast | Flag.Loading | Flag.Async,
+    group: 'connection',
+    since: '6.0.0',
+    summary: 'Handshakes with the server (protocol version, authentication, client name).',
+    run: () => undefined,
+    runAsync: async (c, argv) => {
+      let protocol = c.protocol;
+      if (argv.length >= 2) {
+        const n = parseInt64(argv[1]);
+        if (n === undefined) throw respError('Protocol version is not an integer or out of range');
+        if (n !== 2 && n !== 3) throw respError('unsupported protocol version', 'NOPROTO');
+        protocol = n;
+      }
+      let credentials: [string, string] | undefined;
+      let name: Buffer | undefined;
+      for (let i = 2; i < argv.length; i++) {
+        const option = word(argv[i]);
+        if (option === 'AUTH' && i + 2 < argv.length) {
+          credentials = [text(argv[i + 1]), text(argv[i + 2])];
+          i += 2;
+        } else if (option === 'SETNAME' && i + 1 < argv.length) {
+          name = argv[++i]!;
+          if (!validName(name))
+            throw respError('Client names cannot contain spaces, newlines or special characters.');
+        } else {
+          throw respError(`Syntax error in HELLO option '${argv[i].toString('latin1')}'`);
+        }
+      }
+      if (credentials !== undefined) await login(c, credentials[0], credentials[1]);
+      if (c.user === null) {
+        throw respError(
+          'HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time',
+          'NOAUTH',
+        );
+      }
+      if (name !== undefined) c.name = name.toString('latin1');
+      c.reply.resp3 = protocol === 3;
+      helloReply(c);
+    },
+  }),
+  command({
+    name: 'ping',
+    arity: -1,
+    flags: Flag.NoAuth | Flag.Fast,
+    group: 'connection',
+    run: (c, argv) => {
+      if (argv.length > 2) throw respError("wrong number of arguments for 'ping' command");
+      if (argv.length === 2) c.reply.bulk(argv[1]);
+      else c.reply.simple('PONG');
+    },
+  }),
+  command({
+    name: 'echo',
+    arity: 2,
+    flags: Flag.Fast,
+    group: 'connection',
+    run: (c, argv) => c.reply.bulk(argv[1]),
+  }),
+  command({
+    name: 'quit',
+    arity: -1,
+    flags: Flag.NoAuth | Flag.NoMulti | Flag.Fast | Flag.Loading,
+    group: 'connection',
+    run: (c) => {
+      c.closeRequested = true;
+      c.reply.ok();
+    },
+  }),
+  command({
+    name: 'select',
+    arity: 2,
+    flags: Flag.Fast | Flag.Loading,
+    group: 'connection',
+    run: (c, argv) => {
+      const db = int(argv[1]);
+      if (db < 0 || db >= DATABASES) throw respError('DB index is out of range');
+      c.db = db;
+      c.reply.ok();
+    },
+  }),
+  command({
+    name: 'client',
+    arity: -2,
+    flags: Flag.Loading,
+    group: 'connection',
+    since: '2.4.0',
+    run: clientCommand,
+  }),
+];

@@ -1,0 +1,267 @@
+/** Generic key commands: DEL, EXISTS, TYPE, the EXPIRE family, KEYS, SCAN, RENAME, DBSIZE, FLUSH*. */
+import type { ExpireCondition } from '../../engines/kv/keyspace.js';
+import type { KeyType } from '../../engines/kv/record.js';
+import { TYPE_NAMES } from '../../engines/kv/record.js';
+import { cursor, int, scanOptions, word } from '../args.js';
+import type { Client } from '../client.js';
+import { command, Flag, keyCommand, type CommandSpec } from '../command-spec.js';
+import { respError, syntaxError } from '../errors.js';
+
+const W = Flag.Write;
+const R = Flag.ReadOnly;
+const F = Flag.Fast;
+
+function expireCommand(unit: 's' | 'ms', absolute: boolean) {
+  return (c: Client, argv: Buffer[]): void => {
+    const name = word(argv[0]).toLowerCase();
+    const n = int(argv[2]);
+    let condition: ExpireCondition | undefined;
+    for (let i = 3; i < argv.length; i++) {
+      const option = word(argv[i]).toLowerCase();
+      if (option !== 'nx' && option !== 'xx' && option !== 'gt' && option !== 'lt') {
+        throw respError(`Unsupported option ${argv[i].toString('latin1')}`);
+      }
+      if (condition !== undefined && condition !== option) {
+        if (option === 'nx' || condition === 'nx') {
+          throw respError('NX and XX, GT or LT options at the same time are not compatible');
+        }
+        if ((option === 'gt' && condition === 'lt') || (option === 'lt' && condition === 'gt')) {
+          throw respError('GT and LT options at the same time are not compatible');
+        }
+        if (option === 'xx' || condition === 'xx') {
+          // XX combines with GT or LT.
+          if (option !== 'xx') condition = option;
+          continue;
+        }
+      }
+      condition = option;
+    }
+    const ms = unit === 's' ? n * 1000 : n;
+    const at = absolute ? ms : Date.now() + ms;
+    if (!Number.isSafeInteger(ms) || !Number.isSafeInteger(at)) {
+      throw respError(`invalid expire time in '${name}' command`);
+    }
+    c.reply.integer(c.server.keyspace.expireAt(c.db, argv[1], at, condition));
+  };
+}
+
+const TYPES: Record<string, KeyType> = Object.fromEntries(
+  Object.entries(TYPE_NAMES).map(([type, name]) => [name, Number(type) as KeyType]),
+);
+
+function scanCommand(c: Client, argv: Buffer[]): void {
+  const from = cursor(argv[1]);
+  const options = scanOptions(argv, 2, true);
+  let type: KeyType | undefined;
+  if (options.type !== undefined) {
+    type = TYPES[options.type];
+    if (type === undefined) {
+      // Redis answers an unknown type with an empty page.
+      c.reply.array(2);
+      c.reply.bulkText('0');
+      c.reply.array(0);
+      return;
+    }
+  }
+  const result = c.server.keyspace.scan(c.db, from, options.count, options.match, type);
+  c.reply.array(2);
+  c.reply.bulkText(String(result.cursor));
+  c.reply.array(result.items.length);
+  for (const key of result.items) c.reply.bulk(key);
+}
+
+function flushMode(argv: Buffer[]): void {
+  if (argv.length > 2) throw syntaxError();
+  if (argv.length === 2) {
+    const mode = word(argv[1]);
+    if (mode !== 'ASYNC' && mode !== 'SYNC') throw syntaxError();
+  }
+}
+
+const multiKey = { firstKey: 1, lastKey: -1, step: 1 } as const;
+
+export const keyCommands: CommandSpec[] = [
+  command({
+    name: 'del',
+    arity: -2,
+    flags: W,
+    ...multiKey,
+    group: 'generic',
+    summary: 'Deletes one or more keys.',
+    run: (c, argv) => c.reply.integer(c.server.keyspace.del(c.db, argv.slice(1))),
+  }),
+  command({
+    name: 'unlink',
+    arity: -2,
+    flags: W | F,
+    ...multiKey,
+    group: 'generic',
+    since: '4.0.0',
+    run: (c, argv) => c.reply.integer(c.server.keyspace.del(c.db, argv.slice(1))),
+  }),
+  command({
+    name: 'exists',
+    arity: -2,
+    flags: R | F,
+    ...multiKey,
+    group: 'generic',
+    run: (c, argv) => c.reply.integer(c.server.keyspace.exists(c.db, argv.slice(1))),
+  }),
+  command({
+    name: 'touch',
+    arity: -2,
+    flags: R | F,
+    ...multiKey,
+    group: 'generic',
+    since: '3.2.1',
+    run: (c, argv) => c.reply.integer(c.server.keyspace.exists(c.db, argv.slice(1))),
+  }),
+  keyCommand({
+    name: 'type',
+    arity: 2,
+    flags: R | F,
+    group: 'generic',
+    run: (c, argv) => c.reply.simple(c.server.keyspace.type(c.db, argv[1])),
+  }),
+  keyCommand({ name: 'expire', arity: -3, flags: W | F, group: 'generic', run: expireCommand('s', false) }),
+  keyCommand({
+    name: 'pexpire',
+    arity: -3,
+    flags: W | F,
+    group: 'generic',
+    since: '2.6.0',
+    run: expireCommand('ms', false),
+  }),
+  keyCommand({
+    name: 'expireat',
+    arity: -3,
+    flags: W | F,
+    group: 'generic',
+    since: '1.2.0',
+    run: expireCommand('s', true),
+  }),
+  keyCommand({
+    name: 'pexpireat',
+    arity: -3,
+    flags: W | F,
+    group: 'generic',
+    since: '2.6.0',
+    run: expireCommand('ms', true),
+  }),
+  keyCommand({
+    name: 'ttl',
+    arity: 2,
+    flags: R | F,
+    group: 'generic',
+    run: (c, argv) => {
+      const ms = c.server.keyspace.pttl(c.db, argv[1]);
+      c.reply.integer(ms < 0 ? ms : Math.floor((ms + 500) / 1000));
+    },
+  }),
+  keyCommand({
+    name: 'pttl',
+    arity: 2,
+    flags: R | F,
+    group: 'generic',
+    since: '2.6.0',
+    run: (c, argv) => c.reply.integer(c.server.keyspace.pttl(c.db, argv[1])),
+  }),
+  keyCommand({
+    name: 'expiretime',
+    arity: 2,
+    flags: R | F,
+    group: 'generic',
+    since: '7.0.0',
+    run: (c, argv) => {
+      const at = c.server.keyspace.expireTime(c.db, argv[1]);
+      c.reply.integer(at < 0 ? at : Math.floor(at / 1000));
+    },
+  }),
+  keyCommand({
+    name: 'pexpiretime',
+    arity: 2,
+    flags: R | F,
+    group: 'generic',
+    since: '7.0.0',
+    run: (c, argv) => c.reply.integer(c.server.keyspace.expireTime(c.db, argv[1])),
+  }),
+  keyCommand({
+    name: 'persist',
+    arity: 2,
+    flags: W | F,
+    group: 'generic',
+    since: '2.2.0',
+    run: (c, argv) => c.reply.integer(c.server.keyspace.persist(c.db, argv[1])),
+  }),
+  command({
+    name: 'keys',
+    arity: 2,
+    flags: R,
+    group: 'generic',
+    run: (c, argv) => {
+      const keys = c.server.keyspace.keys(c.db, argv[1]);
+      c.reply.array(keys.length);
+      for (const key of keys) c.reply.bulk(key);
+    },
+  }),
+  command({ name: 'scan', arity: -2, flags: R, group: 'generic', since: '2.8.0', run: scanCommand }),
+  command({
+    name: 'randomkey',
+    arity: 1,
+    flags: R,
+    group: 'generic',
+    run: (c) => c.reply.bulk(c.server.keyspace.randomKey(c.db) ?? null),
+  }),
+  command({
+    name: 'rename',
+    arity: 3,
+    flags: W,
+    firstKey: 1,
+    lastKey: 2,
+    step: 1,
+    group: 'generic',
+    run: (c, argv) => {
+      c.server.keyspace.rename(c.db, argv[1], argv[2]);
+      c.reply.ok();
+    },
+  }),
+  command({
+    name: 'renamenx',
+    arity: 3,
+    flags: W | F,
+    firstKey: 1,
+    lastKey: 2,
+    step: 1,
+    group: 'generic',
+    run: (c, argv) => c.reply.integer(c.server.keyspace.rename(c.db, argv[1], argv[2], true) ? 1 : 0),
+  }),
+  command({
+    name: 'dbsize',
+    arity: 1,
+    flags: R | F,
+    group: 'server',
+    run: (c) => c.reply.integer(c.server.keyspace.dbSize(c.db)),
+  }),
+  command({
+    name: 'flushdb',
+    arity: -1,
+    flags: W,
+    group: 'server',
+    run: (c, argv) => {
+      flushMode(argv);
+      c.server.keyspace.flushDb(c.db);
+      c.reply.ok();
+    },
+  }),
+  command({
+    name: 'flushall',
+    arity: -1,
+    flags: W | Flag.Admin,
+    group: 'server',
+    run: (c, argv) => {
+      flushMode(argv);
+      c.server.keyspace.flushAll();
+      c.reply.ok();
+    },
+  }),
+];

@@ -1,0 +1,119 @@
+/** List commands. */
+import * as lists from '../../engines/kv/lists.js';
+import { int } from '../args.js';
+import type { Client } from '../client.js';
+import { Flag, keyCommand, type CommandSpec } from '../command-spec.js';
+import { respError } from '../errors.js';
+
+const W = Flag.Write;
+const R = Flag.ReadOnly;
+const F = Flag.Fast;
+
+function popCommand(side: lists.Side) {
+  return (c: Client, argv: Buffer[]): void => {
+    if (argv.length > 3)
+      throw respError(`wrong number of arguments for '${side === 'left' ? 'lpop' : 'rpop'}' command`);
+    let count: number | undefined;
+    if (argv.length === 3) {
+      count = int(argv[2]);
+      if (count < 0) throw respError('value is out of range, must be positive');
+    }
+    const result = lists.pop(c.server.keyspace, c.db, argv[1], side, count);
+    if (result === null) {
+      if (count === undefined) c.reply.nullBulk();
+      else c.reply.nullArray();
+    } else if (Array.isArray(result)) {
+      c.reply.array(result.length);
+      for (const v of result) c.reply.bulk(v);
+    } else c.reply.bulk(result);
+  };
+}
+
+export const listCommands: CommandSpec[] = [
+  keyCommand({
+    name: 'lpush',
+    arity: -3,
+    flags: W | F,
+    group: 'list',
+    run: (c, argv) => c.reply.integer(lists.push(c.server.keyspace, c.db, argv[1], 'left', argv.slice(2))),
+  }),
+  keyCommand({
+    name: 'rpush',
+    arity: -3,
+    flags: W | F,
+    group: 'list',
+    run: (c, argv) => c.reply.integer(lists.push(c.server.keyspace, c.db, argv[1], 'right', argv.slice(2))),
+  }),
+  keyCommand({
+    name: 'lpushx',
+    arity: -3,
+    flags: W | F,
+    group: 'list',
+    since: '2.2.0',
+    run: (c, argv) =>
+      c.reply.integer(lists.push(c.server.keyspace, c.db, argv[1], 'left', argv.slice(2), true)),
+  }),
+  keyCommand({
+    name: 'rpushx',
+    arity: -3,
+    flags: W | F,
+    group: 'list',
+    since: '2.2.0',
+    run: (c, argv) =>
+      c.reply.integer(lists.push(c.server.keyspace, c.db, argv[1], 'right', argv.slice(2), true)),
+  }),
+  keyCommand({ name: 'lpop', arity: -2, flags: W | F, group: 'list', run: popCommand('left') }),
+  keyCommand({ name: 'rpop', arity: -2, flags: W | F, group: 'list', run: popCommand('right') }),
+  keyCommand({
+    name: 'lrange',
+    arity: 4,
+    flags: R,
+    group: 'list',
+    run: (c, argv) => {
+      const values = lists.lrange(c.server.keyspace, c.db, argv[1], int(argv[2]), int(argv[3]));
+      c.reply.array(values.length);
+      for (const v of values) c.reply.bulk(v);
+    },
+  }),
+  keyCommand({
+    name: 'llen',
+    arity: 2,
+    flags: R | F,
+    group: 'list',
+    run: (c, argv) => c.reply.integer(lists.llen(c.server.keyspace, c.db, argv[1])),
+  }),
+  keyCommand({
+    name: 'lindex',
+    arity: 3,
+    flags: R,
+    group: 'list',
+    run: (c, argv) => c.reply.bulk(lists.lindex(c.server.keyspace, c.db, argv[1], int(argv[2]))),
+  }),
+  keyCommand({
+    name: 'lset',
+    arity: 4,
+    flags: W,
+    group: 'list',
+    run: (c, argv) => {
+      lists.lset(c.server.keyspace, c.db, argv[1], int(argv[2]), argv[3]);
+      c.reply.ok();
+    },
+  }),
+  keyCommand({
+    name: 'lrem',
+    arity: 4,
+    flags: W,
+    group: 'list',
+    run: (c, argv) => c.reply.integer(lists.lrem(c.server.keyspace, c.db, argv[1], int(argv[2]), argv[3])),
+  }),
+  keyCommand({
+    name: 'ltrim',
+    arity: 4,
+    flags: W,
+    group: 'list',
+    run: (c, argv) => {
+      lists.ltrim(c.server.keyspace, c.db, argv[1], int(argv[2]), int(argv[3]));
+      c.reply.ok();
+    },
+  }),
+];

@@ -1,0 +1,357 @@
+/** Sorted-set commands. */
+import { formatDouble } from '../../engines/kv/numbers.js';
+import * as zsets from '../../engines/kv/zsets.js';
+import { cursor, float, int, scanOptions, scoreBound, word } from '../args.js';
+import type { Client } from '../client.js';
+import { Flag, keyCommand, type CommandSpec } from '../command-spec.js';
+import { respError, syntaxError } from '../errors.js';
+
+const W = Flag.Write;
+const R = Flag.ReadOnly;
+const F = Flag.Fast;
+
+function zaddCommand(c: Client, argv: Buffer[]): void {
+  let i = 2;
+  let nx = false;
+  let xx = false;
+  let gt = false;
+  let lt = false;
+  let ch = false;
+  let incr = false;
+  for (; i < argv.length; i++) {
+    const option = word(argv[i]);
+    if (option === 'NX') nx = true;
+    else if (option === 'XX') xx = true;
+    else if (option === 'GT') gt = true;
+    else if (option === 'LT') lt = true;
+    else if (option === 'CH') ch = true;
+    else if (option === 'INCR') incr = true;
+    else break;
+  }
+  const rest = argv.length - i;
+  if (rest === 0 || rest % 2 !== 0) throw syntaxError();
+  if (nx && xx) throw respError('XX and NX options at the same time are not compatible');
+  if ((gt && nx) || (lt && nx) || (gt && lt)) {
+    throw respError('GT, LT, and/or NX options at the same time are not compatible');
+  }
+  if (incr && rest > 2) throw respError('INCR option supports a single increment-element pair');
+  const scores: number[] = [];
+  const members: Buffer[] = [];
+  for (; i < argv.length; i += 2) {
+    scores.push(float(argv[i]));
+    members.push(argv[i + 1]);
+  }
+  const options: zsets.ZAddOptions = {
+    ...(nx ? { condition: 'nx' as const } : xx ? { condition: 'xx' as const } : {}),
+    ...(gt ? { compare: 'gt' as const } : lt ? { compare: 'lt' as const } : {}),
+    changed: ch,
+    incr,
+  };
+  const result = zsets.zadd(c.server.keyspace, c.db, argv[1], scores, members, options);
+  if (incr) {
+    if (result === null) c.reply.nullBulk();
+    else c.reply.double(result);
+  } else c.reply.integer(result ?? 0);
+}
+
+function scoredReply(c: Client, items: readonly zsets.ScoredMember[], withScores: boolean): void {
+  if (!withScores) {
+    c.reply.array(items.length);
+    for (const item of items) c.reply.bulk(item.member);
+    return;
+  }
+  if (c.reply.resp3) {
+    c.reply.array(items.length);
+    for (const item of items) {
+      c.reply.array(2);
+      c.reply.bulk(item.member);
+      c.reply.double(item.score);
+    }
+    return;
+  }
+  c.reply.array(items.length * 2);
+  for (const item of items) {
+    c.reply.bulk(item.member);
+    c.reply.double(item.score);
+  }
+}
+
+interface LexBound {
+  readonly value: Buffer | null;
+  readonly exclusive: boolean;
+  readonly infinite: -1 | 0 | 1;
+}
+
+function lexBound(arg: Buffer): LexBound {
+  if (arg.length === 1 && arg[0] === 0x2d) return { value: null, exclusive: false, infinite: -1 };
+  if (arg.length === 1 && arg[0] === 0x2b) return { value: null, exclusive: false, infinite: 1 };
+  if (arg[0] === 0x28 || arg[0] === 0x5b)
+    return { value: arg.subarray(1), exclusive: arg[0] === 0x28, infinite: 0 };
+  throw respError('min or max not valid string range item');
+}
+
+function lexAbove(member: Buffer, min: LexBound): boolean {
+  if (min.infinite !== 0) return min.infinite < 0;
+  const cmp = Buffer.compare(member, min.value!);
+  return min.exclusive ? cmp > 0 : cmp >= 0;
+}
+
+function lexBelow(member: Buffer, max: LexBound): boolean {
+  if (max.infinite !== 0) return max.infinite > 0;
+  const cmp = Buffer.compare(member, max.value!);
+  return max.exclusive ? cmp < 0 : cmp <= 0;
+}
+
+/** The shared ZRANGE family. `by` is how start/stop read; `rev` walks from the top. */
+function range(
+  c: Client,
+  argv: Buffer[],
+  by: 'rank' | 'score' | 'lex',
+  rev: boolean,
+  withScores: boolean,
+  limit: { offset: number; count: number } | undefined,
+): void {
+  const ks = c.server.keyspace;
+  const key = argv[1];
+  if (by === 'rank') {
+    scoredReply(c, zsets.zrangeByRank(ks, c.db, key, int(argv[2]), int(argv[3]), rev), withScores);
+    return;
+  }
+  // With REV the first bound given is the maximum.
+  const [lowArg, highArg] = rev ? [argv[3], argv[2]] : [argv[2], argv[3]];
+  if (by === 'score') {
+    const min = scoreBound(lowArg);
+    const max = scoreBound(highArg);
+    const items = zsets.zrangeByScore(ks, c.db, key, min, max, rev, limit?.offset ?? 0, limit?.count ?? -1);
+    scoredReply(c, items, withScores);
+    return;
+  }
+  const min = lexBound(lowArg);
+  const max = lexBound(highArg);
+  const all = zsets.zrangeByRank(ks, c.db, key, 0, -1, rev);
+  const matching = all.filter((item) => lexAbove(item.member, min) && lexBelow(item.member, max));
+  const offset = limit?.offset ?? 0;
+  const count = limit === undefined || limit.count < 0 ? Infinity : limit.count;
+  scoredReply(c, offset < 0 ? [] : matching.slice(offset, offset + count), false);
+}
+
+function parseLimit(argv: Buffer[], i: number): { offset: number; count: number } {
+  if (argv[i + 2] === undefined) throw syntaxError();
+  return { offset: int(argv[i + 1]), count: int(argv[i + 2]) };
+}
+
+function zrangeCommand(c: Client, argv: Buffer[]): void {
+  let by: 'rank' | 'score' | 'lex' = 'rank';
+  let rev = false;
+  let withScores = false;
+  let limit: { offset: number; count: number } | undefined;
+  for (let i = 4; i < argv.length; i++) {
+    const option = word(argv[i]);
+    if (option === 'BYSCORE') by = 'score';
+    else if (option === 'BYLEX') by = 'lex';
+    else if (option === 'REV') rev = true;
+    else if (option === 'WITHSCORES') withScores = true;
+    else if (option === 'LIMIT') {
+      limit = parseLimit(argv, i);
+      i += 2;
+    } else throw syntaxError();
+  }
+  if (limit !== undefined && by === 'rank') {
+    throw respError('syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX');
+  }
+  if (withScores && by === 'lex') {
+    throw respError('syntax error, WITHSCORES not supported in combination with BYLEX');
+  }
+  range(c, argv, by, rev, withScores, limit);
+}
+
+function byScoreCommand(rev: boolean) {
+  return (c: Client, argv: Buffer[]): void => {
+    let withScores = false;
+    let limit: { offset: number; count: number } | undefined;
+    for (let i = 4; i < argv.length; i++) {
+      const option = word(argv[i]);
+      if (option === 'WITHSCORES') withScores = true;
+      else if (option === 'LIMIT') {
+        limit = parseLimit(argv, i);
+        i += 2;
+      } else throw syntaxError();
+    }
+    range(c, argv, 'score', rev, withScores, limit);
+  };
+}
+
+function revRangeCommand(c: Client, argv: Buffer[]): void {
+  let withScores = false;
+  for (let i = 4; i < argv.length; i++) {
+    if (word(argv[i]) === 'WITHSCORES') withScores = true;
+    else throw syntaxError();
+  }
+  range(c, argv, 'rank', true, withScores, undefined);
+}
+
+function rankCommand(rev: boolean) {
+  return (c: Client, argv: Buffer[]): void => {
+    let withScore = false;
+    if (argv.length === 4) {
+      if (word(argv[3]) !== 'WITHSCORE') throw syntaxError();
+      withScore = true;
+    } else if (argv.length > 4) throw syntaxError();
+    const ks = c.server.keyspace;
+    const rank = zsets.zrank(ks, c.db, argv[1], argv[2], rev);
+    if (rank === null) {
+      if (withScore) c.reply.nullArray();
+      else c.reply.nullBulk();
+      return;
+    }
+    if (!withScore) {
+      c.reply.integer(rank);
+      return;
+    }
+    c.reply.array(2);
+    c.reply.integer(rank);
+    c.reply.double(zsets.zscore(ks, c.db, argv[1], argv[2]) ?? 0);
+  };
+}
+
+export const zsetCommands: CommandSpec[] = [
+  keyCommand({
+    name: 'zadd',
+    arity: -4,
+    flags: W | F,
+    group: 'sorted-set',
+    since: '1.2.0',
+    run: zaddCommand,
+  }),
+  keyCommand({
+    name: 'zrem',
+    arity: -3,
+    flags: W | F,
+    group: 'sorted-set',
+    since: '1.2.0',
+    run: (c, argv) => c.reply.integer(zsets.zrem(c.server.keyspace, c.db, argv[1], argv.slice(2))),
+  }),
+  keyCommand({
+    name: 'zscore',
+    arity: 3,
+    flags: R | F,
+    group: 'sorted-set',
+    since: '1.2.0',
+    run: (c, argv) => {
+      const score = zsets.zscore(c.server.keyspace, c.db, argv[1], argv[2]);
+      if (score === null) c.reply.nullBulk();
+      else c.reply.double(score);
+    },
+  }),
+  keyCommand({
+    name: 'zmscore',
+    arity: -3,
+    flags: R | F,
+    group: 'sorted-set',
+    since: '6.2.0',
+    run: (c, argv) => {
+      c.reply.array(argv.length - 2);
+      for (const member of argv.slice(2)) {
+        const score = zsets.zscore(c.server.keyspace, c.db, argv[1], member);
+        if (score === null) c.reply.nullBulk();
+        else c.reply.double(score);
+      }
+    },
+  }),
+  keyCommand({
+    name: 'zincrby',
+    arity: 4,
+    flags: W | F,
+    group: 'sorted-set',
+    since: '1.2.0',
+    run: (c, argv) =>
+      c.reply.double(zsets.zincrby(c.server.keyspace, c.db, argv[1], float(argv[2]), argv[3])),
+  }),
+  keyCommand({
+    name: 'zcard',
+    arity: 2,
+    flags: R | F,
+    group: 'sorted-set',
+    since: '1.2.0',
+    run: (c, argv) => c.reply.integer(zsets.zcard(c.server.keyspace, c.db, argv[1])),
+  }),
+  keyCommand({
+    name: 'zcount',
+    arity: 4,
+    flags: R | F,
+    group: 'sorted-set',
+    since: '2.0.0',
+    run: (c, argv) =>
+      c.reply.integer(
+        zsets.zcount(c.server.keyspace, c.db, argv[1], scoreBound(argv[2]), scoreBound(argv[3])),
+      ),
+  }),
+  keyCommand({
+    name: 'zrange',
+    arity: -4,
+    flags: R,
+    group: 'sorted-set',
+    since: '1.2.0',
+    run: zrangeCommand,
+  }),
+  keyCommand({
+    name: 'zrevrange',
+    arity: -4,
+    flags: R,
+    group: 'sorted-set',
+    since: '1.2.0',
+    run: revRangeCommand,
+  }),
+  keyCommand({
+    name: 'zrangebyscore',
+    arity: -4,
+    flags: R,
+    group: 'sorted-set',
+    since: '1.0.5',
+    run: byScoreCommand(false),
+  }),
+  keyCommand({
+    name: 'zrevrangebyscore',
+    arity: -4,
+    flags: R,
+    group: 'sorted-set',
+    since: '2.2.0',
+    run: byScoreCommand(true),
+  }),
+  keyCommand({
+    name: 'zrank',
+    arity: -3,
+    flags: R | F,
+    group: 'sorted-set',
+    since: '2.0.0',
+    run: rankCommand(false),
+  }),
+  keyCommand({
+    name: 'zrevrank',
+    arity: -3,
+    flags: R | F,
+    group: 'sorted-set',
+    since: '2.0.0',
+    run: rankCommand(true),
+  }),
+  keyCommand({
+    name: 'zscan',
+    arity: -3,
+    flags: R,
+    group: 'sorted-set',
+    since: '2.8.0',
+    run: (c, argv) => {
+      const from = cursor(argv[2]);
+      const options = scanOptions(argv, 3, false);
+      const result = zsets.zscan(c.server.keyspace, c.db, argv[1], from, options.count, options.match);
+      c.reply.array(2);
+      c.reply.bulkText(String(result.cursor));
+      c.reply.array(result.items.length * 2);
+      for (const item of result.items) {
+        // ZSCAN replies scores as bulk strings, in RESP3 too.
+        c.reply.bulk(item.member);
+        c.reply.bulkText(formatDouble(item.score));
+      }
+    },
+  }),
+];

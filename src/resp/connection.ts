@@ -1,0 +1,201 @@
+/**
+ * One client connection: parses requests, runs commands, and sends replies
+ * in request order, however the commands complete.
+ *
+ * Ordering: a command that reads runs at once while nothing of this
+ * connection waits for a commit. A write (and, while one is pending, every
+ * later command) runs inside `Keyspace.write`: lmdb-js runs those actions in
+ * submission order inside the next transaction, so a pipeline sees its own
+ * writes, and all writes of one event-loop turn share one commit. Each
+ * action appends its reply to the output buffer when it runs; the bytes are
+ * sent once its commit resolved (a write is acknowledged only when durable).
+ * AUTH and HELLO await a password check: the connection first lets earlier
+ * commands finish, then pauses its input until the check is done.
+ */
+import type { Socket } from 'node:net';
+import type { Client } from './client.js';
+import { Flag, type CommandSpec } from './command-spec.js';
+import { lookupCommand } from './command-table.js';
+import { admit, execute } from './dispatch.js';
+import { toRespError } from './errors.js';
+import { ProtocolError, RespParser } from './parser.js';
+
+/** Stop reading from a client whose unsent replies exceed this. */
+const OUTPUT_HIGH_WATER = 64 * 1024 * 1024;
+
+export interface ConnectionEvents {
+  /** A failure that is not the client's fault (e.g. a storage commit failed). */
+  readonly onInternalError: (err: unknown) => void;
+  readonly onClose: () => void;
+}
+
+export class Connection {
+  readonly client: Client;
+  readonly #socket: Socket;
+  readonly #parser: RespParser;
+  readonly #events: ConnectionEvents;
+  /** Commands submitted to a storage write and not yet committed. */
+  #inflight = 0;
+  /** Output up to this mark may be sent. */
+  #sendable = 0;
+  /** Waiting for an async command (AUTH/HELLO) or for in-flight commands before one. */
+  #paused = false;
+  /** The async command waiting for the in-flight ones to finish. */
+  #waiting: { spec: CommandSpec; argv: Buffer[] } | null = null;
+  #closed = false;
+  #sendScheduled = false;
+  /** A protocol error was seen: the rest of the input is ignored. */
+  #broken = false;
+
+  constructor(socket: Socket, client: Client, events: ConnectionEvents) {
+    this.#socket = socket;
+    this.client = client;
+    this.#events = events;
+    this.#parser = new RespParser({ authenticated: false });
+    client.onAuthenticated = () => {
+      this.#parser.authenticated = true;
+    };
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('drain', () => this.#socket.resume());
+    socket.on('error', () => this.#socket.destroy());
+    socket.on('close', () => {
+      this.#closed = true;
+      events.onClose();
+    });
+  }
+
+  /** Closes the connection at once (server shutdown). */
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  #onData(chunk: Buffer): void {
+    this.client.server.stats.netInputBytes += chunk.length;
+    if (this.#broken) return;
+    this.client.lastInteraction = Date.now();
+    this.#parser.feed(chunk);
+    this.#process();
+  }
+
+  #process(): void {
+    const client = this.client;
+    while (!this.#paused && !client.closeRequested) {
+      let command;
+      try {
+        command = this.#parser.next();
+      } catch (err) {
+        if (!(err instanceof ProtocolError)) throw err;
+        this.#protocolError(err);
+        break;
+      }
+      if (command === undefined) break;
+      if (command.argv.length === 0) continue;
+      this.#dispatch(command.argv);
+    }
+    if (this.#inflight === 0) this.#sendable = client.reply.position;
+    this.#send();
+  }
+
+  #dispatch(argv: Buffer[]): void {
+    const spec = lookupCommand(argv[0]);
+    if (spec !== undefined && (spec.flags & Flag.Async) !== 0) {
+      this.#paused = true;
+      this.#waiting = { spec, argv };
+      if (this.#inflight === 0) this.#runWaiting();
+      return;
+    }
+    const ordered = spec !== undefined && (spec.flags & (Flag.Write | Flag.Ordered)) !== 0;
+    if (this.#inflight === 0 && !ordered) {
+      execute(this.client, spec, argv);
+      return;
+    }
+    this.#submit(() => {
+      // Commands after a QUIT in the same pipeline are dropped, as Redis does.
+      if (!this.client.closeRequested) execute(this.client, spec, argv);
+    });
+  }
+
+  /** Runs `action` inside the next storage write; its reply is sent once that commit resolved. */
+  #submit(action: () => void): void {
+    const client = this.client;
+    if (this.#inflight === 0) this.#sendable = client.reply.position;
+    this.#inflight++;
+    client.server.keyspace.submit(
+      () => {
+        action();
+        return client.reply.position;
+      },
+      (err, mark) => {
+        this.#inflight--;
+        if (err !== undefined) {
+          this.#events.onInternalError(err);
+          this.#socket.destroy();
+          return;
+        }
+        if (mark! > this.#sendable) this.#sendable = mark!;
+        // One socket write for all the replies of this commit, not one per command.
+        this.#scheduleSend();
+        if (this.#inflight === 0 && this.#waiting !== null) this.#runWaiting();
+      },
+    );
+  }
+
+  #runWaiting(): void {
+    const { spec, argv } = this.#waiting!;
+    this.#waiting = null;
+    const client = this.client;
+    client.server.stats.commandsProcessed++;
+    let run: Promise<void>;
+    try {
+      admit(client, spec, argv);
+      client.lastCommand = spec.name;
+      run = spec.runAsync!(client, argv);
+    } catch (err) {
+      run = Promise.reject(err instanceof Error ? err : new Error('command failed', { cause: err }));
+    }
+    run
+      .catch((err: unknown) => client.reply.error(toRespError(err)))
+      .finally(() => {
+        this.#paused = false;
+        if (this.#closed) return;
+        this.#process();
+      });
+  }
+
+  /** A malformed frame: its error follows the replies before it, then the connection closes. */
+  #protocolError(err: ProtocolError): void {
+    this.#broken = true;
+    const client = this.client;
+    const reply = (): void => {
+      client.reply.error(toRespError(err));
+      client.closeRequested = true;
+    };
+    if (this.#inflight === 0) reply();
+    else this.#submit(reply);
+  }
+
+  #scheduleSend(): void {
+    if (this.#sendScheduled) return;
+    this.#sendScheduled = true;
+    queueMicrotask(() => {
+      this.#sendScheduled = false;
+      this.#send();
+    });
+  }
+
+  #send(): void {
+    if (this.#closed) return;
+    const client = this.client;
+    const chunks = client.reply.take(this.#sendable);
+    for (const chunk of chunks) {
+      client.server.stats.netOutputBytes += chunk.length;
+      this.#socket.write(chunk);
+    }
+    if (client.closeRequested && this.#inflight === 0 && client.reply.pending === 0) {
+      this.#socket.end();
+      return;
+    }
+    if (this.#socket.writableLength > OUTPUT_HIGH_WATER) this.#socket.pause();
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * Runs one command for a client: the checks every command passes (auth,
+ * arity, permissions, MULTI queueing, read-only replica) in one place, then
+ * the command. Errors become the command's reply.
+ */
+import { ADMIN_ROLE } from '../services/auth/user-context.js';
+import type { Client } from './client.js';
+import { Flag, type CommandSpec } from './command-spec.js';
+import { respError, toRespError, unknownCommand, wrongArity } from './errors.js';
+
+export const NOAUTH = 'Authentication required.';
+
+/** The checks before a command runs; throws the error it must reply (flagging an open MULTI). */
+export function admit(client: Client, spec: CommandSpec | undefined, argv: Buffer[]): CommandSpec {
+  try {
+    if (spec === undefined) throw unknownCommand(argv);
+    if (client.user === null && (spec.flags & Flag.NoAuth) === 0) throw respError(NOAUTH, 'NOAUTH');
+    if ((spec.arity > 0 && argv.length !== spec.arity) || argv.length < -spec.arity)
+      throw wrongArity(spec.name);
+    if ((spec.flags & Flag.Admin) !== 0 && client.user?.roles.includes(ADMIN_ROLE) !== true) {
+      throw respError(`this user has no permissions to run the '${spec.name}' command`, 'NOPERM');
+    }
+    if ((spec.flags & Flag.Write) !== 0 && client.server.isReadOnly()) {
+      throw respError("You can't write against a read only replica.", 'READONLY');
+    }
+    return spec;
+  } catch (err) {
+    if (client.multi !== null) client.multi.dirty = true;
+    throw err;
+  }
+}
+
+/** Admits and runs a command, or queues it inside MULTI. Writes exactly one reply. */
+export function execute(client: Client, spec: CommandSpec | undefined, argv: Buffer[]): void {
+  client.server.stats.commandsProcessed++;
+  try {
+    const admitted = admit(client, spec, argv);
+    if (client.multi !== null && (admitted.flags & Flag.NoMulti) === 0) {
+      client.multi.queue.push({ spec: admitted, argv });
+      client.reply.simple('QUEUED');
+      return;
+    }
+    client.lastCommand = admitted.name;
+    admitted.run(client, argv);
+  } catch (err) {
+    client.reply.error(toRespError(err));
+  }
+}
+
+/** Runs an admitted command (EXEC's queued ones), its error becoming its reply. */
+export function runAdmitted(client: Client, spec: CommandSpec, argv: Buffer[]): void {
+  try {
+    if ((spec.flags & Flag.Write) !== 0 && client.server.isReadOnly()) {
+      throw respError("You can't write against a read only replica.", 'READONLY');
+    }
+    spec.run(client, argv);
+  } catch (err) {
+    client.reply.error(toRespError(err));
+  }
+}
