@@ -11,6 +11,7 @@ import { buildHttpApp } from '../http/couch/app.js';
 import { RespServer } from '../resp/server.js';
 import { AuthService } from '../services/auth/auth-service.js';
 import { DocumentService } from '../services/docs/document-service.js';
+import { BulkDocsParser } from '../services/docs/parse-pool.js';
 import { Storage } from '../storage/environment.js';
 
 export interface RunningNode {
@@ -42,7 +43,8 @@ export async function startNode(config: Config): Promise<RunningNode> {
     backlogBytes: config.journal_backlog_bytes,
   });
   const store = new DocumentStore(storage, journal, { defaultRevsLimit: config.revs_limit });
-  const docs = new DocumentService(store, {
+  const parser = new BulkDocsParser({ maxDocumentBytes: config.max_document_bytes, useWorker: true });
+  const docs = new DocumentService(store, parser, {
     functionTimeoutMs: config.function_timeout_ms,
     maxDocumentBytes: config.max_document_bytes,
   });
@@ -119,6 +121,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
       clearInterval(trimTimer);
       await resp.stop();
       await app.close();
+      await parser.close();
       await storage.close();
     },
   };

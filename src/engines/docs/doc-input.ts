@@ -40,6 +40,8 @@ export interface DocEdit {
   /** New-edits=false path, newest first, as full revs. */
   readonly path: readonly string[] | undefined;
   readonly attachments: ReadonlyMap<string, AttachmentInput> | undefined;
+  /** The revision this edit gets when it has no parent, hashed ahead of the write. */
+  readonly firstRev?: string;
 }
 
 /** One-shot hashing (`crypto.hash`, Node ≥ 20.12) avoids a Hash object per document. */

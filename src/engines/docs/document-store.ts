@@ -417,11 +417,14 @@ export class DocumentStore {
     const parentAtts = parent === null ? undefined : this.#rev([rec.uid, edit.id, parent])?.a;
     const atts = this.#resolveAttachments(rec, parentAtts, (parent === null ? 0 : revPos(parent)) + 1, edit);
     if (!Array.isArray(atts)) return { ok: false, id: edit.id, ...atts };
-    const rev = newRevision(
-      parent,
-      edit,
-      atts.map(([name, meta]) => `${name}:${meta.content_type}:${meta.digest}`),
-    );
+    const rev =
+      parent === null && atts.length === 0 && edit.firstRev !== undefined
+        ? edit.firstRev
+        : newRevision(
+            parent,
+            edit,
+            atts.map(([name, meta]) => `${name}:${meta.content_type}:${meta.digest}`),
+          );
     if (info !== undefined && rev in info.t) {
       // The same edit of the same parent was already applied: it converges on the same revision.
       return { ok: true, id: edit.id, rev };

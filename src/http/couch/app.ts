@@ -1,4 +1,3 @@
-import { isAscii } from 'node:buffer';
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
@@ -8,7 +7,8 @@ import Fastify, {
 } from 'fastify';
 import type { Logger } from 'pino';
 import type { Journal } from '../../engines/journal/journal.js';
-import { badRequest, unauthorized } from '../../errors.js';
+import { decodeJson } from '../../engines/docs/bulk-docs-request.js';
+import { unauthorized } from '../../errors.js';
 import type { AuthService } from '../../services/auth/auth-service.js';
 import { setCookieHeader } from '../../services/auth/session-cookie.js';
 import { anonymousContext, type UserContext } from '../../services/auth/user-context.js';
@@ -46,14 +46,7 @@ const PUBLIC_PATHS = new Set(['/', '/_up', '/_session']);
 /** The request body parsed as JSON; 400 `bad_request` when it is not. */
 export function jsonBody(req: FastifyRequest): unknown {
   const raw = req.body;
-  if (!Buffer.isBuffer(raw) || raw.length === 0)
-    throw badRequest('Request body must be a JSON object', 'bad_request');
-  try {
-    // ASCII bodies (the usual case) decode as latin1, which skips UTF-8 validation.
-    return JSON.parse(raw.toString(isAscii(raw) ? 'latin1' : 'utf8')) as unknown;
-  } catch {
-    throw badRequest('invalid UTF-8 JSON', 'bad_request');
-  }
+  return decodeJson(Buffer.isBuffer(raw) ? raw : Buffer.alloc(0));
 }
 
 /** Sends JSON text already rendered (documents are spliced, not re-serialized). */

@@ -89,27 +89,15 @@ export function registerDatabaseRoutes(app: FastifyInstance, deps: HttpDependenc
   app.post('/:db/_all_docs', allDocs);
 
   app.post('/:db/_bulk_docs', async (req: DbRequest, reply) => {
-    const body = jsonBody(req) as { docs?: unknown; new_edits?: unknown } | null;
-    if (typeof body !== 'object' || body === null || !Array.isArray(body.docs)) {
-      throw badRequest('POST body must include `docs` parameter.', 'bad_request');
-    }
-    if (body.new_edits !== undefined && typeof body.new_edits !== 'boolean') {
-      throw badRequest('`new_edits` parameter must be a boolean.', 'bad_request');
-    }
-    const newEdits = body.new_edits ?? true;
-    const results = await deps.docs.bulkDocs(req.ctx, req.params.db, body.docs, newEdits);
+    const bytes = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const { newEdits, results } = await deps.docs.bulkDocsBody(req.ctx, req.params.db, bytes);
     const shown = newEdits ? results : results.filter((r) => !r.ok);
-    return sendJson(
-      reply,
-      201,
-      JSON.stringify(
-        shown.map((r) =>
-          r.ok
-            ? { ok: true, id: r.id, rev: r.rev }
-            : { id: r.id, ...(r.rev === undefined ? {} : { rev: r.rev }), error: r.error, reason: r.reason },
-        ),
-      ),
+    const rows = shown.map((r) =>
+      r.ok
+        ? { ok: true, id: r.id, rev: r.rev }
+        : { id: r.id, ...(r.rev === undefined ? {} : { rev: r.rev }), error: r.error, reason: r.reason },
     );
+    return sendJson(reply, 201, JSON.stringify(rows));
   });
 
   app.post('/:db/_bulk_get', async (req: DbRequest, reply) => {

@@ -1,3 +1,4 @@
+import { decodeJson } from '../../engines/docs/bulk-docs-request.js';
 import type { RenderOptions } from '../../engines/docs/doc-output.js';
 import { parseDocEdit, type DocEdit } from '../../engines/docs/doc-input.js';
 import type {
@@ -13,6 +14,7 @@ import { parseFindRequest, runFind } from '../../engines/docs/mango/find.js';
 import { compileSelector } from '../../engines/docs/mango/selector.js';
 import { badRequest, DoppelError, ErrorKind, forbidden, notFound } from '../../errors.js';
 import { USERS_DB } from '../auth/auth-service.js';
+import type { BulkDocsParser } from './parse-pool.js';
 import {
   defaultSecurityObject,
   isDbAdmin,
@@ -50,9 +52,15 @@ export class DocumentService {
   readonly #functionTimeoutMs: number;
   readonly #maxDocumentBytes: number;
   readonly #filterCache = new Map<string, { rev: string; compiled: CompiledFilter }>();
+  readonly #parser: BulkDocsParser;
 
-  constructor(store: DocumentStore, options: { functionTimeoutMs: number; maxDocumentBytes: number }) {
+  constructor(
+    store: DocumentStore,
+    parser: BulkDocsParser,
+    options: { functionTimeoutMs: number; maxDocumentBytes: number },
+  ) {
     this.#store = store;
+    this.#parser = parser;
     this.#functionTimeoutMs = options.functionTimeoutMs;
     this.#maxDocumentBytes = options.maxDocumentBytes;
   }
@@ -183,6 +191,36 @@ export class DocumentService {
       edits.push(edit);
     }
     return edits;
+  }
+
+  /**
+   * `_bulk_docs` from its raw body. Outside `_users` (whose documents need
+   * per-document rules), parsing runs on the parser's worker thread.
+   */
+  async bulkDocsBody(
+    ctx: UserContext,
+    db: string,
+    bytes: Buffer,
+  ): Promise<{ newEdits: boolean; results: WriteResult[] }> {
+    this.#store.record(db);
+    if (db === USERS_DB) {
+      const body = decodeJson(bytes) as { docs?: unknown; new_edits?: unknown } | null;
+      if (typeof body !== 'object' || body === null || !Array.isArray(body.docs)) {
+        throw badRequest('POST body must include `docs` parameter.', 'bad_request');
+      }
+      if (body.new_edits !== undefined && typeof body.new_edits !== 'boolean') {
+        throw badRequest('`new_edits` parameter must be a boolean.', 'bad_request');
+      }
+      const newEdits = body.new_edits ?? true;
+      return { newEdits, results: await this.bulkDocs(ctx, db, body.docs, newEdits) };
+    }
+    const sec = this.security(db);
+    requireDbMember(ctx, sec);
+    const { newEdits, edits } = await this.#parser.parse(bytes);
+    if (!isDbAdmin(ctx, sec) && edits.some((e) => e.id.startsWith('_design/'))) {
+      throw forbidden('Only admins can write design documents.');
+    }
+    return { newEdits, results: await this.#store.bulkWrite(db, edits, { newEdits }) };
   }
 
   async bulkDocs(
