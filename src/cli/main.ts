@@ -51,6 +51,15 @@ serve.action(async (options: Record<string, unknown>) => {
       process.stderr.write(`doppel: ${err.message}\n`);
       process.exit(2);
     }
+    const { code, address, port } = err as { code?: unknown; address?: unknown; port?: unknown };
+    if (code === 'EADDRINUSE' || code === 'EACCES') {
+      const why = code === 'EADDRINUSE' ? 'the address is already in use' : 'permission denied';
+      process.stderr.write(
+        `doppel: cannot listen on ${String(address)}:${String(port)}: ${why}. ` +
+          `Choose other ports with --http-port / --resp-port / --cluster-port (0 picks a free one).\n`,
+      );
+      process.exit(1);
+    }
     throw err;
   }
 });
