@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DEFAULT_LIMITS, ProtocolError, RespParser, type ParsedCommand } from './parser.js';
+import { prng as rng } from '../../test/support/prng.js';
 
 function encode(argv: readonly (string | Buffer)[]): Buffer {
   const parts: Buffer[] = [Buffer.from(`*${argv.length}\r\n`)];
@@ -22,18 +23,6 @@ function parseChunks(chunks: readonly Buffer[], parser = new RespParser()): Pars
 }
 
 const text = (command: ParsedCommand): string[] => command.argv.map((a) => a.toString('latin1'));
-
-/** A small deterministic PRNG (mulberry32), so a failing seed can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function splitRandomly(input: Buffer, random: () => number): Buffer[] {
   const chunks: Buffer[] = [];

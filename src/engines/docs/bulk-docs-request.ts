@@ -18,13 +18,8 @@ export function decodeJson(bytes: Uint8Array): unknown {
   }
 }
 
-/**
- * Parses and validates a `_bulk_docs` body into edits. Pure and free of
- * storage, so it can run off the main thread. A new document's revision
- * (no parent, no attachments) is hashed here already; the engine uses it when
- * the document indeed has no parent.
- */
-export function parseBulkDocsRequest(bytes: Uint8Array, maxDocumentBytes: number): BulkDocsRequest {
+/** The `docs` and `new_edits` members of a `_bulk_docs` body, checked. */
+export function bulkDocsBody(bytes: Uint8Array): { docs: unknown[]; newEdits: boolean } {
   const body = decodeJson(bytes) as { docs?: unknown; new_edits?: unknown } | null;
   if (typeof body !== 'object' || body === null || !Array.isArray(body.docs)) {
     throw badRequest('POST body must include `docs` parameter.', 'bad_request');
@@ -32,8 +27,18 @@ export function parseBulkDocsRequest(bytes: Uint8Array, maxDocumentBytes: number
   if (body.new_edits !== undefined && typeof body.new_edits !== 'boolean') {
     throw badRequest('`new_edits` parameter must be a boolean.', 'bad_request');
   }
-  const newEdits = body.new_edits ?? true;
-  const edits = body.docs.map((doc: unknown) => {
+  return { docs: body.docs, newEdits: body.new_edits ?? true };
+}
+
+/**
+ * Parses and validates a `_bulk_docs` body into edits. Pure and free of
+ * storage, so it can run off the main thread. A new document's revision
+ * (no parent, no attachments) is hashed here already; the engine uses it when
+ * the document indeed has no parent.
+ */
+export function parseBulkDocsRequest(bytes: Uint8Array, maxDocumentBytes: number): BulkDocsRequest {
+  const { docs, newEdits } = bulkDocsBody(bytes);
+  const edits = docs.map((doc: unknown) => {
     const edit = parseDocEdit(doc, { newEdits, maxBytes: maxDocumentBytes });
     if (!newEdits || edit.rev !== undefined || edit.attachments !== undefined) return edit;
     return { ...edit, firstRev: newRevision(null, edit, []) };

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { DoppelError, ErrorKind } from '../../errors.js';
 import { md5Digest, newRevision, parseDocEdit, validateDocId, type DocEdit } from './doc-input.js';
 import { parseRev } from './rev-tree.js';
+import { prng, type Rng, int, pick } from '../../../test/support/prng.js';
 
 const edits = { newEdits: true } as const;
 const replicated = { newEdits: false } as const;
@@ -409,21 +410,6 @@ void describe('newRevision', () => {
 });
 
 // ---- fuzz ------------------------------------------------------------------------
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-type Rng = () => number;
-const int = (rng: Rng, n: number): number => Math.floor(rng() * n);
-const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[int(rng, xs.length)];
 
 const TRICKY_KEYS = [
   'a',

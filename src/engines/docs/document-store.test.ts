@@ -18,6 +18,7 @@ import {
   type WriteResult,
 } from './document-store.js';
 import { ancestry, leaves, RevFlag, revPos, winner, type RevTree } from './rev-tree.js';
+import { prng, int, pick } from '../../../test/support/prng.js';
 
 // ---- environment -----------------------------------------------------------------
 
@@ -1268,21 +1269,6 @@ void describe('journal trim', () => {
 });
 
 // ---- randomized model check ---------------------------------------------------------------------
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-type Rng = () => number;
-const int = (rng: Rng, n: number): number => Math.floor(rng() * n);
-const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[int(rng, xs.length)];
 
 const A = RevFlag.Available;
 const D = RevFlag.Deleted;

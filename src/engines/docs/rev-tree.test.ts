@@ -19,6 +19,7 @@ import {
   type RevNode,
   type RevTree,
 } from './rev-tree.js';
+import { prng, type Rng, int, pick } from '../../../test/support/prng.js';
 
 const A = RevFlag.Available;
 const D = RevFlag.Deleted;
@@ -33,22 +34,6 @@ function tree(...nodes: [string, string | null, number][]): RevTree {
 const sorted = (xs: readonly string[]): string[] => [...xs].sort();
 
 // ---- deterministic randomness ------------------------------------------------
-
-/** mulberry32: a small seeded PRNG, so a failing case can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-type Rng = () => number;
-const int = (rng: Rng, n: number): number => Math.floor(rng() * n);
-const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[int(rng, xs.length)];
 
 function shuffle<T>(rng: Rng, xs: readonly T[]): T[] {
   const out = [...xs];

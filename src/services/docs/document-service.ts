@@ -1,4 +1,4 @@
-import { decodeJson } from '../../engines/docs/bulk-docs-request.js';
+import { bulkDocsBody } from '../../engines/docs/bulk-docs-request.js';
 import type { RenderOptions } from '../../engines/docs/doc-output.js';
 import { parseDocEdit, type DocEdit } from '../../engines/docs/doc-input.js';
 import type {
@@ -204,15 +204,8 @@ export class DocumentService {
   ): Promise<{ newEdits: boolean; results: WriteResult[] }> {
     this.#store.record(db);
     if (db === USERS_DB) {
-      const body = decodeJson(bytes) as { docs?: unknown; new_edits?: unknown } | null;
-      if (typeof body !== 'object' || body === null || !Array.isArray(body.docs)) {
-        throw badRequest('POST body must include `docs` parameter.', 'bad_request');
-      }
-      if (body.new_edits !== undefined && typeof body.new_edits !== 'boolean') {
-        throw badRequest('`new_edits` parameter must be a boolean.', 'bad_request');
-      }
-      const newEdits = body.new_edits ?? true;
-      return { newEdits, results: await this.bulkDocs(ctx, db, body.docs, newEdits) };
+      const { docs, newEdits } = bulkDocsBody(bytes);
+      return { newEdits, results: await this.bulkDocs(ctx, db, docs, newEdits) };
     }
     const sec = this.security(db);
     requireDbMember(ctx, sec);
