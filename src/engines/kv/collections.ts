@@ -1,5 +1,5 @@
 /** Helpers shared by the collection types (hashes, lists, sets, sorted sets). */
-import { hashOfMemberRow, MAX_KEY_BYTES, memberCursor, memberOfRow, uidEnd } from './codec.js';
+import { hashOfMemberRow, MAX_KEY_BYTES, memberCursor, memberOfRow, memberRow, uidEnd } from './codec.js';
 import { globMatch } from './glob.js';
 import type { Keyspace, ScanResult } from './keyspace.js';
 import { keyTooLong, wrongType } from './kv-errors.js';
@@ -17,6 +17,31 @@ export function collection(
   const record = read ? ks.lookupRead(db, key) : ks.lookup(db, key, row);
   if (record !== undefined && record.type !== type) throw wrongType();
   return record;
+}
+
+/**
+ * Removes members of a hash or set (deleting the key when none remain) and
+ * returns the ones that were there, for the caller's journal entry.
+ */
+export function removeMembers(
+  ks: Keyspace,
+  db: number,
+  key: Buffer,
+  type: KeyType,
+  members: readonly Buffer[],
+): Buffer[] {
+  const row = ks.row(db, key);
+  const old = collection(ks, db, key, type, row);
+  if (old === undefined) return [];
+  const removed: Buffer[] = [];
+  for (const member of members) {
+    if (ks.items.removeSync(memberRow(old.uid, member))) removed.push(member);
+  }
+  if (removed.length === 0) return removed;
+  const count = old.count - removed.length;
+  if (count === 0) ks.removeRecord(db, key, row, old);
+  else ks.putCollection(db, key, row, type, { uid: old.uid, count }, old);
+  return removed;
 }
 
 export function checkMembers(members: readonly Buffer[], step = 1, from = 0): void {

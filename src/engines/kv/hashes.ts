@@ -1,6 +1,6 @@
 /** Hash commands. Mutating functions run inside `Keyspace.write`. */
 import { memberRow, memberOfRow, uidEnd, uidPrefix } from './codec.js';
-import { checkMembers, collection, scanMembers } from './collections.js';
+import { checkMembers, collection, removeMembers, scanMembers } from './collections.js';
 import type { Keyspace, ScanResult } from './keyspace.js';
 import { hashNotFloat, hashNotInteger, nanOrInfinity, overflow } from './kv-errors.js';
 import { addInt64, formatHumanDouble, parseDouble, parseInt64 } from './numbers.js';
@@ -52,18 +52,8 @@ export function hmget(ks: Keyspace, db: number, key: Buffer, fields: readonly Bu
 }
 
 export function hdel(ks: Keyspace, db: number, key: Buffer, fields: readonly Buffer[]): number {
-  const row = ks.row(db, key);
-  const old = collection(ks, db, key, KeyType.Hash, row);
-  if (old === undefined) return 0;
-  const removed: Buffer[] = [];
-  for (const field of fields) {
-    if (ks.items.removeSync(memberRow(old.uid, field))) removed.push(field);
-  }
-  if (removed.length === 0) return 0;
-  const count = old.count - removed.length;
-  if (count === 0) ks.removeRecord(db, key, row, old);
-  else ks.putCollection(db, key, row, KeyType.Hash, { uid: old.uid, count }, old);
-  ks.emit(db, { op: 'hdel', key, fields: removed });
+  const removed = removeMembers(ks, db, key, KeyType.Hash, fields);
+  if (removed.length > 0) ks.emit(db, { op: 'hdel', key, fields: removed });
   return removed.length;
 }
 

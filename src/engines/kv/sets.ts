@@ -1,6 +1,6 @@
 /** Set commands. Members are rows `[uid][hash32(member)][member]` with empty values. */
 import { memberCursor, memberRow, memberOfRow, uidEnd, uidPrefix } from './codec.js';
-import { checkMembers, collection, scanMembers } from './collections.js';
+import { checkMembers, collection, removeMembers, scanMembers } from './collections.js';
 import type { Keyspace, ScanResult } from './keyspace.js';
 import { KeyType } from './record.js';
 
@@ -25,18 +25,8 @@ export function sadd(ks: Keyspace, db: number, key: Buffer, members: readonly Bu
 }
 
 export function srem(ks: Keyspace, db: number, key: Buffer, members: readonly Buffer[]): number {
-  const row = ks.row(db, key);
-  const old = collection(ks, db, key, KeyType.Set, row);
-  if (old === undefined) return 0;
-  const removed: Buffer[] = [];
-  for (const member of members) {
-    if (ks.items.removeSync(memberRow(old.uid, member))) removed.push(member);
-  }
-  if (removed.length === 0) return 0;
-  const count = old.count - removed.length;
-  if (count === 0) ks.removeRecord(db, key, row, old);
-  else ks.putCollection(db, key, row, KeyType.Set, { uid: old.uid, count }, old);
-  ks.emit(db, { op: 'srem', key, members: removed });
+  const removed = removeMembers(ks, db, key, KeyType.Set, members);
+  if (removed.length > 0) ks.emit(db, { op: 'srem', key, members: removed });
   return removed.length;
 }
 
