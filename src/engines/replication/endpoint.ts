@@ -108,9 +108,9 @@ export interface ReplicationEndpoint {
   bulkGet(requests: readonly BulkGetRequest[]): Promise<BulkGetResult>;
   /** `_bulk_docs` with `new_edits=false`; returns the per-document failures only. */
   bulkDocs(docs: readonly FetchedDoc[]): Promise<readonly WriteFailure[]>;
-  /** A `_local` document's body, or null. */
+  /** The `_local/{id}` document (`id` without the `_local/` prefix) with its `_rev`, or null. */
   getLocal(id: string): Promise<Record<string, unknown> | null>;
-  /** Writes a `_local` document (with `_rev` when updating); returns its new rev. */
+  /** Writes `_local/{id}` (with `_rev` in the body when updating); returns its new rev. */
   putLocal(id: string, body: Record<string, unknown>): Promise<string>;
   ensureFullCommit(): Promise<void>;
   /** The source code of `filters[name]` of `_design/{ddoc}` (for the replication id). */
