@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,20 +13,9 @@ import type { ChangesFilterOptions, ReplicationEndpoint } from '../src/engines/r
 import { ReplicationJob, type ReplicationResult } from '../src/engines/replication/replication-job.js';
 import { HttpEndpoint } from '../src/services/replicator/http-endpoint.js';
 import { DoppelProcess, fetchJson, makeTempDir, REPO_ROOT } from './support/doppel-process.js';
+import { freePort } from './support/free-port.js';
 
 const DOCS = 300;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 class PouchServer {
   constructor(

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { collate, collateRaw, collateStrings, compareCodePoints } from './collate.js';
+import { prng as rng } from '../../../test/support/prng.js';
 
 // The ordering example from CouchDB's view collation documentation.
 const DOCUMENTED_ORDER: unknown[] = [
@@ -31,17 +32,6 @@ const DOCUMENTED_ORDER: unknown[] = [
   { b: 2, a: 1 },
   { b: 2, c: 2 },
 ];
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomValue(r: () => number, depth = 0): unknown {
   const pick = Math.floor(r() * (depth > 2 ? 5 : 7));

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { DoppelError } from '../../../errors.js';
 import { collate } from '../collate.js';
 import { compileSelector, fieldValue, normalizeSelector, parseFieldPath } from './selector.js';
+import { prng as rng } from '../../../../test/support/prng.js';
 
 type Doc = Record<string, unknown>;
 
@@ -302,17 +303,6 @@ void describe('normalizeSelector', () => {
 
 // ---------------------------------------------------------------------------------------------
 // Property tests over random documents and selectors.
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Gen {
   constructor(readonly r: () => number) {}
