@@ -5,59 +5,15 @@
  * resuming from the checkpoint; doc_ids and selector filters.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChangesFilterOptions, ReplicationEndpoint } from '../src/engines/replication/endpoint.js';
 import { ReplicationJob, type ReplicationResult } from '../src/engines/replication/replication-job.js';
 import { HttpEndpoint } from '../src/services/replicator/http-endpoint.js';
-import { DoppelProcess, fetchJson, makeTempDir, REPO_ROOT } from './support/doppel-process.js';
-import { freePort } from './support/free-port.js';
+import { DoppelProcess, fetchJson } from './support/doppel-process.js';
+import { PouchServer } from './support/pouchdb-server.js';
 
 const DOCS = 300;
-
-class PouchServer {
-  constructor(
-    readonly url: string,
-    readonly child: ChildProcess,
-  ) {}
-
-  static async start(): Promise<PouchServer> {
-    const dir = makeTempDir('doppel-pouchserver-');
-    const port = await freePort();
-    const bin = join(REPO_ROOT, 'node_modules', '.bin', 'pouchdb-server');
-    const child = spawn(
-      bin,
-      ['-m', '-n', '-o', '127.0.0.1', '-p', String(port), '--dir', dir, '-c', join(dir, 'config.json')],
-      { cwd: dir, stdio: 'ignore' },
-    );
-    const url = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      try {
-        const res = await fetchJson(`${url}/`);
-        if (res.status === 200) break;
-      } catch {
-        // not up yet
-      }
-      if (Date.now() > deadline) {
-        child.kill('SIGKILL');
-        throw new Error('pouchdb-server did not start');
-      }
-      await sleep(100);
-    }
-    return new PouchServer(url, child);
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null) return;
-    const exited = new Promise((resolve) => this.child.once('exit', resolve));
-    this.child.kill('SIGTERM');
-    await Promise.race([exited, sleep(5000)]);
-    if (this.child.exitCode === null) this.child.kill('SIGKILL');
-  }
-}
 
 interface Peer {
   url: string;

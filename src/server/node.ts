@@ -12,6 +12,10 @@ import { RespServer } from '../resp/server.js';
 import { AuthService } from '../services/auth/auth-service.js';
 import { DocumentService } from '../services/docs/document-service.js';
 import { BulkDocsParser } from '../services/docs/parse-pool.js';
+import { RemoteRegistry } from '../services/remotes/remote-registry.js';
+import { StatusBoard } from '../services/replications/status-board.js';
+import { replicatorDocRule } from '../services/replicator/replicator-doc-rule.js';
+import { ReplicatorService } from '../services/replicator/replicator-service.js';
 import { Storage } from '../storage/environment.js';
 
 export interface RunningNode {
@@ -47,6 +51,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
   const docs = new DocumentService(store, parser, {
     functionTimeoutMs: config.function_timeout_ms,
     maxDocumentBytes: config.max_document_bytes,
+    rules: [replicatorDocRule],
   });
   const auth = new AuthService(storage, journal, store, { sessionTimeoutS: config.session_timeout_s });
   const keyspace = new Keyspace(storage, journal, { deleteExpired: true });
@@ -74,11 +79,42 @@ export async function startNode(config: Config): Promise<RunningNode> {
   await docs.ensureSystemDatabases(SYSTEM_DATABASES);
   await store.sweepDeleted();
 
+  const remotes = new RemoteRegistry(storage);
+  const board = new StatusBoard();
+  const replicator = new ReplicatorService(
+    docs,
+    remotes,
+    board,
+    {
+      maxJobs: config.replicator_max_jobs,
+      intervalMs: config.replicator_interval_ms,
+      maxChurn: config.replicator_max_churn,
+      maxHistory: config.replicator_max_history,
+      healthThresholdMs: config.replicator_health_threshold_s * 1000,
+      crashBackoffMs: config.replicator_crash_backoff_ms,
+      stallMs: config.replicator_stall_s * 1000,
+      tuning: {
+        workerProcesses: config.replicator_worker_processes,
+        workerBatchSize: config.replicator_worker_batch_size,
+        httpConnections: config.replicator_http_connections,
+        connectionTimeout: config.replicator_connection_timeout_ms,
+        retriesPerRequest: config.replicator_retries_per_request,
+        checkpointInterval: config.replicator_checkpoint_interval_ms,
+        useCheckpoints: true,
+      },
+      nodeName: `doppel@${nodeId}`,
+    },
+    log.child({ service: 'replicator' }),
+  );
+
   let ready = false;
   const app = buildHttpApp({
     docs,
     auth,
     journal,
+    replicator,
+    remotes,
+    board,
     log,
     nodeId,
     version: packageVersion(),
@@ -113,12 +149,15 @@ export async function startNode(config: Config): Promise<RunningNode> {
   }, JOURNAL_TRIM_INTERVAL_MS);
   trimTimer.unref();
 
+  // After the front doors: jobs may replicate from this node's own HTTP port.
+  await replicator.start();
   ready = true;
   log.info({ http: httpUrl, data_dir: join(config.data_dir), node_id: nodeId }, 'listening');
   return {
     httpUrl,
     async stop() {
       clearInterval(trimTimer);
+      await replicator.stop();
       await resp.stop();
       await app.close();
       await parser.close();

@@ -13,11 +13,17 @@ import type { AuthService } from '../../services/auth/auth-service.js';
 import { setCookieHeader } from '../../services/auth/session-cookie.js';
 import { anonymousContext, type UserContext } from '../../services/auth/user-context.js';
 import type { DocumentService } from '../../services/docs/document-service.js';
+import type { RemoteRegistry } from '../../services/remotes/remote-registry.js';
+import type { StatusBoard } from '../../services/replications/status-board.js';
+import type { ReplicatorService } from '../../services/replicator/replicator-service.js';
 import { registerJournalRoutes } from '../native/journal-routes.js';
+import { registerRemoteRoutes } from '../native/remote-routes.js';
+import { registerReplicationRoutes } from '../native/replication-routes.js';
 import { registerChangesRoutes } from './changes-routes.js';
 import { registerDatabaseRoutes } from './database-routes.js';
 import { registerDocumentRoutes } from './document-routes.js';
 import { toCouchError } from './error-mapper.js';
+import { registerReplicatorRoutes } from './replicator-routes.js';
 import { registerServerRoutes } from './server-routes.js';
 
 declare module 'fastify' {
@@ -31,6 +37,9 @@ export interface HttpDependencies {
   readonly docs: DocumentService;
   readonly auth: AuthService;
   readonly journal: Journal;
+  readonly replicator: ReplicatorService;
+  readonly remotes: RemoteRegistry;
+  readonly board: StatusBoard;
   readonly log: Logger;
   readonly nodeId: string;
   readonly version: string;
@@ -114,6 +123,9 @@ export function buildHttpApp(deps: HttpDependencies): FastifyInstance {
 
   registerServerRoutes(app, deps);
   registerJournalRoutes(app, deps);
+  registerRemoteRoutes(app, deps);
+  registerReplicationRoutes(app, deps);
+  registerReplicatorRoutes(app, deps);
   registerDatabaseRoutes(app, deps);
   registerChangesRoutes(app, deps);
   registerDocumentRoutes(app, deps);

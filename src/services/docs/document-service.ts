@@ -43,6 +43,15 @@ export type ChangesFilterSpec =
     };
 
 /**
+ * A rule some databases add to every document write (e.g. `_replicator`'s
+ * `user_ctx` check). It sees the parsed document and throws to refuse it.
+ */
+export interface DocumentRule {
+  appliesTo(db: string): boolean;
+  validate(ctx: UserContext, doc: Readonly<Record<string, unknown>>): void;
+}
+
+/**
  * Documents and databases as callers may use them: every method checks the
  * caller's rights (server admin, database admin, member; the `_users` rules)
  * and then calls the document engine.
@@ -53,14 +62,16 @@ export class DocumentService {
   readonly #maxDocumentBytes: number;
   readonly #filterCache = new Map<string, { rev: string; compiled: CompiledFilter }>();
   readonly #parser: BulkDocsParser;
+  readonly #rules: readonly DocumentRule[];
 
   constructor(
     store: DocumentStore,
     parser: BulkDocsParser,
-    options: { functionTimeoutMs: number; maxDocumentBytes: number },
+    options: { functionTimeoutMs: number; maxDocumentBytes: number; rules?: readonly DocumentRule[] },
   ) {
     this.#store = store;
     this.#parser = parser;
+    this.#rules = options.rules ?? [];
     this.#functionTimeoutMs = options.functionTimeoutMs;
     this.#maxDocumentBytes = options.maxDocumentBytes;
   }
@@ -157,8 +168,13 @@ export class DocumentService {
     const sec = this.security(db);
     const isAdmin = isDbAdmin(ctx, sec);
     if (db !== USERS_DB) requireDbMember(ctx, sec);
+    const rules = this.#rules.filter((r) => r.appliesTo(db));
     const edits: DocEdit[] = [];
     for (let raw of docs) {
+      if (rules.length > 0 && typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
+        const doc = raw as Record<string, unknown>;
+        if (doc['_deleted'] !== true) for (const rule of rules) rule.validate(ctx, doc);
+      }
       if (db === USERS_DB) {
         const docId = id ?? (raw as { _id?: unknown } | null)?._id;
         let existing: unknown = null;
@@ -194,8 +210,8 @@ export class DocumentService {
   }
 
   /**
-   * `_bulk_docs` from its raw body. Outside `_users` (whose documents need
-   * per-document rules), parsing runs on the parser's worker thread.
+   * `_bulk_docs` from its raw body. Outside `_users` and databases with
+   * document rules, parsing runs on the parser's worker thread.
    */
   async bulkDocsBody(
     ctx: UserContext,
@@ -203,7 +219,7 @@ export class DocumentService {
     bytes: Buffer,
   ): Promise<{ newEdits: boolean; results: WriteResult[] }> {
     this.#store.record(db);
-    if (db === USERS_DB) {
+    if (db === USERS_DB || this.#rules.some((r) => r.appliesTo(db))) {
       const { docs, newEdits } = bulkDocsBody(bytes);
       return { newEdits, results: await this.bulkDocs(ctx, db, docs, newEdits) };
     }

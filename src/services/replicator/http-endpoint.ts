@@ -1,8 +1,17 @@
 /**
- * A `ReplicationEndpoint` over HTTP(S) to any CouchDB-compatible server, with
- * Node's global `fetch` (behind the endpoint interface, so the client can be
- * swapped). Credentials come from `auth.basic`, then the URL's userinfo, then
- * an `Authorization` header; they never appear in `displayName`/`identity`.
+ * A `ReplicationEndpoint` over HTTP(S) to any CouchDB-compatible server,
+ * through `HttpTransport` (an undici pool per endpoint: `http_connections`,
+ * `connection_timeout`, `retries_per_request`, 429 throttling, proxies).
+ *
+ * Credentials come from `auth.basic`, then `auth.bearer`, then the URL's
+ * userinfo, then an `Authorization` header; they never appear in
+ * `displayName`/`identity`.
+ *
+ * `_changes`: a one-shot feed (and a continuous one's catch-up) is read in
+ * pages of `batchSize`, the next page requested while the current one is
+ * being replicated; a continuous feed then streams with heartbeats, and a
+ * connection that stays silent for three heartbeats is dropped and reopened
+ * from the last seq handed over.
  */
 import { badRequest, DoppelError, ErrorKind } from '../../errors.js';
 import type {
@@ -18,70 +27,33 @@ import type {
   Seq,
   WriteFailure,
 } from '../../engines/replication/endpoint.js';
+import { httpError, HttpTransport, sleep, type HttpTransportOptions } from './http-transport.js';
+
+export { httpError } from './http-transport.js';
 
 export interface HttpEndpointSpec {
   readonly url: string;
   readonly headers?: Readonly<Record<string, string>>;
-  readonly auth?: { readonly basic?: { readonly username: string; readonly password: string } };
+  readonly auth?: {
+    readonly basic?: { readonly username: string; readonly password: string };
+    /** A token sent as `Authorization: Bearer <token>`. */
+    readonly bearer?: string;
+  };
 }
 
-export interface HttpEndpointOptions {
-  /** Per request (ms); continuous feeds use it as an inactivity limit instead. Default 30000. */
-  readonly connectionTimeout?: number;
-  /** Retries of 5xx/408/network failures per request (default 5), 250 ms doubling. */
-  readonly retriesPerRequest?: number;
-  /** Stops retries and open requests. */
-  readonly signal?: AbortSignal;
-}
+/** `httpConnections`, `connectionTimeout`, `retriesPerRequest`, `proxy`, `signal` (see HttpTransportOptions). */
+export type HttpEndpointOptions = HttpTransportOptions;
 
-interface RequestInit {
-  readonly query?: Readonly<Record<string, string>>;
-  readonly body?: unknown;
-  /** Statuses returned to the caller instead of thrown. */
-  readonly accept?: readonly number[];
-}
-
-interface JsonReply {
-  readonly status: number;
-  readonly body: unknown;
-}
-
-const NO_RETRY = new Set([400, 401, 403, 404, 405, 409, 412, 413, 415]);
+/** Reconnect delays of a continuous feed: first try, and the cap of the doubling. */
+const FEED_RETRY_FIRST_MS = 250;
+const FEED_RETRY_MAX_MS = 30_000;
+/** A stall is never declared sooner than this, whatever the heartbeat. */
+const MIN_STALL_MS = 300;
+/** `open_revs` GETs in flight at once when the peer has no `_bulk_get`. */
+const OPEN_REVS_CONCURRENCY = 8;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** The DoppelError for a failed HTTP reply. */
-export function httpError(status: number, body: unknown, what: string): DoppelError {
-  const error = isObject(body) && typeof body['error'] === 'string' ? body['error'] : undefined;
-  const reason =
-    isObject(body) && typeof body['reason'] === 'string' ? body['reason'] : `${what}: HTTP ${status}`;
-  const opts = error === undefined ? {} : { errorName: error };
-  if (status === 401) return new DoppelError(ErrorKind.Unauthorized, reason, opts);
-  if (status === 403) return new DoppelError(ErrorKind.Forbidden, reason, opts);
-  if (status === 404) return new DoppelError(ErrorKind.NotFound, reason, opts);
-  if (status === 409) return new DoppelError(ErrorKind.Conflict, reason, opts);
-  if (status === 412) return new DoppelError(ErrorKind.PreconditionFailed, reason, opts);
-  if (status === 413) return new DoppelError(ErrorKind.TooLarge, reason, opts);
-  if (status === 405) return new DoppelError(ErrorKind.MethodNotAllowed, reason, opts);
-  if (status === 400) return new DoppelError(ErrorKind.BadRequest, reason, opts);
-  if (status >= 500 || status === 408 || status === 429)
-    return new DoppelError(ErrorKind.Unavailable, reason, opts);
-  return new DoppelError(ErrorKind.Internal, reason, opts);
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted === true) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** A document id as a path: `_design/x` and `_local/x` keep their slash. */
@@ -96,11 +68,12 @@ function toChange(row: unknown): ChangeEntry | null {
   if (!isObject(row) || typeof row['id'] !== 'string') return null;
   const seq = row['seq'];
   if (typeof seq !== 'number' && typeof seq !== 'string') return null;
-  const changes = Array.isArray(row['changes'])
-    ? (row['changes'] as unknown[])
-        .filter((c): c is { rev: string } => isObject(c) && typeof c['rev'] === 'string')
-        .map((c) => ({ rev: c.rev }))
-    : [];
+  const changes: { rev: string }[] = [];
+  if (Array.isArray(row['changes'])) {
+    for (const c of row['changes'] as unknown[]) {
+      if (isObject(c) && typeof c['rev'] === 'string') changes.push({ rev: c['rev'] });
+    }
+  }
   return row['deleted'] === true
     ? { seq, id: row['id'], changes, deleted: true }
     : { seq, id: row['id'], changes };
@@ -110,14 +83,27 @@ function isFetchedDoc(v: unknown): v is FetchedDoc {
   return isObject(v) && typeof v['_id'] === 'string' && typeof v['_rev'] === 'string';
 }
 
+function query(params: Readonly<Record<string, string>>): string {
+  const qs = new URLSearchParams(params).toString();
+  return qs === '' ? '' : `?${qs}`;
+}
+
+/** Marks an error thrown by the job's `onBatch`: it ends the feed instead of causing a reconnect. */
+class ConsumerError extends Error {
+  constructor(readonly original: unknown) {
+    super('changes consumer failed');
+  }
+}
+
+interface ChangesPage {
+  readonly rows: readonly ChangeEntry[];
+  readonly lastSeq: Seq;
+}
+
 export class HttpEndpoint implements ReplicationEndpoint {
   readonly displayName: string;
   readonly identity: string;
-  readonly #base: string;
-  readonly #headers: Record<string, string>;
-  readonly #timeout: number;
-  readonly #retries: number;
-  readonly #signal: AbortSignal | undefined;
+  readonly #http: HttpTransport;
   #bulkGetSupported = true;
 
   constructor(spec: HttpEndpointSpec | string, options: HttpEndpointOptions = {}) {
@@ -136,6 +122,8 @@ export class HttpEndpoint implements ReplicationEndpoint {
       user = s.auth.basic.username;
       headers['authorization'] =
         `Basic ${Buffer.from(`${user}:${s.auth.basic.password}`).toString('base64')}`;
+    } else if (s.auth?.bearer !== undefined) {
+      headers['authorization'] = `Bearer ${s.auth.bearer}`;
     } else if (url.username !== '') {
       user = decodeURIComponent(url.username);
       const pw = decodeURIComponent(url.password);
@@ -146,88 +134,26 @@ export class HttpEndpoint implements ReplicationEndpoint {
     url.search = '';
     url.hash = '';
     const path = url.pathname.replace(/\/+$/, '');
-    this.#base = `${url.origin}${path}`;
-    this.displayName = `${this.#base}/`;
+    this.displayName = `${url.origin}${path}/`;
     const identityHeaders = Object.keys(headers)
       .filter((k) => k !== 'authorization' && k !== 'cookie')
       .sort()
       .map((k) => `${k}=${headers[k] ?? ''}`);
     this.identity = JSON.stringify(['http', user ?? null, url.protocol, url.host, path, identityHeaders]);
-    this.#headers = { accept: 'application/json', ...headers };
-    this.#timeout = options.connectionTimeout ?? 30_000;
-    this.#retries = options.retriesPerRequest ?? 5;
-    this.#signal = options.signal;
-  }
-
-  #url(path: string, query?: Readonly<Record<string, string>>): string {
-    const qs = query === undefined ? '' : new URLSearchParams(query).toString();
-    return `${this.#base}${path}${qs === '' ? '' : `?${qs}`}`;
-  }
-
-  /** One JSON request with retries (5xx/408/429/network/timeouts). */
-  async #request(method: string, path: string, init: RequestInit = {}): Promise<JsonReply> {
-    let delay = 250;
-    for (let attempt = 0; ; attempt++) {
-      let status: number;
-      let body: unknown = null;
-      try {
-        const signals = [AbortSignal.timeout(this.#timeout)];
-        if (this.#signal !== undefined) signals.push(this.#signal);
-        const headers: Record<string, string> = { ...this.#headers };
-        if (init.body !== undefined) headers['content-type'] = 'application/json';
-        const response = await fetch(this.#url(path, init.query), {
-          method,
-          headers,
-          ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
-          signal: AbortSignal.any(signals),
-        });
-        status = response.status;
-        const text = method === 'HEAD' ? '' : await response.text();
-        if (text.trim() !== '') {
-          try {
-            body = JSON.parse(text) as unknown;
-          } catch {
-            body = null;
-          }
-        }
-      } catch (err) {
-        if (this.#signal?.aborted === true)
-          throw new DoppelError(ErrorKind.Unavailable, 'replication stopped', { cause: err });
-        if (attempt >= this.#retries)
-          throw new DoppelError(
-            ErrorKind.Unavailable,
-            `${method} ${this.displayName}${path.slice(1)} failed: ${String(err)}`,
-            {
-              cause: err,
-            },
-          );
-        await sleep(delay, this.#signal);
-        delay *= 2;
-        continue;
-      }
-      if ((status >= 200 && status < 300) || init.accept?.includes(status) === true) return { status, body };
-      if (
-        NO_RETRY.has(status) ||
-        (status < 500 && status !== 408 && status !== 429) ||
-        attempt >= this.#retries
-      )
-        throw httpError(status, body, `${method} ${path}`);
-      await sleep(delay, this.#signal);
-      delay *= 2;
-    }
+    this.#http = new HttpTransport(url, headers, options);
   }
 
   async exists(): Promise<boolean> {
-    const reply = await this.#request('HEAD', '', { accept: [404] });
+    const reply = await this.#http.request({ method: 'HEAD', path: '', accept: [404] });
     return reply.status !== 404;
   }
 
   async create(): Promise<void> {
-    await this.#request('PUT', '', { accept: [412] });
+    await this.#http.request({ method: 'PUT', path: '', accept: [412] });
   }
 
   async info(): Promise<EndpointInfo> {
-    const { body } = await this.#request('GET', '');
+    const { body } = await this.#http.request({ method: 'GET', path: '' });
     if (!isObject(body)) throw new DoppelError(ErrorKind.Unavailable, 'bad database info');
     const seq = body['update_seq'];
     return {
@@ -238,23 +164,47 @@ export class HttpEndpoint implements ReplicationEndpoint {
     };
   }
 
-  /** Query string and POST body of a `_changes` request. */
-  #changesRequest(options: ChangesOptions, since: Seq): { query: Record<string, string>; body?: unknown } {
-    const query: Record<string, string> = {
+  /** Query parameters and POST body (doc_ids, selector) of a `_changes` request. */
+  #changesRequest(options: ChangesOptions, since: Seq): { query: Record<string, string>; body?: string } {
+    const params: Record<string, string> = {
       style: options.winningRevsOnly ? 'main_only' : 'all_docs',
       since: String(since),
     };
     const f = options.filter;
     switch (f.kind) {
       case 'none':
-        return { query };
+        return { query: params };
       case 'doc_ids':
-        return { query: { ...query, filter: '_doc_ids' }, body: { doc_ids: f.docIds } };
+        return { query: { ...params, filter: '_doc_ids' }, body: JSON.stringify({ doc_ids: f.docIds }) };
       case 'selector':
-        return { query: { ...query, filter: '_selector' }, body: { selector: f.selector } };
+        return { query: { ...params, filter: '_selector' }, body: JSON.stringify({ selector: f.selector }) };
       case 'js':
-        return { query: { ...f.queryParams, ...query, filter: f.name } };
+        return { query: { ...f.queryParams, ...params, filter: f.name } };
     }
+  }
+
+  async #changesPage(options: ChangesOptions, since: Seq): Promise<ChangesPage> {
+    const req = this.#changesRequest(options, since);
+    const params = { ...req.query, feed: 'normal', limit: String(options.batchSize) };
+    const { body } = await this.#http.request(
+      {
+        method: req.body === undefined ? 'GET' : 'POST',
+        path: `/_changes${query(params)}`,
+        ...(req.body === undefined ? {} : { body: req.body }),
+      },
+      'GET _changes',
+    );
+    if (!isObject(body) || !Array.isArray(body['results']))
+      throw new DoppelError(ErrorKind.Unavailable, 'bad _changes reply');
+    const rows: ChangeEntry[] = [];
+    for (const r of body['results'] as unknown[]) {
+      const row = toChange(r);
+      if (row !== null) rows.push(row);
+    }
+    const last = body['last_seq'];
+    const lastSeq: Seq =
+      typeof last === 'number' || typeof last === 'string' ? last : (rows[rows.length - 1]?.seq ?? since);
+    return { rows, lastSeq };
   }
 
   async changes(
@@ -262,88 +212,80 @@ export class HttpEndpoint implements ReplicationEndpoint {
     onBatch: (rows: readonly ChangeEntry[], lastSeq: Seq) => Promise<void>,
   ): Promise<ChangesResult> {
     let since = options.since;
-    // Catch up with paged normal feeds, then (continuous) stream.
-    for (;;) {
+    // Catch up with paged normal feeds, each next page already on its way while this one is replicated.
+    let next: Promise<ChangesPage> | undefined = this.#changesPage(options, since);
+    while (next !== undefined) {
+      const page: ChangesPage = await next;
+      next = undefined;
       if (options.signal.aborted) return { lastSeq: since };
-      const req = this.#changesRequest(options, since);
-      const query = { ...req.query, feed: 'normal', limit: String(options.batchSize) };
-      const { body } = await this.#request(req.body === undefined ? 'GET' : 'POST', '/_changes', {
-        query,
-        ...(req.body === undefined ? {} : { body: req.body }),
-      });
-      if (!isObject(body) || !Array.isArray(body['results']))
-        throw new DoppelError(ErrorKind.Unavailable, 'bad _changes reply');
-      const rows = (body['results'] as unknown[]).map(toChange).filter((r): r is ChangeEntry => r !== null);
-      const last = body['last_seq'];
-      const lastSeq: Seq =
-        typeof last === 'number' || typeof last === 'string' ? last : (rows[rows.length - 1]?.seq ?? since);
-      if (rows.length > 0 || lastSeq !== since) await onBatch(rows, lastSeq);
-      since = lastSeq;
-      if (rows.length < options.batchSize) break;
+      const more = page.rows.length >= options.batchSize;
+      if (more) {
+        next = this.#changesPage(options, page.lastSeq);
+        // Awaited on the next turn; if onBatch throws first, its failure must not go unhandled.
+        next.catch(() => undefined);
+      }
+      if (page.rows.length > 0 || page.lastSeq !== since) await onBatch(page.rows, page.lastSeq);
+      since = page.lastSeq;
     }
-    if (!options.continuous) return { lastSeq: since };
-    return this.#continuous(options, since, onBatch);
+    if (!options.continuous || options.signal.aborted) return { lastSeq: since };
+    try {
+      return await this.#continuous(options, since, onBatch);
+    } catch (err) {
+      throw err instanceof ConsumerError ? err.original : err;
+    }
   }
 
+  /** The streamed continuous feed, reconnected from the last seq handed over after any transient failure. */
   async #continuous(
     options: ChangesOptions,
     start: Seq,
     onBatch: (rows: readonly ChangeEntry[], lastSeq: Seq) => Promise<void>,
   ): Promise<ChangesResult> {
     let since = start;
-    let delay = 250;
-    while (!options.signal.aborted) {
-      const idle = new AbortController();
-      let idleTimer: NodeJS.Timeout | undefined;
+    let delay = FEED_RETRY_FIRST_MS;
+    const stallMs = Math.max(3 * options.heartbeatMs, MIN_STALL_MS);
+    const handOver = async (rows: ChangeEntry[], lastSeq: Seq): Promise<void> => {
+      try {
+        await onBatch(rows, lastSeq);
+      } catch (err) {
+        throw new ConsumerError(err);
+      }
+      since = lastSeq;
+    };
+    while (!options.signal.aborted && !this.#http.signal.aborted) {
+      const connection = new AbortController();
+      const stop = (): void => connection.abort();
+      options.signal.addEventListener('abort', stop, { once: true });
+      let watchdog: NodeJS.Timeout | undefined;
+      // Armed while we wait for the peer (connect, headers, bytes); not while onBatch holds the feed back.
       const arm = (): void => {
-        if (idleTimer !== undefined) clearTimeout(idleTimer);
-        idleTimer = setTimeout(() => idle.abort(), Math.max(options.heartbeatMs * 3, 3000));
+        clearTimeout(watchdog);
+        watchdog = setTimeout(stop, stallMs);
       };
+      const disarm = (): void => clearTimeout(watchdog);
       try {
         const req = this.#changesRequest(options, since);
-        const query = { ...req.query, feed: 'continuous', heartbeat: String(options.heartbeatMs) };
-        const headers: Record<string, string> = { ...this.#headers };
-        if (req.body !== undefined) headers['content-type'] = 'application/json';
+        const params = { ...req.query, feed: 'continuous', heartbeat: String(options.heartbeatMs) };
         arm();
-        const response = await fetch(this.#url('/_changes', query), {
+        const reply = await this.#http.stream({
           method: req.body === undefined ? 'GET' : 'POST',
-          headers,
-          ...(req.body === undefined ? {} : { body: JSON.stringify(req.body) }),
-          signal: AbortSignal.any([options.signal, idle.signal]),
+          path: `/_changes${query(params)}`,
+          ...(req.body === undefined ? {} : { body: req.body }),
+          signal: connection.signal,
         });
-        if (response.status !== 200) {
-          const text = await response.text();
-          let parsed: unknown = null;
-          try {
-            parsed = JSON.parse(text) as unknown;
-          } catch {
-            // not JSON
-          }
-          const error = httpError(response.status, parsed, 'continuous _changes');
-          if (error.kind !== ErrorKind.Unavailable) throw error;
-          throw error;
-        }
-        if (response.body === null) throw new DoppelError(ErrorKind.Unavailable, 'empty _changes stream');
+        if (!reply.ok) throw httpError(reply.status, reply.errorBody, 'continuous _changes');
         const decoder = new TextDecoder();
         let buffered = '';
-        let pending: ChangeEntry[] = [];
-        const flush = async (): Promise<void> => {
-          if (pending.length === 0) return;
-          const rows = pending;
-          pending = [];
-          const lastSeq = rows[rows.length - 1]?.seq ?? since;
-          await onBatch(rows, lastSeq);
-          since = lastSeq;
-        };
-        for await (const chunk of response.body) {
-          arm();
-          delay = 250;
-          buffered += decoder.decode(chunk as Uint8Array, { stream: true });
-          let nl: number;
-          while ((nl = buffered.indexOf('\n')) >= 0) {
-            const line = buffered.slice(0, nl).trim();
-            buffered = buffered.slice(nl + 1);
-            if (line === '') continue;
+        let rows: ChangeEntry[] = [];
+        for await (const chunk of reply.body) {
+          disarm();
+          delay = FEED_RETRY_FIRST_MS;
+          buffered += decoder.decode(chunk, { stream: true });
+          let start = 0;
+          for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n', start)) {
+            const line = buffered.slice(start, nl);
+            start = nl + 1;
+            if (line.trim() === '') continue; // a heartbeat
             let parsed: unknown;
             try {
               parsed = JSON.parse(line) as unknown;
@@ -352,20 +294,36 @@ export class HttpEndpoint implements ReplicationEndpoint {
             }
             const row = toChange(parsed);
             if (row !== null) {
-              pending.push(row);
-              if (pending.length >= options.batchSize) await flush();
+              rows.push(row);
+              if (rows.length >= options.batchSize) {
+                const batch = rows;
+                rows = [];
+                await handOver(batch, batch[batch.length - 1]?.seq ?? since);
+              }
             } else if (isObject(parsed) && 'last_seq' in parsed) {
-              await flush();
+              // The feed's closing line: rows before it first, then reopen from its seq.
+              if (rows.length > 0) {
+                const batch = rows;
+                rows = [];
+                await handOver(batch, batch[batch.length - 1]?.seq ?? since);
+              }
               const last = parsed['last_seq'];
               if (typeof last === 'number' || typeof last === 'string') since = last;
             }
           }
-          // The server has nothing more buffered for now: hand over what we have.
-          await flush();
+          buffered = buffered.slice(start);
+          // The peer has nothing more for now: hand over what arrived.
+          if (rows.length > 0) {
+            const batch = rows;
+            rows = [];
+            await handOver(batch, batch[batch.length - 1]?.seq ?? since);
+          }
+          arm();
         }
-        await flush();
+        // The peer ended the feed (its timeout, a restart): reopen it at once.
       } catch (err) {
-        if (options.signal.aborted) break;
+        if (err instanceof ConsumerError) throw err;
+        if (options.signal.aborted || this.#http.signal.aborted) break;
         if (
           err instanceof DoppelError &&
           err.kind !== ErrorKind.Unavailable &&
@@ -373,16 +331,22 @@ export class HttpEndpoint implements ReplicationEndpoint {
         )
           throw err;
         await sleep(delay, options.signal);
-        delay = Math.min(delay * 2, 30_000);
+        delay = Math.min(delay * 2, FEED_RETRY_MAX_MS);
       } finally {
-        if (idleTimer !== undefined) clearTimeout(idleTimer);
+        disarm();
+        options.signal.removeEventListener('abort', stop);
+        // Closes the socket of a feed we leave (stall, error, stop).
+        connection.abort();
       }
     }
     return { lastSeq: since };
   }
 
   async pending(since: Seq): Promise<number | null> {
-    const { body } = await this.#request('GET', '/_changes', { query: { since: String(since), limit: '0' } });
+    const { body } = await this.#http.request({
+      method: 'GET',
+      path: `/_changes${query({ since: String(since), limit: '0' })}`,
+    });
     return isObject(body) && typeof body['pending'] === 'number' ? body['pending'] : null;
   }
 
@@ -390,7 +354,11 @@ export class HttpEndpoint implements ReplicationEndpoint {
     revs: Readonly<Record<string, readonly string[]>>,
   ): Promise<Readonly<Record<string, RevsDiffEntry>>> {
     if (Object.keys(revs).length === 0) return {};
-    const { body } = await this.#request('POST', '/_revs_diff', { body: revs });
+    const { body } = await this.#http.request({
+      method: 'POST',
+      path: '/_revs_diff',
+      body: JSON.stringify(revs),
+    });
     if (!isObject(body)) throw new DoppelError(ErrorKind.Unavailable, 'bad _revs_diff reply');
     const out: Record<string, RevsDiffEntry> = {};
     for (const [id, entry] of Object.entries(body)) {
@@ -407,16 +375,17 @@ export class HttpEndpoint implements ReplicationEndpoint {
   async bulkGet(requests: readonly BulkGetRequest[]): Promise<BulkGetResult> {
     if (requests.length === 0) return { docs: [], missing: [] };
     if (this.#bulkGetSupported) {
-      const reply = await this.#request('POST', '/_bulk_get', {
-        query: { revs: 'true', latest: 'true', attachments: 'true' },
-        body: {
+      const reply = await this.#http.request({
+        method: 'POST',
+        path: `/_bulk_get${query({ revs: 'true', latest: 'true', attachments: 'true' })}`,
+        body: JSON.stringify({
           docs: requests.map((r) =>
             r.attsSince === undefined
               ? { id: r.id, rev: r.rev }
               : { id: r.id, rev: r.rev, atts_since: r.attsSince },
           ),
-        },
-        accept: [400, 404, 405],
+        }),
+        accept: [400, 404, 405, 501],
       });
       if (reply.status < 300) return this.#bulkGetReply(requests, reply.body);
       this.#bulkGetSupported = false;
@@ -428,22 +397,26 @@ export class HttpEndpoint implements ReplicationEndpoint {
     if (!isObject(body) || !Array.isArray(body['results']))
       throw new DoppelError(ErrorKind.Unavailable, 'bad _bulk_get reply');
     const docs: FetchedDoc[] = [];
-    const got = new Set<string>();
+    const gotRevs = new Set<string>();
+    // With latest=true a newer leaf may come back instead of the rev asked for: the id is then served.
+    const gotIds = new Set<string>();
     for (const result of body['results'] as unknown[]) {
       if (!isObject(result) || !Array.isArray(result['docs'])) continue;
       for (const item of result['docs'] as unknown[]) {
-        if (isObject(item) && isFetchedDoc(item['ok'])) {
-          docs.push(item['ok']);
-          got.add(`${item['ok']._id}\u0000${item['ok']._rev}`);
+        if (!isObject(item)) continue;
+        const doc = item['ok'];
+        if (isFetchedDoc(doc)) {
+          docs.push(doc);
+          gotRevs.add(`${doc._id}\u0000${doc._rev}`);
+          gotIds.add(doc._id);
         }
       }
     }
-    const missing = requests.filter(
-      (r) => !got.has(`${r.id}\u0000${r.rev}`) && !docs.some((d) => d._id === r.id),
-    );
+    const missing = requests.filter((r) => !gotRevs.has(`${r.id}\u0000${r.rev}`) && !gotIds.has(r.id));
     return { docs, missing };
   }
 
+  /** `GET /db/{id}?open_revs=[..]` per document, a few at a time (peers without `_bulk_get`). */
   async #openRevs(requests: readonly BulkGetRequest[]): Promise<BulkGetResult> {
     const byId = new Map<string, { revs: string[]; attsSince: Set<string> }>();
     for (const r of requests) {
@@ -454,34 +427,73 @@ export class HttpEndpoint implements ReplicationEndpoint {
     }
     const docs: FetchedDoc[] = [];
     const missing: BulkGetRequest[] = [];
-    for (const [id, e] of byId) {
-      const query: Record<string, string> = {
-        open_revs: JSON.stringify(e.revs),
-        revs: 'true',
-        latest: 'true',
-        attachments: 'true',
-      };
-      if (e.attsSince.size > 0) query['atts_since'] = JSON.stringify([...e.attsSince]);
-      const reply = await this.#request('GET', `/${docPath(id)}`, { query, accept: [404] });
-      if (reply.status === 404 || !Array.isArray(reply.body)) {
-        for (const rev of e.revs) missing.push({ id, rev });
-        continue;
+    const entries = [...byId];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < entries.length) {
+        const entry = entries[next++];
+        if (entry === undefined) break;
+        const [id, e] = entry;
+        const params: Record<string, string> = {
+          open_revs: JSON.stringify(e.revs),
+          revs: 'true',
+          latest: 'true',
+          attachments: 'true',
+        };
+        if (e.attsSince.size > 0) params['atts_since'] = JSON.stringify([...e.attsSince]);
+        // Accept: application/json (the transport's default) keeps CouchDB from answering multipart/mixed.
+        const reply = await this.#http.request(
+          { method: 'GET', path: `/${docPath(id)}${query(params)}`, accept: [404] },
+          'GET open_revs',
+        );
+        if (reply.status === 404 || !Array.isArray(reply.body)) {
+          for (const rev of e.revs) missing.push({ id, rev });
+          continue;
+        }
+        for (const item of reply.body as unknown[]) {
+          if (isObject(item) && isFetchedDoc(item['ok'])) docs.push(item['ok']);
+          else if (isObject(item) && typeof item['missing'] === 'string')
+            missing.push({ id, rev: item['missing'] });
+        }
       }
-      for (const item of reply.body as unknown[]) {
-        if (isObject(item) && isFetchedDoc(item['ok'])) docs.push(item['ok']);
-        else if (isObject(item) && typeof item['missing'] === 'string')
-          missing.push({ id, rev: item['missing'] });
-      }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(OPEN_REVS_CONCURRENCY, entries.length) }, worker));
     return { docs, missing };
   }
 
   async bulkDocs(docs: readonly FetchedDoc[]): Promise<readonly WriteFailure[]> {
     if (docs.length === 0) return [];
-    const { body } = await this.#request('POST', '/_bulk_docs', { body: { docs, new_edits: false } });
-    if (!Array.isArray(body)) return [];
+    return this.#writeDocs(docs);
+  }
+
+  /**
+   * `_bulk_docs new_edits=false`. A 413 splits the batch in halves (down to
+   * single docs); a single document still too large is one write failure.
+   */
+  async #writeDocs(docs: readonly FetchedDoc[]): Promise<WriteFailure[]> {
+    const reply = await this.#http.request(
+      { method: 'POST', path: '/_bulk_docs', body: bulkDocsBody(docs), accept: [413] },
+      'POST _bulk_docs',
+    );
+    if (reply.status === 413) {
+      const only = docs.length === 1 ? docs[0] : undefined;
+      if (only !== undefined)
+        return [
+          {
+            id: only._id,
+            rev: only._rev,
+            error: 'too_large',
+            reason: 'the document is larger than the target accepts',
+          },
+        ];
+      const half = Math.ceil(docs.length / 2);
+      const first = await this.#writeDocs(docs.slice(0, half));
+      const second = await this.#writeDocs(docs.slice(half));
+      return first.concat(second);
+    }
+    if (!Array.isArray(reply.body)) return [];
     const failures: WriteFailure[] = [];
-    for (const item of body as unknown[]) {
+    for (const item of reply.body as unknown[]) {
       if (!isObject(item) || typeof item['error'] !== 'string') continue;
       failures.push({
         id: typeof item['id'] === 'string' ? item['id'] : '',
@@ -494,19 +506,32 @@ export class HttpEndpoint implements ReplicationEndpoint {
   }
 
   async getLocal(id: string): Promise<Record<string, unknown> | null> {
-    const reply = await this.#request('GET', `/_local/${encodeURIComponent(id)}`, { accept: [404] });
+    const reply = await this.#http.request({
+      method: 'GET',
+      path: `/_local/${encodeURIComponent(id)}`,
+      accept: [404],
+    });
     if (reply.status === 404 || !isObject(reply.body)) return null;
     return reply.body;
   }
 
   async putLocal(id: string, body: Record<string, unknown>): Promise<string> {
-    const reply = await this.#request('PUT', `/_local/${encodeURIComponent(id)}`, { body });
+    const reply = await this.#http.request({
+      method: 'PUT',
+      path: `/_local/${encodeURIComponent(id)}`,
+      body: JSON.stringify(body),
+    });
     const rev = isObject(reply.body) ? reply.body['rev'] : undefined;
     return typeof rev === 'string' ? rev : '0-1';
   }
 
   async ensureFullCommit(): Promise<void> {
-    await this.#request('POST', '/_ensure_full_commit', { body: {}, accept: [400, 404, 405] });
+    await this.#http.request({
+      method: 'POST',
+      path: '/_ensure_full_commit',
+      body: '{}',
+      accept: [400, 404, 405],
+    });
   }
 
   async filterSource(ddocAndName: string): Promise<string> {
@@ -514,7 +539,10 @@ export class HttpEndpoint implements ReplicationEndpoint {
     if (slash <= 0) throw badRequest(`invalid filter name: ${ddocAndName}`);
     const ddoc = ddocAndName.slice(0, slash);
     const name = ddocAndName.slice(slash + 1);
-    const { body } = await this.#request('GET', `/_design/${encodeURIComponent(ddoc)}`);
+    const { body } = await this.#http.request({
+      method: 'GET',
+      path: `/_design/${encodeURIComponent(ddoc)}`,
+    });
     const filters = isObject(body) ? body['filters'] : undefined;
     const source = isObject(filters) ? filters[name] : undefined;
     if (typeof source !== 'string')
@@ -522,7 +550,12 @@ export class HttpEndpoint implements ReplicationEndpoint {
     return source;
   }
 
+  /** Fails open requests and destroys the connection pool. */
   close(): Promise<void> {
-    return Promise.resolve();
+    return this.#http.close();
   }
+}
+
+function bulkDocsBody(docs: readonly FetchedDoc[]): string {
+  return JSON.stringify({ docs, new_edits: false });
 }

@@ -1,0 +1,27 @@
+/**
+ * The write rule of `_replicator` databases (CouchDB's `_design/_replicator`
+ * validation): a non-admin may only create replications that run as
+ * themselves — `user_ctx.name` is their name and `user_ctx.roles` a subset of
+ * their roles. Admins may delegate to anyone.
+ */
+import { forbidden } from '../../errors.js';
+import { isServerAdmin, type UserContext } from '../auth/user-context.js';
+import type { DocumentRule } from '../docs/document-service.js';
+import { isReplicatorDb } from './replicator-docs.js';
+
+export const replicatorDocRule: DocumentRule = {
+  appliesTo: isReplicatorDb,
+  validate(ctx: UserContext, doc: Readonly<Record<string, unknown>>): void {
+    if (isServerAdmin(ctx)) return;
+    const userCtx = doc['user_ctx'];
+    const name =
+      typeof userCtx === 'object' && userCtx !== null ? (userCtx as { name?: unknown }).name : undefined;
+    if (name !== ctx.name)
+      throw forbidden(
+        `non-admins may only run replications as themselves: set user_ctx.name to ${JSON.stringify(ctx.name)}`,
+      );
+    const roles = (userCtx as { roles?: unknown }).roles ?? [];
+    if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string' && ctx.roles.includes(r)))
+      throw forbidden('user_ctx.roles may only list roles you have');
+  },
+};
