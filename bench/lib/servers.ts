@@ -21,6 +21,8 @@ export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..
 export interface RunningServer {
   readonly name: string;
   readonly client: HttpClient;
+  /** The server's URL with its admin credentials (when it has an admin). */
+  readonly authUrl: string;
   readonly pid: number;
   /** Stops the child (gracefully first) and removes its temp dir. */
   stop(): Promise<void>;
@@ -133,6 +135,8 @@ export async function startDoppel(options: DoppelOptions = {}): Promise<RunningS
     '127.0.0.1',
     '--http-port',
     '0',
+    '--resp-port',
+    '0',
     // Info only to read the `listening` line; request logging is off, so steady-state output stays quiet.
     '--log-level',
     'info',
@@ -169,9 +173,13 @@ export async function startDoppel(options: DoppelOptions = {}): Promise<RunningS
     limit.cancel();
   }
   const client = new HttpClient(url, { user: 'admin', password });
+  const auth = new URL(url);
+  auth.username = 'admin';
+  auth.password = password;
   return {
     name: 'doppel',
     client,
+    authUrl: auth.toString().replace(/\/$/, ''),
     pid: child.pid!,
     async stop() {
       client.close();
@@ -229,6 +237,7 @@ export async function startPouchdbServer(): Promise<RunningServer> {
   return {
     name: 'pouchdb-server',
     client,
+    authUrl: `http://127.0.0.1:${port}`,
     pid: child.pid!,
     async stop() {
       client.close();
@@ -266,6 +275,7 @@ export async function startNullServer(): Promise<RunningServer> {
   return {
     name: 'null-server',
     client,
+    authUrl: `http://127.0.0.1:${port}`,
     pid: child.pid ?? 0,
     async stop() {
       client.close();
