@@ -236,6 +236,15 @@ void describe('replicator scheduler and control plane', () => {
     assert.equal(doc['_replication_state'], 'completed');
     assert.match(String(doc['_replication_state_time']), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$/);
     assert.equal((doc['_replication_stats'] as Json)['docs_written'], 100);
+
+    // Taking the state fields out of a completed document runs it again.
+    ok(await other.request('/fromnode/extra-red', { method: 'PUT', body: { color: 'red' } }), 'new red doc');
+    const rerun = Object.fromEntries(Object.entries(doc).filter(([k]) => !k.startsWith('_replication_')));
+    ok(await node.request('/_replicator/pull-peer', { method: 'PUT', body: rerun }), 'rerun');
+    await eventually('extra-red pulled by the rerun', async () =>
+      (await node.request('/pulled/extra-red')).status === 200 ? true : undefined,
+    );
+    await eventually('pull-peer completed again', stateIs(node, '_replicator', 'pull-peer', ['completed']));
   });
 
   void it('pulls from and pushes to pouchdb-server with doc_ids, selector and JS filters', async () => {
@@ -451,7 +460,8 @@ void describe('replicator scheduler and control plane', () => {
     const entry = board.replications.find(
       (r) => (r['details'] as Json | undefined)?.['doc_id'] === 'badcred',
     );
-    assert.equal(entry?.['state'], 'crashing');
+    // Between its retries the job is crashing; during one it runs; the reason stays either way.
+    assert.ok(['crashing', 'running'].includes(String(entry?.['state'])), String(entry?.['state']));
     assert.match(String(entry?.['last_error']), /unauthorized/i);
   });
 

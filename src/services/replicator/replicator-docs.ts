@@ -216,6 +216,7 @@ export class ReplicatorDocs {
       // Terminal documents are never rerun; keep what they say for `_scheduler/docs`.
       if (rec?.jobId !== null && rec?.jobId !== undefined && rec.state === 'scheduled') return;
       if (rec === undefined) rec = this.#newRecord(db, docId);
+      if (rec.spec === null) rec.spec = this.#specForDisplay(doc);
       rec.state = written;
       rec.reason =
         typeof doc['_replication_state_reason'] === 'string' ? doc['_replication_state_reason'] : null;
@@ -237,7 +238,9 @@ export class ReplicatorDocs {
       this.#fail(rec, err instanceof DoppelError ? err.reason : String(err));
       return;
     }
-    if (rec !== undefined && rec.spec !== null && sameSpec(rec.spec, spec) && rec.state !== 'failed') return;
+    // The same replication, still active: an unrelated edit of the document changes nothing.
+    const active = rec?.state === 'initializing' || rec?.state === 'error' || rec?.state === 'scheduled';
+    if (active && rec?.spec != null && sameSpec(rec.spec, spec)) return;
     if (rec !== undefined) this.#cancelJob(rec);
     rec ??= this.#newRecord(db, docId);
     rec.spec = spec;
@@ -246,6 +249,15 @@ export class ReplicatorDocs {
     rec.reason = null;
     rec.lastUpdated = Date.now();
     void this.#schedule(rec, rec.generation);
+  }
+
+  /** A terminal document's spec, only to show its endpoints; null when it does not parse. */
+  #specForDisplay(doc: Record<string, unknown>): ReplicationSpec | null {
+    try {
+      return parseReplicationSpec(doc, { ...this.#parse, defaultUser: ADMIN });
+    } catch {
+      return null;
+    }
   }
 
   #newRecord(db: string, docId: string): ReplicatorDoc {
