@@ -198,6 +198,63 @@ export const configTable = {
     min: 100,
     description: 'Default checkpoint_interval of a replication.',
   },
+  follower_ops_batch_size: {
+    type: 'integer',
+    default: 1000,
+    min: 16,
+    description:
+      'Follower databases: changes per batch (OpenSearch ops_batch_size); per follower in settings.',
+  },
+  follower_concurrency: {
+    type: 'integer',
+    default: 4,
+    min: 1,
+    description: 'Follower databases: batches in flight at once (concurrent_writers_per_shard).',
+  },
+  follower_poll_interval_ms: {
+    type: 'integer',
+    default: 1000,
+    min: 1,
+    description:
+      'Follower databases: how often each follower checks its leader (deleted, recreated, head seq).',
+  },
+  follower_checkpoint_interval_ms: {
+    type: 'integer',
+    default: 2000,
+    min: 100,
+    description: 'Follower databases: ms between replication checkpoints (where a restart resumes from).',
+  },
+  follower_http_connections: {
+    type: 'integer',
+    default: 4,
+    min: 1,
+    description: 'Follower databases: connections to the leader per follower.',
+  },
+  follower_connection_timeout_ms: {
+    type: 'integer',
+    default: 30_000,
+    min: 100,
+    description: 'Follower databases: timeout for connecting to the leader and for each silence of a reply.',
+  },
+  follower_heartbeat_ms: {
+    type: 'integer',
+    default: 10_000,
+    min: 100,
+    description: "Follower databases: heartbeat asked of the leader's feed; three missed ones reopen it.",
+  },
+  follower_replicate_delete_index: {
+    type: 'boolean',
+    default: false,
+    description:
+      'Follower databases: deleting a leader stops and deletes its followers (default: pauses them).',
+  },
+  autofollow_poll_interval_ms: {
+    type: 'integer',
+    default: 30_000,
+    min: 100,
+    description:
+      "Auto-follow rules: how often the leader's databases are listed again (failed ones retried).",
+  },
   config: {
     type: 'string',
     default: '',

@@ -11,6 +11,8 @@ import { buildHttpApp } from '../http/couch/app.js';
 import { RespServer } from '../resp/server.js';
 import { AuthService } from '../services/auth/auth-service.js';
 import { DocumentService } from '../services/docs/document-service.js';
+import { FollowerService } from '../services/followers/follower-service.js';
+import { LeaderStats } from '../services/followers/leader-stats.js';
 import { BulkDocsParser } from '../services/docs/parse-pool.js';
 import { RemoteRegistry } from '../services/remotes/remote-registry.js';
 import { StatusBoard } from '../services/replications/status-board.js';
@@ -107,12 +109,40 @@ export async function startNode(config: Config): Promise<RunningNode> {
     log.child({ service: 'replicator' }),
   );
 
+  const followers = new FollowerService(
+    storage,
+    docs,
+    remotes,
+    board,
+    {
+      nodeId,
+      defaults: {
+        opsBatchSize: config.follower_ops_batch_size,
+        concurrency: config.follower_concurrency,
+        pollIntervalMs: config.follower_poll_interval_ms,
+        deleteWithLeader: config.follower_replicate_delete_index,
+      },
+      connection: {
+        httpConnections: config.follower_http_connections,
+        connectionTimeoutMs: config.follower_connection_timeout_ms,
+        retriesPerRequest: config.replicator_retries_per_request,
+        heartbeatMs: config.follower_heartbeat_ms,
+        checkpointIntervalMs: config.follower_checkpoint_interval_ms,
+      },
+      autofollowPollMs: config.autofollow_poll_interval_ms,
+    },
+    log.child({ service: 'followers' }),
+  );
+  const leaderStats = new LeaderStats();
+
   let ready = false;
   const app = buildHttpApp({
     docs,
     auth,
     journal,
     replicator,
+    followers,
+    leaderStats,
     remotes,
     board,
     log,
@@ -151,12 +181,14 @@ export async function startNode(config: Config): Promise<RunningNode> {
 
   // After the front doors: jobs may replicate from this node's own HTTP port.
   await replicator.start();
+  followers.start();
   ready = true;
   log.info({ http: httpUrl, data_dir: join(config.data_dir), node_id: nodeId }, 'listening');
   return {
     httpUrl,
     async stop() {
       clearInterval(trimTimer);
+      await followers.stop();
       await replicator.stop();
       await resp.stop();
       await app.close();

@@ -287,6 +287,30 @@ export class DocumentService {
     return this.#store.getLocal(db, id);
   }
 
+  // ---- follower replication ------------------------------------------------
+
+  /**
+   * The writes of a follower database's own replication (`new_edits=false`):
+   * the only document writes a read-only follower accepts. No user check: the
+   * follower service calls this for the follower it runs, never for a caller.
+   */
+  async writeAsFollowerReplication(db: string, docs: readonly unknown[]): Promise<WriteResult[]> {
+    const edits = docs.map((raw) => parseDocEdit(raw, { newEdits: false, maxBytes: this.#maxDocumentBytes }));
+    return this.#store.bulkWrite(db, edits, { newEdits: false, allowReadOnly: true });
+  }
+
+  /** The follower replication's checkpoint (`_local/{id}`) on its read-only database. */
+  async putLocalAsFollowerReplication(
+    db: string,
+    id: string,
+    body: Readonly<Record<string, unknown>>,
+    rev: string | undefined,
+  ): Promise<string> {
+    const fields: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(body)) if (!k.startsWith('_')) fields[k] = v;
+    return this.#store.putLocal(db, id, rev, JSON.stringify(fields), false, true);
+  }
+
   // ---- reads ---------------------------------------------------------------
 
   get(ctx: UserContext, db: string, id: string, rev: string | undefined, render: RenderOptions): string {

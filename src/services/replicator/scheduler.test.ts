@@ -147,7 +147,12 @@ void describe('Scheduler', () => {
 
   void it('keeps a crashing job out for a penalty that doubles within a streak', async () => {
     const s = scheduler({ crashBackoffMs: 150 });
-    const job = await add(s, { source: 'missing-db', target: 'nowhere', create_target: true, continuous: true });
+    const job = await add(s, {
+      source: 'missing-db',
+      target: 'nowhere',
+      create_target: true,
+      continuous: true,
+    });
     await until('crashing', () => job.state === 'crashing');
     const firstWait = job.notBefore - Date.now();
     assert.ok(firstWait > 50 && firstWait <= 150, `first penalty ${firstWait} ms`);

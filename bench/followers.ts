@@ -1,0 +1,399 @@
+/**
+ * Follower databases bench (the follower issue's performance acceptance):
+ *
+ *   1. bootstrap: a leader database of 100,000 docs (~1 KB) on node L; a
+ *      follower started on node F (`_start`); the time until `_status` is
+ *      SYNCING with the follower at the leader's seq: >= 40,000 docs/s;
+ *   2. latency: 1,000 writes/s to a followed leader database for N seconds;
+ *      the time from each write's acknowledgement by L to its row in the
+ *      follower's continuous `_changes` on F: p50 <= 10 ms, p99 <= 50 ms;
+ *   3. many followers: 200 followers on a fresh node G of 200 small leader
+ *      databases, all SYNCING, with writes spread over them; G's RSS stays
+ *      < 512 MiB.
+ *
+ * Usage: npx tsx bench/followers.ts [--docs 100000] [--doc-bytes 1024]
+ *          [--latency-seconds 10] [--rate 1000] [--followers 200]
+ *          [--only bootstrap|latency|many]
+ *
+ * Needs `npm run build` (the nodes run dist/). Progress goes to stderr; the
+ * last line on stdout is one JSON object.
+ */
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { bodyOf } from './lib/http-client.js';
+import { installCleanupHooks, say, startDoppel, type RunningServer } from './lib/servers.js';
+
+const TARGETS = { docs_per_s: 40_000, latency_p50_ms: 10, latency_p99_ms: 50, rss_mib: 512 } as const;
+const R = '/_plugins/_replication';
+
+interface Options {
+  readonly docs: number;
+  readonly docBytes: number;
+  readonly latencySeconds: number;
+  readonly rate: number;
+  readonly followers: number;
+  readonly only: 'bootstrap' | 'latency' | 'many' | undefined;
+}
+
+function positiveInt(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
+  return n;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      docs: { type: 'string' },
+      'doc-bytes': { type: 'string' },
+      'latency-seconds': { type: 'string' },
+      rate: { type: 'string' },
+      followers: { type: 'string' },
+      only: { type: 'string' },
+    },
+  });
+  const only = values.only;
+  if (only !== undefined && only !== 'bootstrap' && only !== 'latency' && only !== 'many')
+    throw new Error('--only is bootstrap, latency or many');
+  return {
+    docs: positiveInt(values.docs, 'docs', 100_000),
+    docBytes: positiveInt(values['doc-bytes'], 'doc-bytes', 1024),
+    latencySeconds: positiveInt(values['latency-seconds'], 'latency-seconds', 10),
+    rate: positiveInt(values.rate, 'rate', 1000),
+    followers: positiveInt(values.followers, 'followers', 200),
+    only,
+  };
+}
+
+const json = (value: unknown): Buffer => Buffer.from(JSON.stringify(value));
+
+async function call(node: RunningServer, method: string, path: string, body?: unknown): Promise<unknown> {
+  return node.client.json(method, path, [200, 201, 202], body === undefined ? undefined : json(body));
+}
+
+async function registerLeader(follower: RunningServer, leader: RunningServer): Promise<void> {
+  const url = new URL(leader.authUrl);
+  await call(follower, 'PUT', '/_doppel/remotes/leader', {
+    url: `${url.protocol}//${url.host}`,
+    username: decodeURIComponent(url.username),
+    password: decodeURIComponent(url.password),
+  });
+}
+
+async function fill(
+  node: RunningServer,
+  db: string,
+  count: number,
+  docBytes: number,
+  prefix = 'd',
+): Promise<void> {
+  const filler = 'x'.repeat(Math.max(0, docBytes - 80));
+  const batch = 2000;
+  for (let start = 0; start < count; start += batch) {
+    const docs = Array.from({ length: Math.min(batch, count - start) }, (_, i) => ({
+      _id: `${prefix}${String(start + i).padStart(7, '0')}`,
+      n: start + i,
+      text: filler,
+    }));
+    await call(node, 'POST', `/${db}/_bulk_docs`, { docs });
+  }
+}
+
+interface SyncState {
+  readonly status: string;
+  readonly leader: number;
+  readonly follower: number;
+}
+
+async function syncState(node: RunningServer, name: string): Promise<SyncState> {
+  const s = (await call(node, 'GET', `${R}/${name}/_status`)) as {
+    status: string;
+    syncing_details?: { leader_checkpoint: number; follower_checkpoint: number };
+  };
+  return {
+    status: s.status,
+    leader: s.syncing_details?.leader_checkpoint ?? -1,
+    follower: s.syncing_details?.follower_checkpoint ?? -1,
+  };
+}
+
+async function waitInSync(
+  leader: RunningServer,
+  db: string,
+  follower: RunningServer,
+  name: string,
+  timeoutMs: number,
+  pollMs = 10,
+): Promise<void> {
+  const { update_seq: seq } = (await call(leader, 'GET', `/${db}`)) as { update_seq: number };
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await syncState(follower, name);
+    if (s.status === 'SYNCING' && s.follower >= seq) return;
+    if (s.status === 'FAILED' || s.status === 'PAUSED') throw new Error(`${name} is ${s.status}`);
+    if (Date.now() > deadline)
+      throw new Error(`${name} not in sync after ${timeoutMs} ms: ${JSON.stringify(s)}`);
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
+function rate(count: number, ms: number): number {
+  return Math.round((count / ms) * 1000);
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return Math.round((sorted[i] ?? Number.NaN) * 10) / 10;
+}
+
+function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 'NaN');
+  return Math.round((kb / 1024) * 10) / 10;
+}
+
+// ---- 1. bootstrap ----------------------------------------------------------------
+
+async function bootstrap(
+  leader: RunningServer,
+  follower: RunningServer,
+  options: Options,
+): Promise<Record<string, number>> {
+  await call(leader, 'PUT', '/big');
+  const t0 = performance.now();
+  await fill(leader, 'big', options.docs, options.docBytes);
+  say(`bootstrap: loaded ${options.docs} docs into the leader in ${Math.round(performance.now() - t0)} ms`);
+  const start = performance.now();
+  await call(follower, 'PUT', `${R}/big-f/_start`, { leader_alias: 'leader', leader_index: 'big' });
+  await waitInSync(leader, 'big', follower, 'big-f', 600_000);
+  const ms = performance.now() - start;
+  const info = (await call(follower, 'GET', '/big-f')) as { doc_count: number };
+  if (info.doc_count !== options.docs) throw new Error(`the follower has ${info.doc_count} docs`);
+  const figures = { docs: options.docs, ms: Math.round(ms), docs_per_s: rate(options.docs, ms) };
+  say(`bootstrap: ${figures.docs} docs in ${figures.ms} ms = ${figures.docs_per_s} docs/s`);
+  return figures;
+}
+
+// ---- 2. latency ------------------------------------------------------------------
+
+async function watchFeed(
+  node: RunningServer,
+  db: string,
+  signal: AbortSignal,
+  onRow: (id: string) => void,
+): Promise<void> {
+  const info = (await call(node, 'GET', `/${db}`)) as { update_seq: number };
+  const url = new URL(node.authUrl);
+  const auth = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
+  const res = await fetch(
+    `${url.protocol}//${url.host}/${db}/_changes?feed=continuous&since=${info.update_seq}&heartbeat=5000`,
+    { headers: { authorization: auth }, signal },
+  );
+  if (res.status !== 200 || res.body === null) throw new Error(`watch ${db}: HTTP ${res.status}`);
+  const decoder = new TextDecoder();
+  let buffered = '';
+  try {
+    for await (const chunk of res.body) {
+      buffered += decoder.decode(chunk as Uint8Array, { stream: true });
+      let start = 0;
+      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n', start)) {
+        const match = /"id":"([^"]+)"/.exec(buffered.slice(start, nl));
+        start = nl + 1;
+        if (match?.[1] !== undefined) onRow(match[1]);
+      }
+      buffered = buffered.slice(start);
+    }
+  } catch (err) {
+    if (!signal.aborted) throw err;
+  }
+}
+
+async function latency(
+  leader: RunningServer,
+  follower: RunningServer,
+  options: Options,
+): Promise<Record<string, number>> {
+  await call(leader, 'PUT', '/lat');
+  await call(follower, 'PUT', `${R}/lat-f/_start`, { leader_alias: 'leader', leader_index: 'lat' });
+  await waitInSync(leader, 'lat', follower, 'lat-f', 30_000);
+  const sentAt = new Map<string, number>();
+  const ackedAt = new Map<string, number>();
+  const seenAt = new Map<string, number>();
+  const watching = new AbortController();
+  const watched = watchFeed(follower, 'lat-f', watching.signal, (id) => {
+    if (!seenAt.has(id)) seenAt.set(id, performance.now());
+  });
+  watched.catch(() => undefined);
+  await call(leader, 'PUT', '/lat/warm-up', { warm: true });
+  for (const deadline = Date.now() + 30_000; !seenAt.has('warm-up');) {
+    if (Date.now() > deadline) throw new Error('the warm-up doc never reached the follower');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const total = options.latencySeconds * options.rate;
+  say(`latency: writing ${options.rate} docs/s to the leader for ${options.latencySeconds} s`);
+  const body = json({ type: 'latency', payload: 'p'.repeat(200) });
+  const inFlight = new Set<Promise<void>>();
+  const t0 = performance.now();
+  let written = 0;
+  while (written < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - t0) * options.rate) / 1000) + 1);
+    for (; written < due; written++) {
+      const id = `l${String(written).padStart(7, '0')}`;
+      sentAt.set(id, performance.now());
+      const p = leader.client.request('PUT', `/lat/${id}`, body).then((res) => {
+        if (res.status !== 201 && res.status !== 202)
+          throw new Error(`PUT ${id}: HTTP ${res.status} ${bodyOf(res).toString('utf8')}`);
+        ackedAt.set(id, performance.now());
+      });
+      inFlight.add(p);
+      void p.finally(() => inFlight.delete(p));
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(inFlight);
+  const writeMs = performance.now() - t0;
+  for (const deadline = Date.now() + 30_000; seenAt.size < total + 1 && Date.now() < deadline;)
+    await new Promise((r) => setTimeout(r, 20));
+  watching.abort();
+  await watched.catch(() => undefined);
+  const fromAck: number[] = [];
+  const fromSend: number[] = [];
+  for (const [id, sent] of sentAt) {
+    const seen = seenAt.get(id);
+    const acked = ackedAt.get(id);
+    if (seen === undefined || acked === undefined) continue;
+    fromAck.push(Math.max(0, seen - acked));
+    fromSend.push(seen - sent);
+  }
+  fromAck.sort((x, y) => x - y);
+  fromSend.sort((x, y) => x - y);
+  if (fromAck.length < total)
+    throw new Error(`only ${fromAck.length} of ${total} writes reached the follower`);
+  const figures = {
+    writes: total,
+    p50_ms: percentile(fromAck, 50),
+    p99_ms: percentile(fromAck, 99),
+    max_ms: percentile(fromAck, 100),
+    from_send_p50_ms: percentile(fromSend, 50),
+    from_send_p99_ms: percentile(fromSend, 99),
+    achieved_writes_per_s: rate(total, writeMs),
+  };
+  say(
+    `latency: leader ack → follower feed p50 ${figures.p50_ms} ms, p99 ${figures.p99_ms} ms, max ${figures.max_ms} ms ` +
+      `(from send p50 ${figures.from_send_p50_ms}, p99 ${figures.from_send_p99_ms}); ${figures.achieved_writes_per_s} writes/s`,
+  );
+  return figures;
+}
+
+// ---- 3. many followers -------------------------------------------------------------
+
+async function manyFollowers(leader: RunningServer, options: Options): Promise<Record<string, number>> {
+  const node = await startDoppel();
+  try {
+    await registerLeader(node, leader);
+    const n = options.followers;
+    const rssBefore = rssMiB(node.pid);
+    for (let i = 0; i < n; i++) {
+      const db = `many-${String(i).padStart(4, '0')}`;
+      await call(leader, 'PUT', `/${db}`);
+      await fill(leader, db, 20, 256);
+    }
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      const db = `many-${String(i).padStart(4, '0')}`;
+      await call(node, 'PUT', `${R}/${db}-f/_start`, { leader_alias: 'leader', leader_index: db });
+    }
+    for (const deadline = Date.now() + 120_000; ;) {
+      const stats = (await call(node, 'GET', `${R}/follower_stats`)) as {
+        num_syncing_indices: number;
+        follower_checkpoint: number;
+        leader_checkpoint: number;
+      };
+      if (stats.num_syncing_indices === n && stats.follower_checkpoint === stats.leader_checkpoint) break;
+      if (Date.now() > deadline) throw new Error(`not all followers in sync: ${JSON.stringify(stats)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const startMs = Math.round(performance.now() - t0);
+    say(`many: ${n} followers in sync after ${startMs} ms; RSS ${rssMiB(node.pid)} MiB`);
+    // Steady state: writes spread over every leader for a while, RSS sampled throughout.
+    let peak = 0;
+    const until = Date.now() + 10_000;
+    let k = 0;
+    while (Date.now() < until) {
+      const writes: Promise<unknown>[] = [];
+      for (let j = 0; j < 20; j++, k++) {
+        const db = `many-${String(k % n).padStart(4, '0')}`;
+        writes.push(call(leader, 'PUT', `/${db}/w${k}`, { k }));
+      }
+      await Promise.all(writes);
+      peak = Math.max(peak, rssMiB(node.pid));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    for (const deadline = Date.now() + 60_000; ;) {
+      const stats = (await call(node, 'GET', `${R}/follower_stats`)) as {
+        follower_checkpoint: number;
+        leader_checkpoint: number;
+      };
+      if (stats.follower_checkpoint === stats.leader_checkpoint) break;
+      if (Date.now() > deadline) throw new Error('followers did not catch up');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    peak = Math.max(peak, rssMiB(node.pid));
+    const figures = {
+      followers: n,
+      rss_idle_node_mib: rssBefore,
+      rss_peak_mib: peak,
+      all_in_sync_ms: startMs,
+      writes: k,
+    };
+    say(
+      `many: ${n} followers, peak RSS ${peak} MiB (empty node ${rssBefore} MiB), ${k} writes spread over them`,
+    );
+    return figures;
+  } finally {
+    await node.stop();
+  }
+}
+
+// ---- main --------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  installCleanupHooks();
+  say(`node ${process.version}, ${cpus().length} CPUs; docs=${options.docs} doc-bytes=${options.docBytes}`);
+  const [leader, follower] = await Promise.all([startDoppel(), startDoppel()]);
+  try {
+    await registerLeader(follower, leader);
+    const boot =
+      options.only === undefined || options.only === 'bootstrap'
+        ? await bootstrap(leader, follower, options)
+        : null;
+    const lat =
+      options.only === undefined || options.only === 'latency'
+        ? await latency(leader, follower, options)
+        : null;
+    const many =
+      options.only === undefined || options.only === 'many' ? await manyFollowers(leader, options) : null;
+    const met = {
+      docs_per_s: boot === null ? null : (boot['docs_per_s'] ?? 0) >= TARGETS.docs_per_s,
+      latency_p50: lat === null ? null : (lat['p50_ms'] ?? Infinity) <= TARGETS.latency_p50_ms,
+      latency_p99: lat === null ? null : (lat['p99_ms'] ?? Infinity) <= TARGETS.latency_p99_ms,
+      rss: many === null ? null : (many['rss_peak_mib'] ?? Infinity) < TARGETS.rss_mib,
+    };
+    process.stdout.write(
+      `${JSON.stringify({ bench: 'followers', node: process.version, cpus: cpus().length, targets: TARGETS, bootstrap: boot, latency: lat, many, met })}\n`,
+    );
+  } finally {
+    await Promise.all([leader.stop(), follower.stop()]);
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
