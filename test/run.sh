@@ -11,9 +11,9 @@ fail() {
 }
 
 # ---- system packages (apt) ---------------------------------------------------
-# The foundation needs only npm packages. Later issues need system peers; add them
-# here, e.g.: APT_PACKAGES=(redis-server redis-tools influxdb chromium)
-APT_PACKAGES=()
+# Real peers the interop tests and benches talk to: redis-server (Redis' own replies to
+# compare against), redis-cli and redis-benchmark (from redis-tools).
+APT_PACKAGES=(redis-server redis-tools)
 if [ "${#APT_PACKAGES[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
@@ -33,7 +33,7 @@ node_major="$(node -p 'process.versions.node.split(".")[0]')"
 if [ ! -d node_modules ]; then
   npm install --no-audit --no-fund
 fi
-for peer in tsx typescript pouchdb pouchdb-adapter-memory; do
+for peer in tsx typescript pouchdb pouchdb-adapter-memory ioredis; do
   [ -f "node_modules/$peer/package.json" ] ||
     fail "the npm package '$peer' is missing from node_modules; run 'npm install' (it is a devDependency)"
 done

@@ -29,6 +29,11 @@ export interface ConnectionEvents {
   readonly onClose: () => void;
 }
 
+interface QueuedCommands {
+  readonly specs: (CommandSpec | undefined)[];
+  readonly argvs: Buffer[][];
+}
+
 export class Connection {
   readonly client: Client;
   readonly #socket: Socket;
@@ -46,6 +51,8 @@ export class Connection {
   #sendScheduled = false;
   /** A protocol error was seen: the rest of the input is ignored. */
   #broken = false;
+  /** Commands submitted to the next storage write that has not started yet. */
+  #queued: QueuedCommands | null = null;
 
   constructor(socket: Socket, client: Client, events: ConnectionEvents) {
     this.#socket = socket;
@@ -110,9 +117,31 @@ export class Connection {
       execute(this.client, spec, argv);
       return;
     }
+    this.#submitCommand(spec, argv);
+  }
+
+  /**
+   * Queues a command for the next storage write. The commands a connection
+   * sends before that write starts share one submission: one action and one
+   * completion for a whole pipeline, not one per command.
+   */
+  #submitCommand(spec: CommandSpec | undefined, argv: Buffer[]): void {
+    const queued = this.#queued;
+    if (queued !== null) {
+      queued.specs.push(spec);
+      queued.argvs.push(argv);
+      return;
+    }
+    const batch: QueuedCommands = { specs: [spec], argvs: [argv] };
+    this.#queued = batch;
     this.#submit(() => {
-      // Commands after a QUIT in the same pipeline are dropped, as Redis does.
-      if (!this.client.closeRequested) execute(this.client, spec, argv);
+      if (this.#queued === batch) this.#queued = null;
+      const client = this.client;
+      for (let i = 0; i < batch.specs.length; i++) {
+        // Commands after a QUIT in the same pipeline are dropped, as Redis does.
+        if (client.closeRequested) break;
+        execute(client, batch.specs[i], batch.argvs[i]);
+      }
     });
   }
 

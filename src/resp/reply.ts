@@ -11,6 +11,8 @@ import { formatDouble } from '../engines/kv/numbers.js';
 
 const CHUNK = 16 * 1024;
 const CRLF = 0x0a0d; // little-endian "\r\n" for writeUInt16LE
+/** The most frequent reply of all (every SET), encoded once. */
+const OK_REPLY = Buffer.from('+OK\r\n', 'latin1');
 
 export class ReplyWriter {
   /** Encode RESP3 types natively (after `HELLO 3`). */
@@ -131,7 +133,7 @@ export class ReplyWriter {
   }
 
   ok(): void {
-    this.simple('OK');
+    this.raw(OK_REPLY);
   }
 
   /** `-CODE message`: `text` starts with the error code (`ERR`, `WRONGTYPE` …). */

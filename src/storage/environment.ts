@@ -3,6 +3,20 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 
 export type Durability = 'fsync' | 'flush';
 
+/** The key, in the `storage` sub-database, of the mark of the last committed `write()`. */
+const MARK_KEY = Buffer.from('commit-mark');
+/** Reused for every mark written (lmdb-js copies the value during `putSync`). */
+const MARK_SCRATCH = Buffer.alloc(8);
+/** For this long after a write ran, its visibility is checked on every event-loop turn, then every 1 ms. */
+const EAGER_CHECK_MS = 3;
+
+interface VisibilityWaiter {
+  readonly mark: number;
+  /** When the write's action ran (performance.now()). */
+  readonly since: number;
+  readonly onVisible: () => void;
+}
+
 export interface StorageOptions {
   readonly path: string;
   readonly durability: Durability;
@@ -23,6 +37,16 @@ export class Storage {
   readonly #afterCommit: (() => void)[] = [];
   readonly #beforeCommit: (() => void)[] = [];
   readonly #afterAbort: (() => void)[] = [];
+  /** Commit marks: the mark of the last `write()` of each transaction (see `#watchVisibility`). */
+  readonly #marks: Database<Buffer, Buffer>;
+  #lastMark: number;
+  /** Writes run but not yet seen committed, in mark order. */
+  readonly #visibilityWaiters: VisibilityWaiter[] = [];
+  #visibilityImmediate: NodeJS.Immediate | null = null;
+  #visibilityTimer: NodeJS.Timeout | null = null;
+  /** Off after a failed commit: then only lmdb-js' own resolution acknowledges. */
+  #earlyAcks = true;
+  #closed = false;
 
   constructor(options: StorageOptions) {
     this.#options = options;
@@ -30,8 +54,8 @@ export class Storage {
     this.root = open({
       path: options.path,
       maxDbs: 32,
-      // Commits resolve once visible (they already survive a process crash); `flushed` tells us
-      // when the background sync reached the disk.
+      // A commit is written and visible first, then synced while the next transaction runs
+      // (the sync of the next waits for it); `flushed` tells us when the disk has it.
       overlappingSync: true,
       separateFlushed: true,
       mapSize: 64 * 1024 * 1024 * 1024,
@@ -39,6 +63,9 @@ export class Storage {
       noSubdir: false,
       noMemInit: true,
     });
+    this.#marks = this.root.openDB<Buffer, Buffer>('storage', { encoding: 'binary', keyEncoding: 'binary' });
+    // Marks only grow, also across restarts: an old mark must never pass for a new commit.
+    this.#lastMark = this.#readMark();
   }
 
   /** A sub-database holding structured values (msgpack). */
@@ -64,36 +91,107 @@ export class Storage {
    * committed and as durable as the `durability` setting promises. `action`
    * runs synchronously with exclusive access and reads the latest state; a
    * throw discards everything it wrote (it runs in a child transaction).
+   *
+   * With `flush`, "committed" means visible in the data file (it survives a
+   * crash of the process). lmdb-js itself resolves a commit only after that
+   * commit's own disk sync, so `write()` watches for visibility (see
+   * `#watchVisibility`) and resolves at whichever comes first.
    */
   async write<T>(action: () => T): Promise<T> {
-    let result: T;
     let threwInside = false;
-    try {
-      // A child transaction per call: a throw discards exactly this call's writes, never the
-      // other writers' that share the batch.
-      result = await this.root.childTransaction(() => {
-        try {
-          const value = action();
-          for (const hook of this.#beforeCommit) hook();
-          return value;
-        } catch (err) {
-          threwInside = true;
-          for (const listener of this.#afterAbort) listener();
-          throw err;
-        }
+    let result: T | undefined;
+    let visible: Promise<void> | undefined;
+    let onVisible: (() => void) | undefined;
+    if (this.#options.durability === 'flush' && this.#earlyAcks) {
+      visible = new Promise<void>((resolve) => {
+        onVisible = resolve;
       });
+    }
+    // A child transaction per call: a throw discards exactly this call's writes, never the
+    // other writers' that share the batch.
+    const committed = this.root.childTransaction(() => {
+      try {
+        result = action();
+        for (const hook of this.#beforeCommit) hook();
+        if (onVisible !== undefined) this.#watchVisibility(onVisible);
+        return result;
+      } catch (err) {
+        threwInside = true;
+        for (const listener of this.#afterAbort) listener();
+        throw err;
+      }
+    });
+    try {
+      // An action that threw never registers for visibility: its rejection comes from lmdb-js.
+      if (visible === undefined) await committed;
+      else await Promise.race([committed, visible]);
     } catch (err) {
-      // A failed commit: the whole batch wrote nothing.
-      if (!threwInside) for (const listener of this.#afterAbort) listener();
+      if (!threwInside) {
+        // A failed commit: the whole batch wrote nothing. From now on acknowledge only when
+        // lmdb-js does, so that a later visible commit can never stand in for a failed one.
+        this.#earlyAcks = false;
+        this.#visibilityWaiters.length = 0;
+        for (const listener of this.#afterAbort) listener();
+      }
       throw err;
     }
+    // Resolved by visibility, lmdb-js still settles the commit later; nothing waits for it then.
+    committed.catch(() => undefined);
     for (const listener of this.#afterCommit) listener();
     if (this.#options.durability === 'fsync') {
       await this.root.flushed;
     } else {
       await this.#boundUnsynced();
     }
-    return result;
+    return result as T;
+  }
+
+  /**
+   * Called inside a write action: stamps the transaction with the next commit
+   * mark and calls `onVisible` once a fresh read snapshot shows that mark (the
+   * commit is then in the data file). Checks run on every event-loop turn for
+   * the first few milliseconds (a commit normally becomes visible within a
+   * fraction of one), then every millisecond.
+   *
+   * Marks grow with every write, so a visible mark proves every earlier write
+   * of the batch committed too. The one gap: lmdb-js commits this child
+   * transaction after the action returns; should that child commit fail (it
+   * only fails for LMDB errors such as a full map) while a later write's
+   * commit succeeds, that later mark would cover this write. A failed commit
+   * turns early acknowledgement off for good.
+   */
+  #watchVisibility(onVisible: () => void): void {
+    const mark = ++this.#lastMark;
+    MARK_SCRATCH.writeDoubleBE(mark, 0);
+    this.#marks.putSync(MARK_KEY, MARK_SCRATCH);
+    this.#visibilityWaiters.push({ mark, since: performance.now(), onVisible });
+    this.#scheduleVisibilityCheck(true);
+  }
+
+  #scheduleVisibilityCheck(eager: boolean): void {
+    if (this.#visibilityImmediate !== null || this.#visibilityTimer !== null || this.#closed) return;
+    if (eager) this.#visibilityImmediate = setImmediate(this.#checkVisibility).unref();
+    else this.#visibilityTimer = setTimeout(this.#checkVisibility, 1).unref();
+  }
+
+  readonly #checkVisibility = (): void => {
+    this.#visibilityImmediate = null;
+    this.#visibilityTimer = null;
+    const waiters = this.#visibilityWaiters;
+    if (waiters.length === 0 || this.#closed) return;
+    // A fresh snapshot: the shared read transaction may predate the commit.
+    this.root.resetReadTxn();
+    const visibleMark = this.#readMark();
+    let done = 0;
+    while (done < waiters.length && waiters[done].mark <= visibleMark) waiters[done++].onVisible();
+    if (done > 0) waiters.splice(0, done);
+    if (waiters.length === 0) return;
+    this.#scheduleVisibilityCheck(performance.now() - waiters[0].since < EAGER_CHECK_MS);
+  };
+
+  #readMark(): number {
+    const raw = this.#marks.getBinaryFast(MARK_KEY);
+    return raw === undefined ? 0 : raw.readDoubleBE(0);
   }
 
   /** Registers a hook run at the end of every `write()` action, inside its transaction. */
@@ -129,6 +227,9 @@ export class Storage {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#visibilityImmediate !== null) clearImmediate(this.#visibilityImmediate);
+    if (this.#visibilityTimer !== null) clearTimeout(this.#visibilityTimer);
     await this.root.flushed;
     await this.root.close();
   }

@@ -376,29 +376,21 @@ export class Keyspace {
 
   /**
    * EXPIRE family with an absolute time in ms: 1 when set (or when the time
-   * has passed and the key was deleted), 0 when the key is missing or the
-   * condition refused it.
+   * has passed and the key was deleted), 0 when the key is missing or a
+   * condition refused it. Conditions combine as in Redis 7 (XX with GT or LT:
+   * both must hold); the caller has refused NX with another, and GT with LT.
    */
-  expireAt(db: number, key: Buffer, at: number, condition?: ExpireCondition): 0 | 1 {
+  expireAt(db: number, key: Buffer, at: number, conditions: readonly ExpireCondition[] = []): 0 | 1 {
     const row = this.row(db, key);
     const record = this.lookup(db, key, row);
     if (record === undefined) return 0;
     const current = record.expireAt;
-    switch (condition) {
-      case 'nx':
-        if (current !== 0) return 0;
-        break;
-      case 'xx':
-        if (current === 0) return 0;
-        break;
-      case 'gt':
-        if (current === 0 || at <= current) return 0;
-        break;
-      case 'lt':
-        if (current !== 0 && at >= current) return 0;
-        break;
-      case undefined:
-        break;
+    for (const condition of conditions) {
+      // A key without a TTL counts as an infinite one: GT never beats it, LT always does.
+      if (condition === 'nx' && current !== 0) return 0;
+      if (condition === 'xx' && current === 0) return 0;
+      if (condition === 'gt' && (current === 0 || at <= current)) return 0;
+      if (condition === 'lt' && current !== 0 && at >= current) return 0;
     }
     const ownKey = Buffer.from(key);
     if (at <= Date.now()) {

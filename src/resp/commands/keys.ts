@@ -2,7 +2,7 @@
 import type { ExpireCondition } from '../../engines/kv/keyspace.js';
 import type { KeyType } from '../../engines/kv/record.js';
 import { TYPE_NAMES } from '../../engines/kv/record.js';
-import { cursor, int, scanOptions, word } from '../args.js';
+import { cursor, int64, scanOptions, word } from '../args.js';
 import type { Client } from '../client.js';
 import { command, Flag, keyCommand, type CommandSpec } from '../command-spec.js';
 import { respError, syntaxError } from '../errors.js';
@@ -11,37 +11,39 @@ const W = Flag.Write;
 const R = Flag.ReadOnly;
 const F = Flag.Fast;
 
+const INT64_MAX = (1n << 63n) - 1n;
+const INT64_MIN = -(1n << 63n);
+
+/**
+ * EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT with Redis 7.0's checks in Redis'
+ * order: every option first (the first unknown one is the error), then the
+ * incompatible combinations, then the number, then int64 overflow.
+ */
 function expireCommand(unit: 's' | 'ms', absolute: boolean) {
   return (c: Client, argv: Buffer[]): void => {
-    const name = word(argv[0]).toLowerCase();
-    const n = int(argv[2]);
-    let condition: ExpireCondition | undefined;
+    const conditions: ExpireCondition[] = [];
     for (let i = 3; i < argv.length; i++) {
       const option = word(argv[i]).toLowerCase();
       if (option !== 'nx' && option !== 'xx' && option !== 'gt' && option !== 'lt') {
         throw respError(`Unsupported option ${argv[i].toString('latin1')}`);
       }
-      if (condition !== undefined && condition !== option) {
-        if (option === 'nx' || condition === 'nx') {
-          throw respError('NX and XX, GT or LT options at the same time are not compatible');
-        }
-        if ((option === 'gt' && condition === 'lt') || (option === 'lt' && condition === 'gt')) {
-          throw respError('GT and LT options at the same time are not compatible');
-        }
-        if (option === 'xx' || condition === 'xx') {
-          // XX combines with GT or LT.
-          if (option !== 'xx') condition = option;
-          continue;
-        }
-      }
-      condition = option;
+      if (!conditions.includes(option)) conditions.push(option);
     }
-    const ms = unit === 's' ? n * 1000 : n;
-    const at = absolute ? ms : Date.now() + ms;
-    if (!Number.isSafeInteger(ms) || !Number.isSafeInteger(at)) {
-      throw respError(`invalid expire time in '${name}' command`);
+    const has = (option: ExpireCondition): boolean => conditions.includes(option);
+    if (has('nx') && (has('xx') || has('gt') || has('lt'))) {
+      throw respError('NX and XX, GT or LT options at the same time are not compatible');
     }
-    c.reply.integer(c.server.keyspace.expireAt(c.db, argv[1], at, condition));
+    if (has('gt') && has('lt')) throw respError('GT and LT options at the same time are not compatible');
+    let when = BigInt(int64(argv[2]));
+    const invalid = (): Error => respError(`invalid expire time in '${word(argv[0]).toLowerCase()}' command`);
+    if (unit === 's') {
+      if (when > INT64_MAX / 1000n || when < INT64_MIN / 1000n) throw invalid();
+      when *= 1000n;
+    }
+    const base = absolute ? 0n : BigInt(Date.now());
+    if (when > INT64_MAX - base) throw invalid();
+    // Far-future times beyond 2^53 ms lose precision in storage; Redis accepts them, so do we.
+    c.reply.integer(c.server.keyspace.expireAt(c.db, argv[1], Number(when + base), conditions));
   };
 }
 
