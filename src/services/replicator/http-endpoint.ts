@@ -7,11 +7,17 @@
  * userinfo, then an `Authorization` header; they never appear in
  * `displayName`/`identity`.
  *
- * `_changes`: a one-shot feed (and a continuous one's catch-up) is read in
- * pages of `batchSize`, the next page requested while the current one is
- * being replicated; a continuous feed then streams with heartbeats, and a
- * connection that stays silent for three heartbeats is dropped and reopened
- * from the last seq handed over.
+ * `_changes`: everything up to now comes from one normal feed, read as it
+ * streams in (no `limit` paging: a page costs the peer a `pending` count of
+ * everything after it) and handed over in batches of `batchSize` with
+ * backpressure; a cut resumes from the last batch handed over. A continuous
+ * job then streams `feed=continuous` with heartbeats; a connection silent for
+ * three heartbeats is dropped and reopened from the last seq handed over;
+ * `retries_per_request` failed reconnections in a row fail the job (the
+ * scheduler then restarts it with backoff), as CouchDB's changes reader does.
+ *
+ * `_bulk_docs` answered 413 is split in halves down to single documents; a
+ * document still too large is one write failure (`too_large`).
  */
 import { badRequest, DoppelError, ErrorKind } from '../../errors.js';
 import type {
@@ -27,6 +33,7 @@ import type {
   Seq,
   WriteFailure,
 } from '../../engines/replication/endpoint.js';
+import { NormalFeedScanner } from './http-changes-scanner.js';
 import { httpError, HttpTransport, sleep, type HttpTransportOptions } from './http-transport.js';
 
 export { httpError } from './http-transport.js';
@@ -47,8 +54,15 @@ export type HttpEndpointOptions = HttpTransportOptions;
 /** Reconnect delays of a continuous feed: first try, and the cap of the doubling. */
 const FEED_RETRY_FIRST_MS = 250;
 const FEED_RETRY_MAX_MS = 30_000;
-/** A stall is never declared sooner than this, whatever the heartbeat. */
-const MIN_STALL_MS = 300;
+/** The shortest heartbeat asked of a continuous feed (a stall is three of them). */
+const MIN_HEARTBEAT_MS = 100;
+/**
+ * Revisions per `_bulk_get` request; a worker's batch goes out as several
+ * such requests at once. Replies stay small (about 100 KB for 1 KB docs):
+ * V8 allocates strings above ~64 KB in large-object space, which costs far
+ * more per byte, on both ends, than many small replies do.
+ */
+const BULK_GET_CHUNK = 100;
 /** `open_revs` GETs in flight at once when the peer has no `_bulk_get`. */
 const OPEN_REVS_CONCURRENCY = 8;
 
@@ -93,11 +107,6 @@ class ConsumerError extends Error {
   constructor(readonly original: unknown) {
     super('changes consumer failed');
   }
-}
-
-interface ChangesPage {
-  readonly rows: readonly ChangeEntry[];
-  readonly lastSeq: Seq;
 }
 
 export class HttpEndpoint implements ReplicationEndpoint {
@@ -183,68 +192,12 @@ export class HttpEndpoint implements ReplicationEndpoint {
     }
   }
 
-  async #changesPage(options: ChangesOptions, since: Seq): Promise<ChangesPage> {
-    const req = this.#changesRequest(options, since);
-    const params = { ...req.query, feed: 'normal', limit: String(options.batchSize) };
-    const { body } = await this.#http.request(
-      {
-        method: req.body === undefined ? 'GET' : 'POST',
-        path: `/_changes${query(params)}`,
-        ...(req.body === undefined ? {} : { body: req.body }),
-      },
-      'GET _changes',
-    );
-    if (!isObject(body) || !Array.isArray(body['results']))
-      throw new DoppelError(ErrorKind.Unavailable, 'bad _changes reply');
-    const rows: ChangeEntry[] = [];
-    for (const r of body['results'] as unknown[]) {
-      const row = toChange(r);
-      if (row !== null) rows.push(row);
-    }
-    const last = body['last_seq'];
-    const lastSeq: Seq =
-      typeof last === 'number' || typeof last === 'string' ? last : (rows[rows.length - 1]?.seq ?? since);
-    return { rows, lastSeq };
-  }
-
   async changes(
     options: ChangesOptions,
     onBatch: (rows: readonly ChangeEntry[], lastSeq: Seq) => Promise<void>,
   ): Promise<ChangesResult> {
     let since = options.since;
-    // Catch up with paged normal feeds, each next page already on its way while this one is replicated.
-    let next: Promise<ChangesPage> | undefined = this.#changesPage(options, since);
-    while (next !== undefined) {
-      const page: ChangesPage = await next;
-      next = undefined;
-      if (options.signal.aborted) return { lastSeq: since };
-      const more = page.rows.length >= options.batchSize;
-      if (more) {
-        next = this.#changesPage(options, page.lastSeq);
-        // Awaited on the next turn; if onBatch throws first, its failure must not go unhandled.
-        next.catch(() => undefined);
-      }
-      if (page.rows.length > 0 || page.lastSeq !== since) await onBatch(page.rows, page.lastSeq);
-      since = page.lastSeq;
-    }
-    if (!options.continuous || options.signal.aborted) return { lastSeq: since };
-    try {
-      return await this.#continuous(options, since, onBatch);
-    } catch (err) {
-      throw err instanceof ConsumerError ? err.original : err;
-    }
-  }
-
-  /** The streamed continuous feed, reconnected from the last seq handed over after any transient failure. */
-  async #continuous(
-    options: ChangesOptions,
-    start: Seq,
-    onBatch: (rows: readonly ChangeEntry[], lastSeq: Seq) => Promise<void>,
-  ): Promise<ChangesResult> {
-    let since = start;
-    let delay = FEED_RETRY_FIRST_MS;
-    const stallMs = Math.max(3 * options.heartbeatMs, MIN_STALL_MS);
-    const handOver = async (rows: ChangeEntry[], lastSeq: Seq): Promise<void> => {
+    const handOver = async (rows: readonly ChangeEntry[], lastSeq: Seq): Promise<void> => {
       try {
         await onBatch(rows, lastSeq);
       } catch (err) {
@@ -252,26 +205,138 @@ export class HttpEndpoint implements ReplicationEndpoint {
       }
       since = lastSeq;
     };
+    try {
+      // Everything up to now in one streamed normal feed; then, when continuous, stream what follows.
+      since = await this.#normalFeed(options, since, handOver);
+      if (!options.continuous || options.signal.aborted) return { lastSeq: since };
+      return await this.#continuous(options, since, handOver);
+    } catch (err) {
+      throw err instanceof ConsumerError ? err.original : err;
+    }
+  }
+
+  /**
+   * The normal feed from `start` to the current end, in one request read as it
+   * arrives (batches of `batchSize` as soon as they are complete). A failure
+   * part-way resumes from the last batch handed over, with the request
+   * retry budget (renewed by progress).
+   */
+  async #normalFeed(
+    options: ChangesOptions,
+    start: Seq,
+    handOver: (rows: readonly ChangeEntry[], lastSeq: Seq) => Promise<void>,
+  ): Promise<Seq> {
+    let since = start;
+    const give = async (rows: readonly ChangeEntry[], lastSeq: Seq): Promise<void> => {
+      await handOver(rows, lastSeq);
+      since = lastSeq;
+    };
+    let delay = FEED_RETRY_FIRST_MS;
+    for (let attempt = 0; ; attempt++) {
+      if (options.signal.aborted) return since;
+      let rows: ChangeEntry[] = [];
+      try {
+        const req = this.#changesRequest(options, since);
+        const reply = await this.#http.stream({
+          method: req.body === undefined ? 'GET' : 'POST',
+          path: `/_changes${query({ ...req.query, feed: 'normal' })}`,
+          ...(req.body === undefined ? {} : { body: req.body }),
+          signal: options.signal,
+          bodyTimeout: this.#http.connectionTimeout,
+        });
+        if (!reply.ok) throw httpError(reply.status, reply.errorBody, 'GET _changes');
+        const scanner = new NormalFeedScanner();
+        const decoder = new TextDecoder();
+        const take = async (texts: readonly string[]): Promise<void> => {
+          for (const text of texts) {
+            const row = toChange(JSON.parse(text) as unknown);
+            if (row === null) continue;
+            rows.push(row);
+            if (rows.length >= options.batchSize) {
+              const batch = rows;
+              rows = [];
+              await give(batch, row.seq);
+              attempt = 0;
+              delay = FEED_RETRY_FIRST_MS;
+            }
+          }
+        };
+        for await (const chunk of reply.body)
+          await take(scanner.push(decoder.decode(chunk, { stream: true })));
+        await take(scanner.push(decoder.decode()));
+        const rest = scanner.end();
+        if (rest === null) throw new DoppelError(ErrorKind.Unavailable, 'bad _changes reply');
+        const last = rest['last_seq'];
+        const lastSeq: Seq =
+          typeof last === 'number' || typeof last === 'string' ? last : (rows[rows.length - 1]?.seq ?? since);
+        if (rows.length > 0 || lastSeq !== since) await give(rows, lastSeq);
+        return since;
+      } catch (err) {
+        if (err instanceof ConsumerError) throw err;
+        if (options.signal.aborted || this.#http.signal.aborted) return since;
+        if (
+          err instanceof DoppelError &&
+          err.kind !== ErrorKind.Unavailable &&
+          err.kind !== ErrorKind.Internal
+        )
+          throw err;
+        if (attempt >= this.#http.retriesPerRequest)
+          throw err instanceof DoppelError
+            ? err
+            : new DoppelError(ErrorKind.Unavailable, `GET _changes failed: ${String(err)}`, { cause: err });
+        await sleep(delay, options.signal);
+        delay = Math.min(delay * 2, FEED_RETRY_MAX_MS);
+      }
+    }
+  }
+
+  /** The streamed continuous feed, reconnected from the last seq handed over after any transient failure. */
+  async #continuous(
+    options: ChangesOptions,
+    start: Seq,
+    handOver: (rows: readonly ChangeEntry[], lastSeq: Seq) => Promise<void>,
+  ): Promise<ChangesResult> {
+    let since = start;
+    const give = async (rows: readonly ChangeEntry[], lastSeq: Seq): Promise<void> => {
+      await handOver(rows, lastSeq);
+      since = lastSeq;
+    };
+    let delay = FEED_RETRY_FIRST_MS;
+    // Heartbeats at least three times per connection_timeout (CouchDB asks for timeout=connection_timeout/3),
+    // so that a silence of three heartbeats is a stall and never an idle feed.
+    const heartbeatMs = Math.max(
+      MIN_HEARTBEAT_MS,
+      Math.min(options.heartbeatMs, Math.floor(this.#http.connectionTimeout / 3)),
+    );
+    const stallMs = 3 * heartbeatMs;
+    /** Connections in a row that failed before any byte came; past retries_per_request the job crashes. */
+    let failures = 0;
     while (!options.signal.aborted && !this.#http.signal.aborted) {
       const connection = new AbortController();
       const stop = (): void => connection.abort();
       options.signal.addEventListener('abort', stop, { once: true });
       let watchdog: NodeJS.Timeout | undefined;
+      let stalled = false;
       // Armed while we wait for the peer (connect, headers, bytes); not while onBatch holds the feed back.
       const arm = (): void => {
         clearTimeout(watchdog);
-        watchdog = setTimeout(stop, stallMs);
+        watchdog = setTimeout(() => {
+          stalled = true;
+          connection.abort();
+        }, stallMs);
       };
       const disarm = (): void => clearTimeout(watchdog);
+      let gotBytes = false;
       try {
         const req = this.#changesRequest(options, since);
-        const params = { ...req.query, feed: 'continuous', heartbeat: String(options.heartbeatMs) };
+        const params = { ...req.query, feed: 'continuous', heartbeat: String(heartbeatMs) };
         arm();
         const reply = await this.#http.stream({
           method: req.body === undefined ? 'GET' : 'POST',
           path: `/_changes${query(params)}`,
           ...(req.body === undefined ? {} : { body: req.body }),
           signal: connection.signal,
+          bodyTimeout: 0,
         });
         if (!reply.ok) throw httpError(reply.status, reply.errorBody, 'continuous _changes');
         const decoder = new TextDecoder();
@@ -279,6 +344,8 @@ export class HttpEndpoint implements ReplicationEndpoint {
         let rows: ChangeEntry[] = [];
         for await (const chunk of reply.body) {
           disarm();
+          gotBytes = true;
+          failures = 0;
           delay = FEED_RETRY_FIRST_MS;
           buffered += decoder.decode(chunk, { stream: true });
           let start = 0;
@@ -298,14 +365,14 @@ export class HttpEndpoint implements ReplicationEndpoint {
               if (rows.length >= options.batchSize) {
                 const batch = rows;
                 rows = [];
-                await handOver(batch, batch[batch.length - 1]?.seq ?? since);
+                await give(batch, row.seq);
               }
             } else if (isObject(parsed) && 'last_seq' in parsed) {
               // The feed's closing line: rows before it first, then reopen from its seq.
               if (rows.length > 0) {
                 const batch = rows;
                 rows = [];
-                await handOver(batch, batch[batch.length - 1]?.seq ?? since);
+                await give(batch, batch[batch.length - 1]?.seq ?? since);
               }
               const last = parsed['last_seq'];
               if (typeof last === 'number' || typeof last === 'string') since = last;
@@ -316,11 +383,21 @@ export class HttpEndpoint implements ReplicationEndpoint {
           if (rows.length > 0) {
             const batch = rows;
             rows = [];
-            await handOver(batch, batch[batch.length - 1]?.seq ?? since);
+            await give(batch, batch[batch.length - 1]?.seq ?? since);
           }
           arm();
         }
-        // The peer ended the feed (its timeout, a restart): reopen it at once.
+        // The peer ended the feed (its timeout, a restart): reopen it, at once if it was useful.
+        if (!gotBytes) {
+          failures++;
+          if (failures > this.#http.retriesPerRequest)
+            throw new DoppelError(
+              ErrorKind.Unavailable,
+              `continuous _changes: the peer keeps closing the feed`,
+            );
+          await sleep(delay, options.signal);
+          delay = Math.min(delay * 2, FEED_RETRY_MAX_MS);
+        }
       } catch (err) {
         if (err instanceof ConsumerError) throw err;
         if (options.signal.aborted || this.#http.signal.aborted) break;
@@ -330,6 +407,21 @@ export class HttpEndpoint implements ReplicationEndpoint {
           err.kind !== ErrorKind.Internal
         )
           throw err;
+        // As CouchDB's changes reader: retries_per_request reconnections in a row, then the job crashes
+        // (and its scheduler restarts it with backoff).
+        failures++;
+        if (failures > this.#http.retriesPerRequest) {
+          const why = stalled
+            ? `no data (not even a heartbeat) for ${stallMs} ms`
+            : err instanceof Error
+              ? err.message
+              : String(err);
+          throw new DoppelError(
+            ErrorKind.Unavailable,
+            `continuous _changes from ${this.displayName} failed ${failures} times: ${why}`,
+            { cause: err },
+          );
+        }
         await sleep(delay, options.signal);
         delay = Math.min(delay * 2, FEED_RETRY_MAX_MS);
       } finally {
@@ -375,22 +467,35 @@ export class HttpEndpoint implements ReplicationEndpoint {
   async bulkGet(requests: readonly BulkGetRequest[]): Promise<BulkGetResult> {
     if (requests.length === 0) return { docs: [], missing: [] };
     if (this.#bulkGetSupported) {
-      const reply = await this.#http.request({
-        method: 'POST',
-        path: `/_bulk_get${query({ revs: 'true', latest: 'true', attachments: 'true' })}`,
-        body: JSON.stringify({
-          docs: requests.map((r) =>
-            r.attsSince === undefined
-              ? { id: r.id, rev: r.rev }
-              : { id: r.id, rev: r.rev, atts_since: r.attsSince },
-          ),
-        }),
-        accept: [400, 404, 405, 501],
-      });
-      if (reply.status < 300) return this.#bulkGetReply(requests, reply.body);
+      // Several smaller requests at once rather than one big one: see BULK_GET_CHUNK.
+      const parts: Promise<BulkGetResult | null>[] = [];
+      for (let i = 0; i < requests.length; i += BULK_GET_CHUNK)
+        parts.push(this.#bulkGetPart(requests.slice(i, i + BULK_GET_CHUNK)));
+      const results = await Promise.all(parts);
+      if (results.every((r): r is BulkGetResult => r !== null)) {
+        if (results.length === 1 && results[0] !== undefined) return results[0];
+        return { docs: results.flatMap((r) => r.docs), missing: results.flatMap((r) => r.missing) };
+      }
       this.#bulkGetSupported = false;
     }
     return this.#openRevs(requests);
+  }
+
+  /** One `_bulk_get`; null when the peer has none. */
+  async #bulkGetPart(requests: readonly BulkGetRequest[]): Promise<BulkGetResult | null> {
+    const reply = await this.#http.request({
+      method: 'POST',
+      path: `/_bulk_get${query({ revs: 'true', latest: 'true', attachments: 'true' })}`,
+      body: JSON.stringify({
+        docs: requests.map((r) =>
+          r.attsSince === undefined
+            ? { id: r.id, rev: r.rev }
+            : { id: r.id, rev: r.rev, atts_since: r.attsSince },
+        ),
+      }),
+      accept: [400, 404, 405, 501],
+    });
+    return reply.status < 300 ? this.#bulkGetReply(requests, reply.body) : null;
   }
 
   #bulkGetReply(requests: readonly BulkGetRequest[], body: unknown): BulkGetResult {
@@ -556,6 +661,20 @@ export class HttpEndpoint implements ReplicationEndpoint {
   }
 }
 
-function bulkDocsBody(docs: readonly FetchedDoc[]): string {
-  return JSON.stringify({ docs, new_edits: false });
+/** Documents per piece of a serialized `_bulk_docs` body (see bulkDocsBody). */
+const DOCS_PER_PIECE = 32;
+
+/**
+ * `{"new_edits":false,"docs":[…]}` as bytes, serialized a few documents at a
+ * time: encoding one batch-sized string costs several times more (V8 keeps
+ * strings above ~64 KB in large-object space, and encoding them is slow).
+ */
+function bulkDocsBody(docs: readonly FetchedDoc[]): Buffer {
+  const pieces: Buffer[] = [Buffer.from('{"new_edits":false,"docs":[')];
+  for (let i = 0; i < docs.length; i += DOCS_PER_PIECE) {
+    const json = JSON.stringify(docs.slice(i, i + DOCS_PER_PIECE));
+    pieces.push(Buffer.from(i === 0 ? json.slice(1, -1) : `,${json.slice(1, -1)}`));
+  }
+  pieces.push(Buffer.from(']}'));
+  return Buffer.concat(pieces);
 }

@@ -14,6 +14,7 @@
  * Replies are read whole and parsed as JSON (gzip/deflate accepted), except
  * for `stream()`, which hands the raw (decompressed) body to the caller.
  */
+import { isAscii } from 'node:buffer';
 import { setMaxListeners } from 'node:events';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -73,6 +74,11 @@ export interface StreamRequest {
   readonly body?: string;
   /** Aborts the request and its body. */
   readonly signal: AbortSignal;
+  /**
+   * Longest silence (ms) while the body is read; 0 for none (the caller
+   * watches itself). Time the caller spends not reading does not count.
+   */
+  readonly bodyTimeout: number;
 }
 
 /** A 2xx reply's body as it arrives (decompressed), or a failed reply's body read whole. */
@@ -141,12 +147,12 @@ function parseJson(text: string): unknown {
   }
 }
 
+/** A whole body as text; ASCII (the usual JSON) is decoded as latin1, which skips UTF-8 validation. */
 async function readAll(body: Dispatcher.ResponseData['body'], encoding: string): Promise<string> {
-  if (encoding === 'gzip' || encoding === 'x-gzip')
-    return (await gunzipAsync(Buffer.from(await body.arrayBuffer()))).toString('utf8');
-  if (encoding === 'deflate')
-    return (await inflateAsync(Buffer.from(await body.arrayBuffer()))).toString('utf8');
-  return body.text();
+  let bytes = Buffer.from(await body.arrayBuffer());
+  if (encoding === 'gzip' || encoding === 'x-gzip') bytes = await gunzipAsync(bytes);
+  else if (encoding === 'deflate') bytes = await inflateAsync(bytes);
+  return bytes.toString(isAscii(bytes) ? 'latin1' : 'utf8');
 }
 
 function decoded(body: Readable, encoding: string): Readable {
@@ -224,6 +230,14 @@ export class HttpTransport {
     return this.#stop.signal;
   }
 
+  get connectionTimeout(): number {
+    return this.#timeout;
+  }
+
+  get retriesPerRequest(): number {
+    return this.#retries;
+  }
+
   /** One JSON request with retries (network, timeouts, 5xx, 408) and throttling (429). */
   async request(req: HttpRequest, what = `${req.method} ${req.path}`): Promise<HttpReply> {
     let delay = FIRST_RETRY_DELAY_MS;
@@ -253,10 +267,18 @@ export class HttpTransport {
         if (req.method === 'HEAD') {
           await res.body.dump();
           body = null;
+        } else if (headerValue(res.headers, 'content-type').startsWith('multipart/')) {
+          // We always ask for JSON; a peer that answers multipart anyway must not look like "no docs".
+          await res.body.dump();
+          throw new DoppelError(
+            ErrorKind.UnsupportedMediaType,
+            `${what}: the peer answered ${headerValue(res.headers, 'content-type').split(';')[0] ?? ''}; only JSON replies are supported`,
+          );
         } else {
           body = parseJson(await readAll(res.body, headerValue(res.headers, 'content-encoding')));
         }
       } catch (err) {
+        if (err instanceof DoppelError) throw err;
         if (this.#stop.signal.aborted)
           throw new DoppelError(ErrorKind.Unavailable, 'replication stopped', { cause: err });
         if (attempt >= this.#retries)
@@ -284,11 +306,7 @@ export class HttpTransport {
     }
   }
 
-  /**
-   * A request whose body is read as it arrives (continuous `_changes`).
-   * No body timeout: the caller watches for silence itself, since it also
-   * stops reading while it applies backpressure. Not retried.
-   */
+  /** A request whose body is read as it arrives (`_changes` feeds). Not retried: the caller resumes. */
   async stream(req: StreamRequest): Promise<StreamReply> {
     await this.#waitForSlot();
     const signal = AbortSignal.any([req.signal, this.#stop.signal]);
@@ -303,7 +321,7 @@ export class HttpTransport {
       headers,
       body: req.body ?? null,
       signal,
-      bodyTimeout: 0,
+      bodyTimeout: req.bodyTimeout,
       idempotent: true,
     });
     const encoding = headerValue(res.headers, 'content-encoding');
