@@ -212,7 +212,8 @@ export function registerChangesRoutes(app: FastifyInstance, deps: HttpDependenci
       since,
       limit,
       next: async (after, max) => {
-        const result = await page(after, Math.min(max, 1000));
+        // A continuous feed never reports `pending`: counting the rest of the feed per page is waste.
+        const result = await page(after, Math.min(max, 1000), true);
         return {
           lines: result.rows.map((r) => ({ seq: r.seq, json: changeRowJson(r) })),
           last: result.lastSeq,
