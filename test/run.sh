@@ -12,8 +12,8 @@ fail() {
 
 # ---- system packages (apt) ---------------------------------------------------
 # Real peers the interop tests and benches talk to: redis-server (Redis' own replies to
-# compare against), redis-cli and redis-benchmark (from redis-tools).
-APT_PACKAGES=(redis-server redis-tools)
+# compare against), redis-cli and redis-benchmark (from redis-tools), influxd 1.x (a stream sink).
+APT_PACKAGES=(redis-server redis-tools influxdb)
 if [ "${#APT_PACKAGES[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive

@@ -255,6 +255,35 @@ export const configTable = {
     description:
       "Auto-follow rules: how often the leader's databases are listed again (failed ones retried).",
   },
+  influx_org: {
+    type: 'string',
+    default: 'doppel',
+    description: 'InfluxDB API: the name of the one organization (its id derives from the node id).',
+  },
+  stream_min_max_age_s: {
+    type: 'integer',
+    default: 60,
+    min: 1,
+    description: "Outbound streams: lowest accepted maxAgeSeconds (InfluxDB's is 60).",
+  },
+  stream_purge_interval_ms: {
+    type: 'integer',
+    default: 60_000,
+    min: 100,
+    description: 'Outbound streams: how often queued data older than maxAgeSeconds is purged.',
+  },
+  stream_request_timeout_ms: {
+    type: 'integer',
+    default: 120_000,
+    min: 100,
+    description: 'Outbound streams: time limit of one write to the remote.',
+  },
+  stream_max_backoff_ms: {
+    type: 'integer',
+    default: 15 * 60 * 1000,
+    min: 100,
+    description: 'Outbound streams: longest wait between retries (0.5 s doubling up to this).',
+  },
   config: {
     type: 'string',
     default: '',

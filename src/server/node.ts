@@ -16,6 +16,11 @@ import { LeaderStats } from '../services/followers/leader-stats.js';
 import { BulkDocsParser } from '../services/docs/parse-pool.js';
 import { RemoteRegistry } from '../services/remotes/remote-registry.js';
 import { StatusBoard } from '../services/replications/status-board.js';
+import { NodeMetrics } from '../services/metrics/node-metrics.js';
+import { BucketService } from '../services/streams/bucket-service.js';
+import { PointWriter } from '../services/streams/point-writer.js';
+import { StreamService } from '../services/streams/stream-service.js';
+import { StreamStore } from '../services/streams/stream-store.js';
 import { replicatorDocRule } from '../services/replicator/replicator-doc-rule.js';
 import { ReplicatorService } from '../services/replicator/replicator-service.js';
 import { Storage } from '../storage/environment.js';
@@ -135,6 +140,25 @@ export async function startNode(config: Config): Promise<RunningNode> {
   );
   const leaderStats = new LeaderStats();
 
+  const metrics = new NodeMetrics();
+  const streams = new StreamService({
+    store: new StreamStore(storage),
+    journal,
+    docs: store,
+    remotes,
+    board,
+    metrics,
+    log: log.child({ service: 'streams' }),
+    senderOptions: {
+      maxBackoffMs: config.stream_max_backoff_ms,
+      purgeIntervalMs: config.stream_purge_interval_ms,
+      requestTimeoutMs: config.stream_request_timeout_ms,
+    },
+    limits: { minMaxAgeSeconds: config.stream_min_max_age_s },
+  });
+  const buckets = new BucketService(store, streams, { id: nodeId.slice(0, 16), name: config.influx_org });
+  const points = new PointWriter(store, streams, metrics, config.max_body_bytes);
+
   let ready = false;
   const app = buildHttpApp({
     docs,
@@ -145,6 +169,10 @@ export async function startNode(config: Config): Promise<RunningNode> {
     leaderStats,
     remotes,
     board,
+    streams,
+    buckets,
+    points,
+    metrics,
     log,
     nodeId,
     version: packageVersion(),
@@ -182,12 +210,14 @@ export async function startNode(config: Config): Promise<RunningNode> {
   // After the front doors: jobs may replicate from this node's own HTTP port.
   await replicator.start();
   followers.start();
+  streams.start();
   ready = true;
   log.info({ http: httpUrl, data_dir: join(config.data_dir), node_id: nodeId }, 'listening');
   return {
     httpUrl,
     async stop() {
       clearInterval(trimTimer);
+      await streams.stop();
       await followers.stop();
       await replicator.stop();
       await resp.stop();

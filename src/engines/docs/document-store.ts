@@ -113,6 +113,26 @@ export interface DatabaseInfo {
   readonly doppel: { kind: DatabaseKind; read_only?: string };
 }
 
+/** One point of a bucket write: its document id and body (see `engines/points/point-document.ts`). */
+export interface PointWrite {
+  readonly id: string;
+  readonly body: string;
+}
+
+export interface PointsWriteOptions {
+  /** The body after a rewrite of a stored point; null when it changes nothing. */
+  readonly merge: (stored: string, incoming: string) => string | null;
+  /** The points as line protocol at ns precision, each line ending in "\n" (the journal entry). */
+  readonly lines: string;
+  readonly count: number;
+  /** Runs inside the write's transaction after the journal append; a throw refuses the write. */
+  readonly inTransaction?: (lsn: number, uid: number) => void;
+}
+
+function pointEdit(id: string, body: string): DocEdit {
+  return { id, rev: undefined, deleted: false, body, path: undefined, attachments: undefined };
+}
+
 const CHANGES_BATCH = 256;
 
 function sameTree(a: RevTree, b: RevTree): boolean {
@@ -518,6 +538,7 @@ export class DocumentStore {
     rev: string,
     atts: readonly [string, AttachmentMeta][],
     now: number,
+    journaled = true,
   ): void {
     const { tree, dropped } = stem(grown, rec.revsLimit);
     for (const r of dropped) this.#revs.removeSync([rec.uid, edit.id, r]);
@@ -534,6 +555,7 @@ export class DocumentStore {
       atts,
       now,
       (tree[win][1] & RevFlag.Deleted) !== 0,
+      journaled,
     );
   }
 
@@ -549,6 +571,7 @@ export class DocumentStore {
     atts: readonly [string, AttachmentMeta][],
     now: number,
     isDeleted = edit.deleted,
+    journaled = true,
   ): void {
     const rev = path[0];
     const stored: StoredRevision =
@@ -585,7 +608,73 @@ export class DocumentStore {
             body: edit.body,
             atts: stored.a,
           };
-    this.#journal.append(entry, now);
+    if (journaled) this.#journal.append(entry, now);
+  }
+
+  // ---- bucket points -------------------------------------------------------
+
+  /**
+   * Writes line protocol points to a bucket in one transaction: each point becomes (or
+   * merges into) its document, and the whole request is one `points` journal entry
+   * carrying the lines, so outbound streams forward them without rendering documents.
+   * `inTransaction` runs inside the same transaction right after the journal append
+   * (stream queues account the entry there); a throw from it refuses the whole write.
+   */
+  async writePoints(
+    dbName: string,
+    points: readonly PointWrite[],
+    options: PointsWriteOptions,
+  ): Promise<{ seq: number; lsn: number }> {
+    const result = await this.#storage.write(() => {
+      const rec = this.#dbs.get(dbName);
+      if (rec === undefined) throw notFound('Database does not exist.');
+      if (rec.kind !== 'bucket') throw badRequest(`database "${dbName}" is not a bucket`);
+      if (rec.readOnly !== undefined) throw new DoppelError(ErrorKind.Forbidden, rec.readOnly);
+      const next = { ...rec };
+      const now = Date.now();
+      for (const point of points) this.#applyPoint(next, point, options.merge, now);
+      if (next.seq !== rec.seq) {
+        this.#dbs.putSync(dbName, next);
+        this.#recordDbUpdate(dbName, 'updated');
+      }
+      const entry: JournalEntry = {
+        k: 'points',
+        db: dbName,
+        seq: next.seq,
+        lines: options.lines,
+        count: options.count,
+      };
+      const lsn = this.#journal.append(entry, now);
+      options.inTransaction?.(lsn, rec.uid);
+      return { seq: next.seq, lsn, changed: next.seq !== rec.seq };
+    });
+    if (result.changed) this.#notify(dbName, result.seq);
+    return { seq: result.seq, lsn: result.lsn };
+  }
+
+  #applyPoint(rec: DatabaseRecord, point: PointWrite, merge: PointsWriteOptions['merge'], now: number): void {
+    const info = this.#info([rec.uid, point.id]);
+    if (info === undefined) {
+      const edit = pointEdit(point.id, point.body);
+      const rev = newRevision(null, edit, []);
+      const node: StoredDocInfo = [rec.seq + 1, rev, null, RevFlag.Available];
+      this.#writeRevision(rec, edit, undefined, node, rev, [rev], 1, [], now, false, false);
+      return;
+    }
+    const win = winner(info.t);
+    let body = point.body;
+    if ((info.t[win][1] & RevFlag.Deleted) === 0) {
+      const stored = this.#rev([rec.uid, point.id, win]);
+      if (stored !== undefined) {
+        const merged = merge(stored.b, body);
+        if (merged === null) return;
+        body = merged;
+      }
+    }
+    const edit = pointEdit(point.id, body);
+    const rev = newRevision(win, edit, []);
+    if (rev in info.t) return;
+    this.#commitRevision(rec, edit, info, addChild(info.t, win, rev, RevFlag.Available), rev, [], now, false);
   }
 
   // ---- document reads ------------------------------------------------------

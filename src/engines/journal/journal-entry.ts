@@ -19,6 +19,20 @@ export type JournalEntry =
       readonly body: string;
       readonly atts?: Readonly<Record<string, AttachmentMeta>>;
     }
+  | {
+      /**
+       * Line protocol points written to a bucket in one request. Deterministic given the
+       * state before it: each line becomes (or merges into) the document named by its
+       * series key and timestamp (`engines/points/point-document.ts`); `seq` is the
+       * bucket's update seq after the write. Outbound streams forward `lines` as they are.
+       */
+      readonly k: 'points';
+      readonly db: string;
+      readonly seq: number;
+      /** At ns precision, each line ending in "\n". */
+      readonly lines: string;
+      readonly count: number;
+    }
   | { readonly k: 'local'; readonly db: string; readonly id: string; readonly body: string | null }
   | { readonly k: 'security'; readonly db: string; readonly security: unknown }
   | { readonly k: 'revs_limit'; readonly db: string; readonly limit: number }

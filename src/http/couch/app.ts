@@ -18,6 +18,14 @@ import type { LeaderStats } from '../../services/followers/leader-stats.js';
 import type { RemoteRegistry } from '../../services/remotes/remote-registry.js';
 import type { StatusBoard } from '../../services/replications/status-board.js';
 import type { ReplicatorService } from '../../services/replicator/replicator-service.js';
+import type { NodeMetrics } from '../../services/metrics/node-metrics.js';
+import type { BucketService } from '../../services/streams/bucket-service.js';
+import type { PointWriter } from '../../services/streams/point-writer.js';
+import type { StreamService } from '../../services/streams/stream-service.js';
+import { registerInfluxRoutes } from '../influx/influx-routes.js';
+import { registerMetricsRoutes } from '../native/metrics-routes.js';
+import { registerStreamRoutes } from '../native/stream-routes.js';
+import { registerTokenRoutes } from '../native/token-routes.js';
 import { registerJournalRoutes } from '../native/journal-routes.js';
 import { registerRemoteRoutes } from '../native/remote-routes.js';
 import { registerReplicationRoutes } from '../native/replication-routes.js';
@@ -45,6 +53,10 @@ export interface HttpDependencies {
   readonly leaderStats: LeaderStats;
   readonly remotes: RemoteRegistry;
   readonly board: StatusBoard;
+  readonly streams: StreamService;
+  readonly buckets: BucketService;
+  readonly points: PointWriter;
+  readonly metrics: NodeMetrics;
   readonly log: Logger;
   readonly nodeId: string;
   readonly version: string;
@@ -55,7 +67,7 @@ export interface HttpDependencies {
 }
 
 /** Paths anyone may reach without credentials. */
-const PUBLIC_PATHS = new Set(['/', '/_up', '/_session']);
+const PUBLIC_PATHS = new Set(['/', '/_up', '/_session', '/ping', '/health']);
 
 /** The request body parsed as JSON; 400 `bad_request` when it is not. */
 export function jsonBody(req: FastifyRequest): unknown {
@@ -130,6 +142,10 @@ export function buildHttpApp(deps: HttpDependencies): FastifyInstance {
   registerJournalRoutes(app, deps);
   registerRemoteRoutes(app, deps);
   registerReplicationRoutes(app, deps);
+  registerStreamRoutes(app, deps);
+  registerTokenRoutes(app, deps);
+  registerMetricsRoutes(app, deps);
+  registerInfluxRoutes(app, deps);
   registerReplicatorRoutes(app, deps);
   registerOpenSearchRoutes(app, deps);
   registerDatabaseRoutes(app, deps);

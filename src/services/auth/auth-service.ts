@@ -5,6 +5,7 @@ import type { DocumentStore } from '../../engines/docs/document-store.js';
 import type { Journal } from '../../engines/journal/journal.js';
 import { DoppelError, ErrorKind, unauthorized } from '../../errors.js';
 import type { Storage } from '../../storage/environment.js';
+import { ApiTokens } from './api-tokens.js';
 import { parseBasicAuth } from './basic-auth.js';
 import { hashPasswordAsync, VerifiedCredentialCache, type PasswordHash } from './passwords.js';
 import {
@@ -53,6 +54,8 @@ export class AuthService {
   readonly #docs: DocumentStore;
   readonly #cache = new VerifiedCredentialCache();
   readonly #sessionTimeoutS: number;
+  /** API tokens (`Authorization: Token …`); stored as hashes beside the admin record. */
+  readonly tokens: ApiTokens;
   #secret = '';
 
   constructor(storage: Storage, journal: Journal, docs: DocumentStore, options: { sessionTimeoutS: number }) {
@@ -61,6 +64,7 @@ export class AuthService {
     this.#docs = docs;
     this.#meta = storage.structured<unknown, string>('auth');
     this.#sessionTimeoutS = options.sessionTimeoutS;
+    this.tokens = new ApiTokens(storage, this.#meta);
   }
 
   /**
@@ -151,6 +155,11 @@ export class AuthService {
       const ctx = await this.verify(basic.name, basic.password);
       if (ctx === null) throw unauthorized('Name or password is incorrect.');
       return { ctx, method: 'default' };
+    }
+    if (authorization !== undefined && /^token /i.test(authorization)) {
+      const user = this.tokens.verify(authorization.slice(6).trim());
+      if (user === null) throw unauthorized('The API token is not valid.');
+      return { ctx: serverAdminContext(user), method: 'default' };
     }
     const cookie = readCookie(cookieHeader, SESSION_COOKIE_NAME);
     if (cookie !== undefined && cookie !== '') {

@@ -21,6 +21,12 @@ export interface Remote {
   readonly password?: string;
   readonly token?: string;
   readonly description?: string;
+  /** InfluxDB remotes: the remote organization writes go to (`remoteOrgID`). */
+  readonly remote_org_id?: string;
+  /** InfluxDB's `allowInsecureTLS`: accept any certificate of the remote. */
+  readonly allow_insecure_tls?: boolean;
+  /** A free-form name shown by the InfluxDB API (its `name`); the registry name is its `id`. */
+  readonly display_name?: string;
   /** ISO-8601. */
   readonly created_at: string;
   readonly updated_at: string;
@@ -34,12 +40,25 @@ export interface RemoteView {
   readonly username?: string;
   readonly auth: 'basic' | 'token' | 'none';
   readonly description?: string;
+  readonly remote_org_id?: string;
+  readonly allow_insecure_tls?: boolean;
+  readonly display_name?: string;
   readonly created_at: string;
   readonly updated_at: string;
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-const FIELDS = new Set(['url', 'kind', 'username', 'password', 'token', 'description']);
+const FIELDS = new Set([
+  'url',
+  'kind',
+  'username',
+  'password',
+  'token',
+  'description',
+  'remote_org_id',
+  'allow_insecure_tls',
+  'display_name',
+]);
 
 function optionalString(body: Record<string, unknown>, field: string): string | undefined {
   const value = body[field];
@@ -101,6 +120,11 @@ export class RemoteRegistry {
       throw badRequest('a remote authenticates with username/password or with a token, not both');
     if (password !== undefined && username === undefined) throw badRequest('password needs a username');
     const description = optionalString(fields, 'description');
+    const remoteOrgId = optionalString(fields, 'remote_org_id');
+    const displayName = optionalString(fields, 'display_name');
+    const insecure = fields['allow_insecure_tls'];
+    if (insecure !== undefined && insecure !== null && typeof insecure !== 'boolean')
+      throw badRequest('allow_insecure_tls must be a boolean');
     const now = new Date().toISOString();
     const previous = this.#db.get(name);
     const remote: Remote = {
@@ -111,6 +135,9 @@ export class RemoteRegistry {
       ...(password === undefined ? {} : { password }),
       ...(token === undefined ? {} : { token }),
       ...(description === undefined ? {} : { description }),
+      ...(remoteOrgId === undefined ? {} : { remote_org_id: remoteOrgId }),
+      ...(insecure === true ? { allow_insecure_tls: true } : {}),
+      ...(displayName === undefined ? {} : { display_name: displayName }),
       created_at: previous?.created_at ?? now,
       updated_at: now,
     };
@@ -150,6 +177,9 @@ export function describeRemote(remote: Remote): RemoteView {
     ...(remote.username === undefined ? {} : { username: remote.username }),
     auth: remote.token !== undefined ? 'token' : remote.username !== undefined ? 'basic' : 'none',
     ...(remote.description === undefined ? {} : { description: remote.description }),
+    ...(remote.remote_org_id === undefined ? {} : { remote_org_id: remote.remote_org_id }),
+    ...(remote.allow_insecure_tls === undefined ? {} : { allow_insecure_tls: remote.allow_insecure_tls }),
+    ...(remote.display_name === undefined ? {} : { display_name: remote.display_name }),
     created_at: remote.created_at,
     updated_at: remote.updated_at,
   };
