@@ -284,6 +284,24 @@ export const configTable = {
     min: 100,
     description: 'Outbound streams: longest wait between retries (0.5 s doubling up to this).',
   },
+  replicaof: {
+    type: 'string',
+    default: '',
+    description:
+      'Start as a replica of this Redis server, "host port" (as REPLICAOF); its keyspace replaces ours. ' +
+      'Empty: a primary.',
+  },
+  masteruser: {
+    type: 'string',
+    default: '',
+    description:
+      'User name for AUTH with the Redis primary of `replicaof` (empty: AUTH with the password only).',
+  },
+  masterauth: {
+    type: 'string',
+    default: '',
+    description: 'Password for AUTH with the Redis primary of `replicaof` (never logged).',
+  },
   config: {
     type: 'string',
     default: '',

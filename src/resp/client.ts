@@ -4,6 +4,7 @@
  */
 import type { Keyspace } from '../engines/kv/keyspace.js';
 import type { UserContext } from '../services/auth/user-context.js';
+import type { ReplicaControl } from '../services/redis-replica/replica-contracts.js';
 import type { CommandSpec } from './command-spec.js';
 import { ReplyWriter } from './reply.js';
 
@@ -40,6 +41,8 @@ export interface ServerContext {
   readonly commands: ReadonlyMap<string, CommandSpec>;
   /** Where the node keeps its data (INFO). */
   readonly dataDir: string;
+  /** The Redis replica link (REPLICAOF, ROLE, INFO replication); absent: a plain primary. */
+  readonly replication?: ReplicaControl;
 }
 
 export interface QueuedCommand {

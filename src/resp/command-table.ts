@@ -7,6 +7,7 @@ import { connectionCommands } from './commands/connection.js';
 import { hashCommands } from './commands/hashes.js';
 import { keyCommands } from './commands/keys.js';
 import { listCommands } from './commands/lists.js';
+import { replicationCommands } from './commands/replication.js';
 import { serverCommands } from './commands/server.js';
 import { setCommands } from './commands/sets.js';
 import { stringCommands } from './commands/strings.js';
@@ -20,6 +21,7 @@ function buildTable(): Map<string, CommandSpec> {
   for (const group of [
     connectionCommands,
     serverCommands,
+    replicationCommands,
     transactionCommands,
     keyCommands,
     stringCommands,

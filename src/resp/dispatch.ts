@@ -47,6 +47,32 @@ export function execute(client: Client, spec: CommandSpec | undefined, argv: Buf
   }
 }
 
+/**
+ * Runs a command of the replication stream as the primary's own client
+ * (Redis' CLIENT_MASTER): the primary is trusted, so there is no auth,
+ * permission, READONLY or MULTI handling (the link groups MULTI/EXEC itself);
+ * only the arity is checked. Must run inside a keyspace write. Returns the
+ * error the command replied, if any; the reply itself is discarded.
+ */
+export function executeFromPrimary(
+  client: Client,
+  spec: CommandSpec | undefined,
+  argv: Buffer[],
+): string | undefined {
+  const mark = client.reply.position;
+  let error: string | undefined;
+  try {
+    if (spec === undefined) throw unknownCommand(argv);
+    if ((spec.arity > 0 && argv.length !== spec.arity) || argv.length < -spec.arity)
+      throw wrongArity(spec.name);
+    spec.run(client, argv);
+  } catch (err) {
+    error = toRespError(err);
+  }
+  client.reply.take(Math.max(mark, client.reply.position));
+  return error;
+}
+
 /** Runs an admitted command (EXEC's queued ones), its error becoming its reply. */
 export function runAdmitted(client: Client, spec: CommandSpec, argv: Buffer[]): void {
   try {

@@ -15,6 +15,8 @@ import {
   type VerifyCredentials,
 } from './client.js';
 import { COMMANDS } from './command-table.js';
+import type { PrimaryCommandRunner, ReplicaControl } from '../services/redis-replica/replica-contracts.js';
+import { createPrimaryCommandRunner } from './commands/replication.js';
 import { initialConfig } from './commands/server.js';
 import { Connection } from './connection.js';
 
@@ -31,6 +33,8 @@ export interface RespServerOptions {
   readonly isReadOnly?: () => boolean;
   /** How often the active expiry cycle runs (Redis: hz 10). */
   readonly expiryIntervalMs?: number;
+  /** The Redis replica link (REPLICAOF, ROLE, INFO replication). */
+  readonly replication?: ReplicaControl;
 }
 
 const EXPIRY_BATCH = 200;
@@ -77,6 +81,7 @@ export class RespServer {
       isReadOnly: options.isReadOnly ?? (() => false),
       commands: COMMANDS,
       dataDir: options.dataDir,
+      ...(options.replication === undefined ? {} : { replication: options.replication }),
     };
     this.#server = createServer((socket) => this.#accept(socket));
   }
@@ -100,6 +105,11 @@ export class RespServer {
 
   get port(): number {
     return this.#port;
+  }
+
+  /** Runs the commands a primary streams to this node, as that primary's client (the replica link). */
+  primaryCommandRunner(): PrimaryCommandRunner {
+    return createPrimaryCommandRunner(this.#context);
   }
 
   #accept(socket: Socket): void {

@@ -8,9 +8,11 @@ import { DocumentStore } from '../engines/docs/document-store.js';
 import { Journal } from '../engines/journal/journal.js';
 import { Keyspace } from '../engines/kv/keyspace.js';
 import { buildHttpApp } from '../http/couch/app.js';
+import { RespParser } from '../resp/parser.js';
 import { RespServer } from '../resp/server.js';
 import { AuthService } from '../services/auth/auth-service.js';
 import { DocumentService } from '../services/docs/document-service.js';
+import { RedisReplicaService } from '../services/redis-replica/replica-service.js';
 import { FollowerService } from '../services/followers/follower-service.js';
 import { LeaderStats } from '../services/followers/leader-stats.js';
 import { BulkDocsParser } from '../services/docs/parse-pool.js';
@@ -189,7 +191,18 @@ export async function startNode(config: Config): Promise<RunningNode> {
   const port = typeof address === 'object' && address !== null ? address.port : config.http_port;
   const httpUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
-  const resp = new RespServer({
+  // REPLICAOF a real Redis: the primary's commands run through the RESP command table.
+  const redisReplica: RedisReplicaService = new RedisReplicaService({
+    keyspace,
+    log,
+    createParser: () => new RespParser(),
+    createRunner: () => resp.primaryCommandRunner(),
+    listeningPort: () => resp.port,
+    replicaOf: config.replicaof,
+    masterUser: config.masteruser,
+    masterAuth: config.masterauth,
+  });
+  const resp: RespServer = new RespServer({
     keyspace,
     verify: (name, password) => auth.verify(name, password),
     defaultUser: admin.name,
@@ -197,8 +210,11 @@ export async function startNode(config: Config): Promise<RunningNode> {
     nodeId,
     dataDir: config.data_dir,
     log,
+    isReadOnly: () => redisReplica.isReplica(),
+    replication: redisReplica,
   });
   const respPort = await resp.listen(config.host, config.resp_port);
+  redisReplica.start();
   const respAddress = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${respPort}`;
   log.info({ resp: respAddress }, 'resp listening');
 
@@ -220,6 +236,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
       await streams.stop();
       await followers.stop();
       await replicator.stop();
+      await redisReplica.stop();
       await resp.stop();
       await app.close();
       await parser.close();

@@ -46,6 +46,13 @@ export interface KeyspaceOptions {
   readonly deleteExpired: boolean;
 }
 
+/**
+ * What reads do with a key whose TTL has passed: `delete` it (a primary),
+ * `hide` it (a replica: its primary sends the DEL), or treat it as `live`
+ * (a replica applying its primary's stream, which may still see the key).
+ */
+export type ExpiredKeys = 'delete' | 'hide' | 'live';
+
 export interface KeyspaceStats {
   expiredKeys: number;
   hits: number;
@@ -84,7 +91,6 @@ export class Keyspace {
   readonly #meta: Database<number, string>;
   readonly #storage: Storage;
   readonly #journal: Journal;
-  readonly #options: KeyspaceOptions;
   #nextUid: number;
   #inWrite = false;
   #batch: PendingWrite[] | null = null;
@@ -97,17 +103,25 @@ export class Keyspace {
   onTouch: ((db: number, key: Buffer) => void) | null = null;
   /** Called (inside the write) when a database (or every one, `null`) is flushed. */
   onFlush: ((db: number | null) => void) | null = null;
+  /** Starts as the options say (`deleteExpired`); a node that becomes a replica switches it. */
+  expiredKeys: ExpiredKeys;
 
   constructor(storage: Storage, journal: Journal, options: KeyspaceOptions) {
     this.#storage = storage;
     this.#journal = journal;
-    this.#options = options;
+    this.expiredKeys = options.deleteExpired ? 'delete' : 'hide';
     const binary = { encoding: 'binary', keyEncoding: 'binary' } as const;
     this.kv = storage.root.openDB<Buffer, Buffer>('kv', binary);
     this.items = storage.root.openDB<Buffer, Buffer>('kv-items', binary);
     this.#expires = storage.root.openDB<Buffer, Buffer>('kv-expires', binary);
     this.#meta = storage.structured<number, string>('kv-meta');
     this.#nextUid = this.#meta.get('uid') ?? 1;
+    this.#recount();
+  }
+
+  /** Counts keys and TTLs per database from storage (at open, and after a failed `replaceAll`). */
+  #recount(): void {
+    this.#expireCounts.fill(0);
     for (let db = 0; db < DATABASES; db++) {
       this.#keyCounts[db] = this.kv.getCount({ start: dbStart(db), end: dbStart(db + 1) });
     }
@@ -226,7 +240,7 @@ export class Keyspace {
     const raw = this.kv.getBinaryFast(row);
     if (raw === undefined) return undefined;
     const record = decodeRecord(raw);
-    if (record.expireAt !== 0 && record.expireAt <= Date.now()) {
+    if (record.expireAt !== 0 && record.expireAt <= Date.now() && this.expiredKeys !== 'live') {
       this.#expired(db, key, row, record);
       return undefined;
     }
@@ -242,7 +256,7 @@ export class Keyspace {
   }
 
   #expired(db: number, key: Buffer, row: Buffer, record: KeyRecord): void {
-    if (!this.#options.deleteExpired) return;
+    if (this.expiredKeys !== 'delete') return;
     if (this.#inWrite) {
       this.#removeExpired(db, key, row, record);
       return;
@@ -409,6 +423,19 @@ export class Keyspace {
     this.putRecord(db, key, row, withExpiry(raw, at), at, record, true);
   }
 
+  /**
+   * Sets a key's absolute expiry as given, even one already past (loading a
+   * primary's snapshot: its DEL removes such keys); journaled as `pexpireat`.
+   */
+  restoreExpiry(db: number, key: Buffer, at: number): void {
+    const row = this.row(db, key);
+    const raw = this.kv.getBinary(row);
+    if (raw === undefined) return;
+    const ownKey = Buffer.from(key);
+    this.putRecord(db, ownKey, row, withExpiry(raw, at), at, decodeRecord(raw), true);
+    this.emit(db, { op: 'pexpireat', key: ownKey, pxat: at });
+  }
+
   /** PTTL: -2 missing, -1 no TTL, else the ms left. */
   pttl(db: number, key: Buffer): number {
     const record = this.lookup(db, key);
@@ -552,6 +579,31 @@ export class Keyspace {
     this.#expireCounts.fill(0);
     this.onFlush?.(null);
     this.#append({ k: 'kv', op: 'flushall' });
+  }
+
+  /**
+   * Replaces the whole keyspace in one storage write of its own: clears every
+   * database (journaled as `flushall`), then runs `load`, whose writes journal
+   * themselves. Readers see the old keyspace until the commit; a throw from
+   * `load` discards all of it, the clearing included (a full resync).
+   */
+  async replaceAll<T>(load: () => T): Promise<T> {
+    // Later submissions wait for this write rather than joining an earlier open batch.
+    this.#batch = null;
+    try {
+      return await this.#storage.write(() => {
+        this.#inWrite = true;
+        try {
+          this.flushAll();
+          return load();
+        } finally {
+          this.#inWrite = false;
+        }
+      });
+    } catch (err) {
+      this.#recount();
+      throw err;
+    }
   }
 
   // ---- active expiry -----------------------------------------------------------

@@ -5,6 +5,7 @@ import { word } from '../args.js';
 import type { Client, ServerContext } from '../client.js';
 import { command, Flag, flagNames, type CommandSpec } from '../command-spec.js';
 import { respError } from '../errors.js';
+import { replicationInfo } from './replication.js';
 
 const REDIS_VERSION = '7.0.15';
 
@@ -45,7 +46,6 @@ export function clientLine(c: Client): string {
   ].join(' ');
 }
 
-const ZERO_ID = '0'.repeat(40);
 const DEFAULT_SECTIONS = [
   'server',
   'clients',
@@ -132,19 +132,7 @@ function infoSection(server: ServerContext, name: string): string[] | undefined 
         `keyspace_misses:${ks.stats.misses}`,
       ];
     case 'replication':
-      return [
-        `role:${server.isReadOnly() ? 'slave' : 'master'}`,
-        'connected_slaves:0',
-        'master_failover_state:no-failover',
-        `master_replid:${server.runId}`,
-        `master_replid2:${ZERO_ID}`,
-        'master_repl_offset:0',
-        'second_repl_offset:-1',
-        'repl_backlog_active:0',
-        'repl_backlog_size:1048576',
-        'repl_backlog_first_byte_offset:0',
-        'repl_backlog_histlen:0',
-      ];
+      return replicationInfo(server);
     case 'cpu': {
       const cpu = process.cpuUsage();
       return [

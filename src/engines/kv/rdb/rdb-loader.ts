@@ -1,0 +1,188 @@
+/**
+ * Loads an RDB file into the keyspace, replacing everything in it at once
+ * (`Keyspace.replaceAll`: one storage write that first clears every
+ * database). Each key is written through the keyspace's own operations, so
+ * it is journaled like any write (`flushall`, then `set`/`push`/`sadd`/
+ * `hset`/`zadd` and `pexpireat` per key) and downstream consumers can follow.
+ *
+ * Keys are loaded even when their TTL has already passed: on a replica only
+ * the primary's DEL removes them (Redis does the same).
+ */
+import { MAX_KEY_BYTES } from '../codec.js';
+import { hset } from '../hashes.js';
+import { DATABASES, type Keyspace } from '../keyspace.js';
+import { push } from '../lists.js';
+import { sadd } from '../sets.js';
+import { set } from '../strings.js';
+import { zadd } from '../zsets.js';
+import { RdbError, RdbReader, type RdbItem, type RdbValue } from './rdb-reader.js';
+
+export interface RdbLoadSummary {
+  readonly version: number;
+  readonly keys: number;
+  readonly keysWithTtl: number;
+  /** Keys read but not loaded, by reason. */
+  readonly skipped: { stream: number; module: number; empty: number; tooLong: number };
+  readonly functions: number;
+  readonly checksum: 'verified' | 'absent';
+  /** AUX fields (redis-ver, repl-id, repl-offset …) as text. */
+  readonly aux: Readonly<Record<string, string>>;
+  readonly bytes: number;
+}
+
+/** Called for each key that is not loaded (rate-limit it in the caller if it logs). */
+export type RdbWarning = (message: string, detail: { db: number; key: string }) => void;
+
+/**
+ * Replaces the keyspace with the RDB in `chunks` (the whole file, in order).
+ * Rejects with RdbError (and changes nothing) when the file is malformed or
+ * truncated.
+ */
+export function replaceKeyspaceWithRdb(
+  ks: Keyspace,
+  chunks: Iterable<Buffer>,
+  warn: RdbWarning = () => undefined,
+): Promise<RdbLoadSummary> {
+  return ks.replaceAll(() => loadRdb(ks, chunks, warn));
+}
+
+/** Loads the RDB's keys into the keyspace; must run inside a keyspace write. */
+export function loadRdb(ks: Keyspace, chunks: Iterable<Buffer>, warn: RdbWarning): RdbLoadSummary {
+  const reader = new RdbReader();
+  const loader = new KeyLoader(ks, warn);
+  for (const chunk of chunks) {
+    reader.feed(chunk);
+    for (let item = reader.next(); item !== undefined; item = reader.next()) loader.apply(item);
+  }
+  reader.end();
+  for (let item = reader.next(); item !== undefined; item = reader.next()) loader.apply(item);
+  if (!reader.done) throw new RdbError('truncated RDB: no EOF record');
+  return loader.summary(reader.version, reader.offset);
+}
+
+class KeyLoader {
+  readonly #ks: Keyspace;
+  readonly #warn: RdbWarning;
+  #keys = 0;
+  #keysWithTtl = 0;
+  readonly #skipped = { stream: 0, module: 0, empty: 0, tooLong: 0 };
+  #functions = 0;
+  #checksum: 'verified' | 'absent' = 'absent';
+  readonly #aux: Record<string, string> = {};
+
+  constructor(ks: Keyspace, warn: RdbWarning) {
+    this.#ks = ks;
+    this.#warn = warn;
+  }
+
+  apply(item: RdbItem): void {
+    switch (item.kind) {
+      case 'key':
+        this.#key(item.db, item.key, item.expireAt, item.value);
+        return;
+      case 'skipped':
+        this.#skipped[item.what]++;
+        this.#warn(`not loaded: ${item.detail} (Doppel has no such type)`, name(item.db, item.key));
+        return;
+      case 'aux':
+        this.#aux[item.name] = item.value.toString('latin1');
+        return;
+      case 'function':
+        // Function libraries run on the primary; a replica receives their effects as commands.
+        this.#functions++;
+        return;
+      case 'eof':
+        this.#checksum = item.checksum;
+        return;
+      case 'select':
+        if (item.db >= DATABASES) {
+          throw new RdbError(`database ${item.db} is out of range (Doppel has ${DATABASES})`);
+        }
+        return;
+      case 'resize':
+      case 'module-aux':
+        return;
+    }
+  }
+
+  #key(db: number, key: Buffer, expireAt: number, value: RdbValue): void {
+    const ks = this.#ks;
+    if (key.length > MAX_KEY_BYTES || !fits(value)) {
+      this.#skipped.tooLong++;
+      this.#warn(
+        `not loaded: the key or one of its members is longer than ${MAX_KEY_BYTES} bytes`,
+        name(db, key),
+      );
+      return;
+    }
+    switch (value.type) {
+      case 'string':
+        set(ks, db, key, value.value, expireAt === 0 ? {} : { expireAt });
+        this.#counted(expireAt);
+        return;
+      case 'list':
+        if (this.#empty(db, key, value.items.length)) return;
+        push(ks, db, key, 'right', value.items);
+        break;
+      case 'set':
+        if (this.#empty(db, key, value.members.length)) return;
+        sadd(ks, db, key, value.members);
+        break;
+      case 'hash':
+        if (this.#empty(db, key, value.pairs.length)) return;
+        hset(ks, db, key, value.pairs);
+        break;
+      case 'zset':
+        if (this.#empty(db, key, value.members.length)) return;
+        zadd(ks, db, key, value.scores, value.members);
+        break;
+    }
+    if (expireAt !== 0) ks.restoreExpiry(db, key, expireAt);
+    this.#counted(expireAt);
+  }
+
+  #counted(expireAt: number): void {
+    this.#keys++;
+    if (expireAt !== 0) this.#keysWithTtl++;
+  }
+
+  #empty(db: number, key: Buffer, size: number): boolean {
+    if (size > 0) return false;
+    this.#skipped.empty++;
+    this.#warn('not loaded: an empty collection', name(db, key));
+    return true;
+  }
+
+  summary(version: number, bytes: number): RdbLoadSummary {
+    return {
+      version,
+      keys: this.#keys,
+      keysWithTtl: this.#keysWithTtl,
+      skipped: { ...this.#skipped },
+      functions: this.#functions,
+      checksum: this.#checksum,
+      aux: { ...this.#aux },
+      bytes,
+    };
+  }
+}
+
+/** Whether every member (hash field, set or sorted-set member) fits an LMDB key. */
+function fits(value: RdbValue): boolean {
+  switch (value.type) {
+    case 'string':
+    case 'list':
+      return true;
+    case 'set':
+    case 'zset':
+      return value.members.every((m) => m.length <= MAX_KEY_BYTES);
+    case 'hash':
+      for (let i = 0; i < value.pairs.length; i += 2) if (value.pairs[i].length > MAX_KEY_BYTES) return false;
+      return true;
+  }
+}
+
+const name = (db: number, key: Buffer): { db: number; key: string } => ({
+  db,
+  key: key.toString('utf8', 0, Math.min(key.length, 200)),
+});

@@ -1,0 +1,320 @@
+/**
+ * One REPLICAOF target followed until told to stop: connect, handshake,
+ * PSYNC, full or partial resync, then the command stream; on any failure,
+ * reconnect with backoff (100 ms doubling to 5 s) and try a partial resync
+ * from the offset applied so far.
+ *
+ * Handshake (Redis' syncWithMaster): PING, then pipelined [AUTH],
+ * `REPLCONF listening-port`, `REPLCONF capa eof capa psync2`; then
+ * `PSYNC <replid> <offset+1>` (or `? -1` without a position). The link
+ * sends `REPLCONF ACK <offset>` every second and right after a full sync,
+ * and drops a primary silent for longer than the replication timeout.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import type { Keyspace } from '../../engines/kv/keyspace.js';
+import { replaceKeyspaceWithRdb } from '../../engines/kv/rdb/rdb-loader.js';
+import { CommandStream } from './command-stream.js';
+import { LinkClosed, PrimaryConnection } from './primary-connection.js';
+import type {
+  LinkState,
+  PrimaryCommandRunner,
+  PrimaryLinkStatus,
+  StreamCommandParser,
+} from './replica-contracts.js';
+import { receiveSnapshot, type TransferProgress } from './snapshot-transfer.js';
+
+/** Where this node stands in its primary's replication history (kept across links). */
+export interface ReplicationPosition {
+  replid: string;
+  replid2: string;
+  secondOffset: number;
+  /** Bytes of the primary's stream applied here. */
+  offset: number;
+  /** False until a full sync completed: PSYNC then asks for one (`? -1`). */
+  synced: boolean;
+}
+
+export interface LinkSettings {
+  readonly keyspace: Keyspace;
+  readonly log: Logger;
+  readonly createParser: () => StreamCommandParser;
+  readonly runner: () => PrimaryCommandRunner;
+  readonly listeningPort: () => number;
+  readonly masterUser: string;
+  readonly masterAuth: string;
+  readonly connectTimeoutMs: number;
+  /** Redis' repl-timeout: a primary silent this long is dropped. */
+  readonly timeoutMs: number;
+  readonly ackIntervalMs: number;
+  readonly minBackoffMs: number;
+  readonly maxBackoffMs: number;
+}
+
+export interface LinkCounters {
+  fullSyncs: number;
+  partialSyncs: number;
+  /** The last full sync: RDB bytes, keys, transfer and load times. */
+  lastFullSync: { bytes: number; keys: number; transferMs: number; loadMs: number } | null;
+}
+
+/** Command errors logged in full before only every 1000th is. */
+const LOGGED_COMMAND_ERRORS = 20;
+
+export class PrimaryLink {
+  readonly host: string;
+  readonly port: number;
+  readonly #settings: LinkSettings;
+  readonly #position: ReplicationPosition;
+  readonly #counters: LinkCounters;
+  readonly #abort = new AbortController();
+  #state: LinkState = 'connect';
+  #conn: PrimaryConnection | null = null;
+  #stream: CommandStream | null = null;
+  #transfer: TransferProgress | null = null;
+  #downSince: number | null = null;
+  #commandErrors = 0;
+  /** Resolves when the follow loop has ended (after `stop()`). */
+  readonly done: Promise<void>;
+
+  constructor(
+    host: string,
+    port: number,
+    settings: LinkSettings,
+    position: ReplicationPosition,
+    counters: LinkCounters,
+    after: Promise<void>,
+  ) {
+    this.host = host;
+    this.port = port;
+    this.#settings = settings;
+    this.#position = position;
+    this.#counters = counters;
+    this.done = after.then(() => this.#follow());
+  }
+
+  stop(): void {
+    this.#abort.abort();
+    this.#conn?.close('replication stopped');
+  }
+
+  get appliedOffset(): number {
+    return this.#stream?.appliedOffset ?? this.#position.offset;
+  }
+
+  status(): PrimaryLinkStatus {
+    const now = Date.now();
+    const conn = this.#conn;
+    const transfer = this.#transfer;
+    return {
+      host: this.host,
+      port: this.port,
+      state: this.#state,
+      lastIoMs: conn === null ? null : now - conn.lastIo,
+      downForMs: this.#downSince === null ? null : now - this.#downSince,
+      readOffset: this.#stream?.readOffset ?? this.#position.offset,
+      appliedOffset: this.appliedOffset,
+      synced: this.#position.synced,
+      transfer:
+        transfer === null
+          ? null
+          : { size: transfer.size, read: transfer.read, lastIoMs: now - transfer.lastIo },
+    };
+  }
+
+  async #follow(): Promise<void> {
+    const { log, minBackoffMs, maxBackoffMs } = this.#settings;
+    const signal = this.#abort.signal;
+    let backoff = minBackoffMs;
+    while (!signal.aborted) {
+      let linked = false;
+      try {
+        linked = await this.#session(signal);
+      } catch (err) {
+        if (!signal.aborted) {
+          log.warn(
+            { err: err instanceof LinkClosed ? err.message : err, primary: `${this.host}:${this.port}` },
+            'redis replica link failed',
+          );
+        }
+      }
+      this.#conn = null;
+      this.#transfer = null;
+      if (this.#state === 'connected' || linked) this.#downSince = Date.now();
+      this.#state = 'connect';
+      if (this.#stream !== null) {
+        await this.#stream.settled();
+        this.#position.offset = this.#stream.appliedOffset;
+      }
+      if (signal.aborted) return;
+      if (linked) backoff = minBackoffMs;
+      try {
+        await sleep(backoff, undefined, { signal });
+      } catch {
+        return;
+      }
+      backoff = Math.min(backoff * 2, maxBackoffMs);
+    }
+  }
+
+  /** One connection: resolves true when it reached the stream before it ended. */
+  async #session(signal: AbortSignal): Promise<boolean> {
+    const s = this.#settings;
+    this.#state = 'connecting';
+    const conn = await PrimaryConnection.open(this.host, this.port, s.connectTimeoutMs);
+    if (signal.aborted) {
+      conn.close();
+      return false;
+    }
+    this.#conn = conn;
+    const watchdog = setInterval(() => this.#tick(conn), s.ackIntervalMs);
+    try {
+      this.#state = 'handshake';
+      conn.command('PING');
+      const pong = await conn.reply();
+      if (!/^(\+|-NOAUTH|-NOPERM|-ERR operation not permitted)/.test(pong)) {
+        throw new LinkClosed(`the primary answered PING with ${pong}`);
+      }
+      const auth = s.masterAuth !== '';
+      if (auth) {
+        if (s.masterUser !== '') conn.command('AUTH', s.masterUser, s.masterAuth);
+        else conn.command('AUTH', s.masterAuth);
+      }
+      conn.command('REPLCONF', 'listening-port', s.listeningPort());
+      conn.command('REPLCONF', 'capa', 'eof', 'capa', 'psync2');
+      if (auth) {
+        const reply = await conn.reply();
+        if (reply.startsWith('-')) throw new LinkClosed(`AUTH with the primary failed: ${reply.slice(1)}`);
+      }
+      await conn.reply();
+      await conn.reply();
+      // The previous link's writes must be in before we name the offset to continue from.
+      if (this.#stream !== null) {
+        await this.#stream.settled();
+        this.#position.offset = this.#stream.appliedOffset;
+        this.#stream = null;
+      }
+      const position = this.#position;
+      if (position.synced) conn.command('PSYNC', position.replid, position.offset + 1);
+      else conn.command('PSYNC', '?', -1);
+      const answer = await conn.reply();
+      if (answer.startsWith('+FULLRESYNC')) {
+        await this.#fullSync(conn, answer, signal);
+        if (signal.aborted) return false;
+      } else if (answer.startsWith('+CONTINUE')) {
+        this.#continue(answer);
+      } else {
+        throw new LinkClosed(`the primary refused PSYNC: ${answer}`);
+      }
+      this.#state = 'connected';
+      this.#downSince = null;
+      const stream = this.#stream!;
+      conn.stream((chunk) => stream.feed(chunk));
+      await conn.closed;
+      return true;
+    } finally {
+      clearInterval(watchdog);
+      conn.close();
+    }
+  }
+
+  async #fullSync(conn: PrimaryConnection, answer: string, signal: AbortSignal): Promise<void> {
+    const [, replid, offsetText] = answer.split(' ');
+    const offset = Number(offsetText);
+    if (replid === undefined || replid.length !== 40 || !Number.isSafeInteger(offset)) {
+      throw new LinkClosed(`bad FULLRESYNC reply: ${answer}`);
+    }
+    this.#state = 'sync';
+    const transfer: TransferProgress = { size: -1, read: 0, lastIo: Date.now() };
+    this.#transfer = transfer;
+    const started = performance.now();
+    const chunks = await receiveSnapshot(conn, transfer);
+    const received = performance.now();
+    if (signal.aborted) return;
+    const { log, keyspace } = this.#settings;
+    let warnings = 0;
+    const summary = await replaceKeyspaceWithRdb(keyspace, chunks, (message, detail) => {
+      if (++warnings <= LOGGED_COMMAND_ERRORS) log.warn(detail, `redis full sync: ${message}`);
+    });
+    const loaded = performance.now();
+    // The load held the event loop: the primary was not silent, we were.
+    conn.lastIo = Date.now();
+    this.#transfer = null;
+    Object.assign(this.#position, { replid, offset, synced: true });
+    this.#settings.runner().reset();
+    this.#stream = this.#newStream(conn, offset);
+    this.#counters.fullSyncs++;
+    this.#counters.lastFullSync = {
+      bytes: summary.bytes,
+      keys: summary.keys,
+      transferMs: Math.round(received - started),
+      loadMs: Math.round(loaded - received),
+    };
+    log.info(
+      {
+        primary: `${this.host}:${this.port}`,
+        rdb_bytes: summary.bytes,
+        rdb_version: summary.version,
+        keys: summary.keys,
+        skipped: summary.skipped,
+        checksum: summary.checksum,
+        transfer_ms: this.#counters.lastFullSync.transferMs,
+        load_ms: this.#counters.lastFullSync.loadMs,
+      },
+      'redis full sync loaded',
+    );
+    // A diskless primary holds the stream until this first ACK.
+    conn.command('REPLCONF', 'ACK', offset);
+  }
+
+  #continue(answer: string): void {
+    const position = this.#position;
+    const replid = answer.slice('+CONTINUE'.length).trim();
+    if (replid.length === 40 && replid !== position.replid) {
+      // The primary's history changed name (a failover): the old id stays valid up to here.
+      position.replid2 = position.replid;
+      position.secondOffset = position.offset + 1;
+      position.replid = replid;
+    }
+    this.#stream = this.#newStream(this.#conn!, position.offset);
+    this.#counters.partialSyncs++;
+    this.#settings.log.info(
+      { primary: `${this.host}:${this.port}`, offset: position.offset },
+      'redis partial resync: continuing the stream',
+    );
+  }
+
+  #newStream(conn: PrimaryConnection, offset: number): CommandStream {
+    const { keyspace, log } = this.#settings;
+    const runner = this.#settings.runner();
+    return new CommandStream({
+      keyspace,
+      parser: this.#settings.createParser(),
+      runner,
+      offset,
+      sendAck: (at) => conn.command('REPLCONF', 'ACK', at),
+      onFailure: (err) => {
+        log.error({ err }, 'redis replica: the command stream failed; reconnecting');
+        if (!(err instanceof Error && err.name === 'ProtocolError')) this.#position.synced = false;
+        conn.close('command stream failed');
+      },
+      onCommandError: (command, error) => {
+        const n = ++this.#commandErrors;
+        if (n <= LOGGED_COMMAND_ERRORS || n % 1000 === 0) {
+          log.warn({ command, error, errors: n }, 'redis replica: a command from the primary failed here');
+        }
+      },
+    });
+  }
+
+  /** Every second: ACK the applied offset; drop a primary silent for too long. */
+  #tick(conn: PrimaryConnection): void {
+    if (Date.now() - conn.lastIo > this.#settings.timeoutMs) {
+      conn.close('timeout: no data from the primary');
+      return;
+    }
+    if (this.#state === 'connected' && this.#stream !== null) {
+      conn.command('REPLCONF', 'ACK', this.#stream.appliedOffset);
+    }
+  }
+}
