@@ -10,8 +10,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { basicAuth, DoppelProcess, makeTempDir, type JsonResponse } from './support/doppel-process.js';
+import { basicAuth, DoppelProcess, makeTempDir } from './support/doppel-process.js';
 import { FaultProxy } from './support/fault-proxy.js';
+import { eventually, ok } from './support/eventually.js';
 
 type Json = Record<string, unknown>;
 
@@ -28,31 +29,6 @@ const FOLLOWER_ARGS = [
   '--replicator-retries-per-request',
   '2',
 ];
-
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      assert.fail(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
-    await sleep(100);
-  }
-}
-
-function ok<T>(res: JsonResponse<T>, what: string): T {
-  assert.ok(res.status < 300, `${what}: ${res.status} ${res.text}`);
-  return res.json;
-}
 
 async function call<T = Json>(node: DoppelProcess, path: string, method = 'GET', body?: unknown): Promise<T> {
   return ok(

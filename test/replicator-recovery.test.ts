@@ -10,25 +10,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { DoppelProcess } from './support/doppel-process.js';
 import { FaultProxy } from './support/fault-proxy.js';
+import { eventually } from './support/eventually.js';
 
 type Json = Record<string, unknown>;
-
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** id → winning rev of every live document. */
 async function revMap(node: DoppelProcess, db: string): Promise<Map<string, string>> {

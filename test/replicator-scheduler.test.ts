@@ -9,37 +9,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DoppelProcess, fetchJson, type JsonResponse } from './support/doppel-process.js';
+import { DoppelProcess, fetchJson } from './support/doppel-process.js';
 import { memoryPouch, remotePouch } from './support/pouchdb.js';
 import { PouchServer } from './support/pouchdb-server.js';
+import { eventually, ok } from './support/eventually.js';
 
 type Json = Record<string, unknown>;
 
 /** Polls `probe` until it returns a value that is not undefined. */
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      assert.fail(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
-    await sleep(100);
-  }
-}
-
-function ok<T>(res: JsonResponse<T>, what: string): T {
-  assert.ok(res.status < 300, `${what}: ${res.status} ${res.text}`);
-  return res.json;
-}
 
 async function docIds(url: string, auth: string | null): Promise<string[]> {
   const res = await fetchJson<{ rows: { id: string }[] }>(`${url}/_all_docs`, { auth });

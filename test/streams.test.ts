@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DoppelProcess, makeTempDir, removeTempDir, type JsonResponse } from './support/doppel-process.js';
 import { freePort } from './support/free-port.js';
 import { InfluxProcess } from './support/influxdb.js';
+import { eventually, ok } from './support/eventually.js';
 
 type Json = Record<string, unknown>;
 
@@ -25,31 +26,6 @@ const STREAM_ARGS = [
   '--stream-purge-interval-ms',
   '200',
 ];
-
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      assert.fail(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
-    await sleep(100);
-  }
-}
-
-function ok<T>(res: JsonResponse<T>, what: string): T {
-  assert.ok(res.status < 300, `${what}: ${res.status} ${res.text}`);
-  return res.json;
-}
 
 /** `count` lines of measurement `m`, timestamps from `start` (ns), tagged with `tag`. */
 function cpuLines(m: string, start: number, count: number, tag = 'x'): string {

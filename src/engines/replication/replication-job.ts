@@ -111,6 +111,25 @@ export type ReplicationResult =
       readonly stats: Readonly<ReplicationStats>;
     };
 
+/** Counters of a replication that has not done anything yet. */
+export function emptyReplicationStats(): ReplicationStats {
+  const now = Math.floor(Date.now() / 1000);
+  return {
+    revisions_checked: 0,
+    missing_revisions_found: 0,
+    docs_read: 0,
+    docs_written: 0,
+    doc_write_failures: 0,
+    source_seq: null,
+    through_seq: null,
+    checkpointed_source_seq: null,
+    start_seq: null,
+    changes_pending: null,
+    started_on: now,
+    updated_on: now,
+  };
+}
+
 /** RFC 1123 date, as CouchDB writes `start_time`/`end_time`. */
 export function rfc1123(date: Date): string {
   return date.toUTCString();
@@ -212,21 +231,7 @@ export class ReplicationJob {
     this.#checkpointInterval = Math.max(100, options.checkpointInterval ?? 30_000);
     this.#useCheckpoints = options.useCheckpoints ?? true;
     this.#heartbeatMs = options.heartbeatMs ?? 10_000;
-    const now = Math.floor(Date.now() / 1000);
-    this.#stats = {
-      revisions_checked: 0,
-      missing_revisions_found: 0,
-      docs_read: 0,
-      docs_written: 0,
-      doc_write_failures: 0,
-      source_seq: null,
-      through_seq: null,
-      checkpointed_source_seq: null,
-      start_seq: null,
-      changes_pending: null,
-      started_on: now,
-      updated_on: now,
-    };
+    this.#stats = emptyReplicationStats();
   }
 
   /** A snapshot of the progress counters. */

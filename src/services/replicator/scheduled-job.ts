@@ -35,25 +35,6 @@ export interface JobRun {
   stopDetail: string | null;
 }
 
-/** Counters of a job that never ran. */
-export function zeroStats(): ReplicationStats {
-  const now = Math.floor(Date.now() / 1000);
-  return {
-    revisions_checked: 0,
-    missing_revisions_found: 0,
-    docs_read: 0,
-    docs_written: 0,
-    doc_write_failures: 0,
-    source_seq: null,
-    through_seq: null,
-    checkpointed_source_seq: null,
-    start_seq: null,
-    changes_pending: null,
-    started_on: now,
-    updated_on: now,
-  };
-}
-
 export function isoSeconds(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 19)}Z`;
 }

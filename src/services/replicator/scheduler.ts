@@ -12,11 +12,15 @@
  */
 import type { Logger } from 'pino';
 import type { ReplicationIds } from '../../engines/replication/replication-id.js';
-import { ReplicationJob, type ReplicationResult } from '../../engines/replication/replication-job.js';
+import {
+  emptyReplicationStats,
+  ReplicationJob,
+  type ReplicationResult,
+} from '../../engines/replication/replication-job.js';
 import { DoppelError, ErrorKind } from '../../errors.js';
 import type { JobEndpoints } from './endpoint-factory.js';
 import type { ReplicationSpec } from './replication-spec.js';
-import { ScheduledJob, zeroStats, type JobOrigin, type JobRun, type StopReason } from './scheduled-job.js';
+import { ScheduledJob, type JobOrigin, type JobRun, type StopReason } from './scheduled-job.js';
 
 export interface SchedulerOptions {
   readonly maxJobs: number;
@@ -115,7 +119,8 @@ export class Scheduler {
     if (job === undefined) return false;
     this.#jobs.delete(id);
     if (job.run !== null) this.#stopRun(job.run, 'cancelled', reason);
-    else job.settle({ status: 'stopped', ids: job.ids, stats: job.currentStats() ?? zeroStats() });
+    else
+      job.settle({ status: 'stopped', ids: job.ids, stats: job.currentStats() ?? emptyReplicationStats() });
     this.#emit(job, 'removed');
     this.#queueReschedule();
     return true;
