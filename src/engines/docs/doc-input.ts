@@ -170,7 +170,9 @@ export function parseDocEdit(
   }
   const attachments = doc['_attachments'] === undefined ? undefined : parseAttachments(doc['_attachments']);
   const text = JSON.stringify(body);
-  if (options.maxBytes !== undefined && Buffer.byteLength(text) > options.maxBytes) {
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: most bodies need no byte count.
+  const maxBytes = options.maxBytes;
+  if (maxBytes !== undefined && text.length * 3 > maxBytes && Buffer.byteLength(text) > maxBytes) {
     throw new DoppelError(ErrorKind.TooLarge, id, { errorName: 'document_too_large' });
   }
   return { id, rev: path?.[0] ?? rev, deleted: deletedRaw === true, body: text, path, attachments };

@@ -1,6 +1,6 @@
 import type { AttachmentMeta } from '../journal/journal-entry.js';
 import type { StoredRevision } from './doc-output.js';
-import type { RevNode, RevTree } from './rev-tree.js';
+import { emptyTree, type RevTree } from './rev-tree.js';
 
 /**
  * Storage encodings of the document engine's rows. Revision trees are stored
@@ -27,7 +27,7 @@ export function encodeInfo(tree: RevTree, seq: number): StoredDocInfo {
 }
 
 export function decodeInfo(stored: StoredDocInfo): DocInfo {
-  const t: Record<string, RevNode> = {};
+  const t = emptyTree();
   for (let i = 1; i < stored.length; i += 3) {
     t[stored[i] as string] = [stored[i + 1] as string | null, stored[i + 2] as number];
   }
@@ -57,6 +57,23 @@ export function encodeRevision(stored: StoredRevision): Buffer {
   head[0] = 1;
   head.writeUInt32LE(atts.length, 1);
   return Buffer.concat([head, atts, body]);
+}
+
+/** Scratch space for `encodeRevisionForPut` (grown when a revision does not fit). */
+let scratch = Buffer.allocUnsafe(64 * 1024);
+
+/**
+ * `encodeRevision` into a shared scratch buffer: the bytes are valid only until
+ * the next call. For a synchronous put inside a write transaction, which copies
+ * the value; it saves allocating (and collecting) a buffer per revision.
+ */
+export function encodeRevisionForPut(stored: StoredRevision): Buffer {
+  if (stored.a !== undefined) return encodeRevision(stored);
+  const bound = 1 + 3 * stored.b.length;
+  if (bound > scratch.length) scratch = Buffer.allocUnsafe(Math.max(bound, scratch.length * 2));
+  scratch[0] = 0;
+  const written = scratch.write(stored.b, 1);
+  return scratch.subarray(0, 1 + written);
 }
 
 export function decodeRevision(bytes: Buffer): StoredRevision {

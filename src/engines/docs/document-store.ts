@@ -11,7 +11,7 @@ import {
   decodeInfo,
   decodeRevision,
   encodeInfo,
-  encodeRevision,
+  encodeRevisionForPut,
   type DocInfo,
   type SeqEntry,
   type StoredDocInfo,
@@ -77,6 +77,17 @@ export interface ChangesFilter {
   readonly needsDocs: boolean;
   test(rows: readonly ChangeRow[]): boolean[] | Promise<boolean[]>;
 }
+
+/** What `openRevs` gives for each requested revision: the rendered document, or the rev as missing. */
+export type OpenRevsResult = ({ ok: string } | { missing: string })[];
+
+/** `openRevs` bound to one database (see `DocumentStore.revsReader`). */
+export type RevsReader = (
+  id: string,
+  revs: readonly string[] | 'all',
+  latest: boolean,
+  options: RenderOptions,
+) => OpenRevsResult;
 
 export interface AllDocsRow {
   readonly id: string;
@@ -464,12 +475,13 @@ export class DocumentStore {
     const path = edit.path!;
     const rev = path[0];
     const flags = RevFlag.Available | (edit.deleted ? RevFlag.Deleted : 0);
-    const tree = graftPath(info?.t ?? {}, path, flags);
+    if (info === undefined) return this.#graftNew(rec, edit, path, flags, now);
+    const tree = graftPath(info.t, path, flags);
     // A path that only brings back revisions stemming drops again changes nothing.
-    if (tree === null || (info !== undefined && sameTree(stem(tree, rec.revsLimit).tree, info.t))) {
+    if (tree === null || sameTree(stem(tree, rec.revsLimit).tree, info.t)) {
       return { ok: true, id: edit.id, rev };
     }
-    const known = info === undefined ? undefined : this.#rev([rec.uid, edit.id, rev]);
+    const known = this.#rev([rec.uid, edit.id, rev]);
     if (known !== undefined) {
       // Only the ancestry grew: keep the body we already hold.
       const kept: DocEdit = { ...edit, body: known.b, attachments: undefined };
@@ -479,7 +491,7 @@ export class DocumentStore {
     // Stubs refer to the nearest ancestor on the path whose body we hold.
     let ancestorAtts: Readonly<Record<string, AttachmentMeta>> | undefined;
     for (const r of path.slice(1)) {
-      const stored = info === undefined ? undefined : this.#rev([rec.uid, edit.id, r]);
+      const stored = this.#rev([rec.uid, edit.id, r]);
       if (stored !== undefined) {
         ancestorAtts = stored.a;
         break;
@@ -488,6 +500,33 @@ export class DocumentStore {
     const atts = this.#resolveAttachments(rec, ancestorAtts, revPos(rev), edit);
     if (!Array.isArray(atts)) return { ok: false, id: edit.id, rev, ...atts };
     this.#commitRevision(rec, edit, info, tree, rev, atts, now);
+    return { ok: true, id: edit.id, rev };
+  }
+
+  /**
+   * `new_edits=false` for a document this database does not have (the usual
+   * case of a replication): its tree is the path alone, stemmed to the revs
+   * limit, a single branch whose leaf wins. It is encoded directly, without
+   * building, grafting, stemming and ranking a tree; the result is the same as
+   * `graftPath` and `stem` over an empty tree would give.
+   */
+  #graftNew(
+    rec: DatabaseRecord,
+    edit: DocEdit,
+    path: readonly string[],
+    flags: number,
+    now: number,
+  ): WriteResult {
+    const rev = path[0];
+    const atts = this.#resolveAttachments(rec, undefined, revPos(rev), edit);
+    if (!Array.isArray(atts)) return { ok: false, id: edit.id, rev, ...atts };
+    const kept = path.length > rec.revsLimit ? path.slice(0, rec.revsLimit) : path;
+    // Oldest first, as the grafted tree would enumerate; the oldest kept revision is the root.
+    const encoded: (string | number | null)[] = [rec.seq + 1];
+    for (let i = kept.length - 1; i > 0; i--)
+      encoded.push(kept[i], i + 1 < kept.length ? kept[i + 1] : null, 0);
+    encoded.push(rev, kept.length > 1 ? kept[1] : null, flags);
+    this.#writeRevision(rec, edit, undefined, encoded, rev, kept, 1, atts, now);
     return { ok: true, id: edit.id, rev };
   }
 
@@ -576,7 +615,7 @@ export class DocumentStore {
     const rev = path[0];
     const stored: StoredRevision =
       atts.length === 0 ? { b: edit.body } : { b: edit.body, a: Object.fromEntries(atts) };
-    this.#revs.putSync([rec.uid, edit.id, rev], encodeRevision(stored));
+    this.#revs.putSync([rec.uid, edit.id, rev], encodeRevisionForPut(stored));
     rec.activeBytes += edit.body.length;
     const wasDeleted = info === undefined ? null : (info.t[winner(info.t)][1] & RevFlag.Deleted) !== 0;
     if (wasDeleted === null) {
@@ -773,14 +812,45 @@ export class DocumentStore {
     revs: readonly string[] | 'all',
     latest: boolean,
     options: RenderOptions,
-  ): ({ ok: string } | { missing: string })[] {
+  ): OpenRevsResult {
+    return this.#openRevs(this.#uid(dbName), id, revs, latest, options);
+  }
+
+  /**
+   * `openRevs` for many documents of one database (`_bulk_get`): the database
+   * is looked up once, here, rather than once per document.
+   */
+  revsReader(dbName: string): RevsReader {
     const uid = this.#uid(dbName);
+    return (id, revs, latest, options) => this.#openRevs(uid, id, revs, latest, options);
+  }
+
+  #openRevs(
+    uid: number,
+    id: string,
+    revs: readonly string[] | 'all',
+    latest: boolean,
+    options: RenderOptions,
+  ): OpenRevsResult {
     const info = this.#info([uid, id]);
     if (revs === 'all') {
       if (info === undefined) return [];
       return leaves(info.t).map((r) => ({ ok: this.#render(uid, id, info.t, r, options) }));
     }
     const out: ({ ok: string } | { missing: string })[] = [];
+    // The common request: one rev, a leaf (or unknown). No set, no leaf scan beyond `isLeaf`.
+    if (revs.length === 1) {
+      const requested = revs[0];
+      const node = info?.t[requested];
+      if (info === undefined || node === undefined) return [{ missing: requested }];
+      if (!latest || isLeaf(info.t, requested)) {
+        return [
+          (node[1] & RevFlag.Available) === 0
+            ? { missing: requested }
+            : { ok: this.#render(uid, id, info.t, requested, options) },
+        ];
+      }
+    }
     const seen = new Set<string>();
     for (const requested of revs) {
       let targets = [requested];

@@ -56,12 +56,119 @@ function expand(value: unknown): JournalEntry {
     : { k: 'doc', db, id, seq, path, deleted, body, atts };
 }
 
+const isWellFormed = (text: string): boolean =>
+  (text as unknown as { isWellFormed(): boolean }).isWellFormed();
+
 function frame(entry: JournalEntry, ts: number): Buffer {
+  // Hand-written UTF-8 would replace a lone surrogate (only an id can have one: bodies are JSON text).
+  if (entry.k === 'doc' && entry.atts === undefined && isWellFormed(entry.id)) return frameDoc(entry, ts);
   const header = Buffer.allocUnsafe(HEADER_BYTES);
   const body = packr.pack(compact(entry));
   header.writeDoubleLE(ts, 0);
   header.writeUInt32LE(HEADER_BYTES + body.length, 8);
   return Buffer.concat([header, body], HEADER_BYTES + body.length);
+}
+
+/**
+ * Scratch space for framing document entries. `append` hands the frame to a
+ * synchronous put inside the write transaction, which copies it, so one buffer
+ * serves every entry (grown when an entry does not fit).
+ */
+let scratch = Buffer.allocUnsafe(64 * 1024);
+
+/**
+ * A document entry without attachments, the bulk of every journal, framed by
+ * hand: the same msgpack `packr` writes for `compact(entry)` (a 7-element
+ * array), written straight into the scratch buffer after the header. This
+ * skips msgpackr's generic encoder and the copy into a separate header+body
+ * buffer; `expand(packr.unpack(…))` reads it like any other frame.
+ */
+function frameDoc(entry: DocEntry, ts: number): Buffer {
+  const { db, id, seq, path, deleted, body } = entry;
+  // Upper bound: UTF-8 needs at most 3 bytes per UTF-16 unit; 5 header bytes per string, 9 per number.
+  let bound =
+    HEADER_BYTES + 1 + 1 + 9 + 5 + 1 + 5 * (3 + path.length) + 3 * (db.length + id.length + body.length);
+  for (const rev of path) bound += 3 * rev.length;
+  if (bound > scratch.length) scratch = Buffer.allocUnsafe(Math.max(bound, scratch.length * 2));
+  const out = scratch;
+  out.writeDoubleLE(ts, 0);
+  let at = HEADER_BYTES;
+  out[at++] = 0x97; // fixarray of 7
+  out[at++] = 0x00; // positive fixint 0: the document kind
+  at = writeStr(out, at, db);
+  at = writeStr(out, at, id);
+  at = writeUint(out, at, seq);
+  const n = path.length;
+  if (n < 16) out[at++] = 0x90 | n;
+  else if (n < 0x10000) {
+    out[at++] = 0xdc;
+    out.writeUInt16BE(n, at);
+    at += 2;
+  } else {
+    out[at++] = 0xdd;
+    out.writeUInt32BE(n, at);
+    at += 4;
+  }
+  for (const rev of path) at = writeStr(out, at, rev);
+  out[at++] = deleted ? 0xc3 : 0xc2;
+  at = writeStr(out, at, body);
+  out.writeUInt32LE(at, 8);
+  return out.subarray(0, at);
+}
+
+/** A msgpack str (the shortest header that fits, as msgpackr writes it). */
+function writeStr(out: Buffer, at: number, text: string): number {
+  const units = text.length;
+  // A string of fewer than 32 UTF-16 units may still need more than 31 bytes.
+  if (units < 11) {
+    const len = out.write(text, at + 1);
+    if (len < 32) {
+      out[at] = 0xa0 | len;
+      return at + 1 + len;
+    }
+  }
+  if (units * 3 < 0x100) {
+    const len = out.write(text, at + 2);
+    out[at] = 0xd9;
+    out[at + 1] = len;
+    return at + 2 + len;
+  }
+  if (units * 3 < 0x10000) {
+    const len = out.write(text, at + 3);
+    out[at] = 0xda;
+    out.writeUInt16BE(len, at + 1);
+    return at + 3 + len;
+  }
+  const len = out.write(text, at + 5);
+  out[at] = 0xdb;
+  out.writeUInt32BE(len, at + 1);
+  return at + 5 + len;
+}
+
+/** A msgpack non-negative integer (a float64 beyond uint32). */
+function writeUint(out: Buffer, at: number, value: number): number {
+  if (value < 0x80) {
+    out[at] = value;
+    return at + 1;
+  }
+  if (value < 0x100) {
+    out[at] = 0xcc;
+    out[at + 1] = value;
+    return at + 2;
+  }
+  if (value < 0x10000) {
+    out[at] = 0xcd;
+    out.writeUInt16BE(value, at + 1);
+    return at + 3;
+  }
+  if (value <= 0xffffffff) {
+    out[at] = 0xce;
+    out.writeUInt32BE(value, at + 1);
+    return at + 5;
+  }
+  out[at] = 0xcb;
+  out.writeDoubleBE(value, at + 1);
+  return at + 9;
 }
 
 const frameTime = (bytes: Buffer): number => bytes.readDoubleLE(0);

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AllDocsQuery, AllDocsRow } from '../../engines/docs/document-store.js';
+import type { AllDocsQuery, AllDocsRow, RevsReader } from '../../engines/docs/document-store.js';
 import { badRequest } from '../../errors.js';
 import { jsonBody, sendJson, type HttpDependencies } from './app.js';
 import { boolParam, intParam, keyParam, stringListParam, type Query } from './query.js';
@@ -109,6 +109,9 @@ export function registerDatabaseRoutes(app: FastifyInstance, deps: HttpDependenc
     const render = { revs: boolParam(query, 'revs'), attachments: boolParam(query, 'attachments') };
     const latest = boolParam(query, 'latest');
     const results: string[] = [];
+    // Made on first use inside the per-document try: a failure (no database, no access)
+    // becomes each document's error, as it would document by document.
+    let reader: RevsReader | undefined;
     for (const item of body.docs as unknown[]) {
       const {
         id,
@@ -130,13 +133,12 @@ export function registerDatabaseRoutes(app: FastifyInstance, deps: HttpDependenc
         if (revs === undefined) {
           docs = [`{"ok":${deps.docs.get(req.ctx, req.params.db, id, undefined, options)}}`];
         } else {
-          docs = deps.docs
-            .openRevs(req.ctx, req.params.db, id, revs, latest, options)
-            .map((r) =>
-              'ok' in r
-                ? `{"ok":${r.ok}}`
-                : `{"error":{"id":${JSON.stringify(id)},"rev":${JSON.stringify(r.missing)},"error":"not_found","reason":"missing"}}`,
-            );
+          reader ??= deps.docs.revsReader(req.ctx, req.params.db);
+          docs = reader(id, revs, latest, options).map((r) =>
+            'ok' in r
+              ? `{"ok":${r.ok}}`
+              : `{"error":{"id":${JSON.stringify(id)},"rev":${JSON.stringify(r.missing)},"error":"not_found","reason":"missing"}}`,
+          );
         }
       } catch (err) {
         const reason = err instanceof Error ? err.message : 'missing';

@@ -7,6 +7,7 @@ import type {
   ChangesFilter,
   ChangesQuery,
   DocumentStore,
+  RevsReader,
   WriteResult,
 } from '../../engines/docs/document-store.js';
 import { compileFilter, type CompiledFilter } from '../../engines/docs/js-sandbox.js';
@@ -330,6 +331,21 @@ export class DocumentService {
     this.#store.record(db);
     this.requireReader(ctx, db, id);
     return this.#store.openRevs(db, id, revs, latest, render);
+  }
+
+  /**
+   * `openRevs` for the documents of one request (`_bulk_get`, a replication's
+   * reads): the database and the caller's access are checked once, not per
+   * document. In `_users`, where access depends on the document, every call
+   * is checked as `openRevs` does.
+   */
+  revsReader(ctx: UserContext, db: string): RevsReader {
+    if (db === USERS_DB && !isServerAdmin(ctx)) {
+      return (id, revs, latest, render) => this.openRevs(ctx, db, id, revs, latest, render);
+    }
+    this.#store.record(db);
+    this.requireReader(ctx, db);
+    return this.#store.revsReader(db);
   }
 
   attachment(

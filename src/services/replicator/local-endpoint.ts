@@ -17,6 +17,7 @@ import type {
   Seq,
   WriteFailure,
 } from '../../engines/replication/endpoint.js';
+import type { RevsReader } from '../../engines/docs/document-store.js';
 import type { UserContext } from '../auth/user-context.js';
 import type { ChangesFilterSpec, DocumentService } from '../docs/document-service.js';
 
@@ -148,10 +149,12 @@ export class LocalEndpoint implements ReplicationEndpoint {
     }
     const docs: FetchedDoc[] = [];
     const missing: BulkGetRequest[] = [];
+    let reader: RevsReader | undefined;
     for (const [id, e] of byId) {
       let results;
       try {
-        results = this.#service.openRevs(this.#ctx, this.#db, id, e.revs, true, {
+        reader ??= this.#service.revsReader(this.#ctx, this.#db);
+        results = reader(id, e.revs, true, {
           revs: true,
           attachments: true,
           ...(e.attsSince.size > 0 ? { attsSince: [...e.attsSince] } : {}),
