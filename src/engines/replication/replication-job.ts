@@ -139,7 +139,8 @@ export function isTransient(err: DoppelError): boolean {
   return err.kind === ErrorKind.Unavailable || err.kind === ErrorKind.Internal;
 }
 
-function asCheckpoint(doc: Record<string, unknown> | null): CheckpointDoc | null {
+/** A `_local` checkpoint document in CouchDB's format, or null when it is not one. */
+export function parseCheckpoint(doc: Record<string, unknown> | null): CheckpointDoc | null {
   if (doc === null || typeof doc['session_id'] !== 'string') return null;
   const seq = doc['source_last_seq'];
   if (typeof seq !== 'number' && typeof seq !== 'string') return null;
@@ -352,8 +353,8 @@ export class ReplicationJob {
       this.#source.getLocal(baseId),
       this.#target.getLocal(baseId),
     ]);
-    const src = asCheckpoint(sourceDoc);
-    const tgt = asCheckpoint(targetDoc);
+    const src = parseCheckpoint(sourceDoc);
+    const tgt = parseCheckpoint(targetDoc);
     this.#sourceLog = {
       rev: typeof sourceDoc?.['_rev'] === 'string' ? sourceDoc['_rev'] : undefined,
       history: src?.history ?? [],

@@ -15,9 +15,8 @@
 import type { Logger } from 'pino';
 import {
   findStartSeq,
+  parseCheckpoint,
   ReplicationJob,
-  type CheckpointDoc,
-  type HistoryEntry,
   type ReplicationStats,
 } from '../../engines/replication/replication-job.js';
 import { asDoppelError, DoppelError, ErrorKind } from '../../errors.js';
@@ -89,21 +88,6 @@ type Interrupt =
   | { readonly kind: 'restart' }
   | { readonly kind: 'leader_deleted' }
   | { readonly kind: 'history_lost'; readonly reason: string };
-
-function checkpointOf(doc: Record<string, unknown> | null): CheckpointDoc | null {
-  if (doc === null || typeof doc['session_id'] !== 'string') return null;
-  const seq = doc['source_last_seq'];
-  if (typeof seq !== 'number' && typeof seq !== 'string') return null;
-  const history = Array.isArray(doc['history'])
-    ? (doc['history'] as unknown[]).filter(
-        (h): h is HistoryEntry =>
-          typeof h === 'object' &&
-          h !== null &&
-          typeof (h as { session_id?: unknown }).session_id === 'string',
-      )
-    : [];
-  return { session_id: doc['session_id'], source_last_seq: seq, replication_id_version: 0, history };
-}
 
 export function readOnlyReason(
   record: Pick<FollowerRecord, 'follower' | 'leaderAlias' | 'leaderIndex'>,
@@ -383,9 +367,9 @@ export class Follower {
     target: FollowerTarget,
   ): Promise<string | null> {
     const ids = await job.computeIds();
-    const mine = checkpointOf(await target.getLocal(ids.baseId));
+    const mine = parseCheckpoint(await target.getLocal(ids.baseId));
     if (mine === null) return null;
-    const theirs = checkpointOf(await source.getLocal(ids.baseId));
+    const theirs = parseCheckpoint(await source.getLocal(ids.baseId));
     if (findStartSeq(theirs, mine) !== null) return null;
     return (
       `The leader database "${this.#record.leaderIndex}" on remote "${this.#record.leaderAlias}" no longer ` +
