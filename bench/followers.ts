@@ -24,6 +24,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { bodyOf } from './lib/http-client.js';
 import { installCleanupHooks, say, startDoppel, type RunningServer } from './lib/servers.js';
+import { percentile, positiveInt, watchChangeIds } from './lib/measure.js';
 
 const TARGETS = { docs_per_s: 40_000, latency_p50_ms: 10, latency_p99_ms: 50, rss_mib: 512 } as const;
 const R = '/_plugins/_replication';
@@ -35,13 +36,6 @@ interface Options {
   readonly rate: number;
   readonly followers: number;
   readonly only: 'bootstrap' | 'latency' | 'many' | undefined;
-}
-
-function positiveInt(value: string | undefined, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
-  return n;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -145,12 +139,6 @@ function rate(count: number, ms: number): number {
   return Math.round((count / ms) * 1000);
 }
 
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return Math.round((sorted[i] ?? Number.NaN) * 10) / 10;
-}
-
 function rssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 'NaN');
@@ -181,6 +169,7 @@ async function bootstrap(
 
 // ---- 2. latency ------------------------------------------------------------------
 
+/** Follows the node's continuous `_changes` of `db`, calling `onRow(id)` at each row's arrival. */
 async function watchFeed(
   node: RunningServer,
   db: string,
@@ -190,27 +179,7 @@ async function watchFeed(
   const info = (await call(node, 'GET', `/${db}`)) as { update_seq: number };
   const url = new URL(node.authUrl);
   const auth = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
-  const res = await fetch(
-    `${url.protocol}//${url.host}/${db}/_changes?feed=continuous&since=${info.update_seq}&heartbeat=5000`,
-    { headers: { authorization: auth }, signal },
-  );
-  if (res.status !== 200 || res.body === null) throw new Error(`watch ${db}: HTTP ${res.status}`);
-  const decoder = new TextDecoder();
-  let buffered = '';
-  try {
-    for await (const chunk of res.body) {
-      buffered += decoder.decode(chunk as Uint8Array, { stream: true });
-      let start = 0;
-      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n', start)) {
-        const match = /"id":"([^"]+)"/.exec(buffered.slice(start, nl));
-        start = nl + 1;
-        if (match?.[1] !== undefined) onRow(match[1]);
-      }
-      buffered = buffered.slice(start);
-    }
-  } catch (err) {
-    if (!signal.aborted) throw err;
-  }
+  await watchChangeIds(`${url.protocol}//${url.host}/${db}`, info.update_seq, auth, signal, onRow);
 }
 
 async function latency(

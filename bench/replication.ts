@@ -37,6 +37,7 @@ import {
   startPouchdbServer,
   type RunningServer,
 } from './lib/servers.js';
+import { percentile, positiveInt, watchChangeIds } from './lib/measure.js';
 
 const TARGETS = { docs_per_s: 40_000, ratio: 10, latency_p50_ms: 10, latency_p99_ms: 50 } as const;
 const DB = 'bench';
@@ -73,13 +74,6 @@ const USAGE = `Usage: npx tsx bench/replication.ts [options]
   --workers N           worker_processes of the Doppel job (default 4)
   --cpu-prof DIR        profile both Doppel nodes (node --cpu-prof) and this process's replication
 `;
-
-function positiveInt(raw: string | undefined, name: string, fallback: number): number {
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer (got ${raw})`);
-  return n;
-}
 
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
@@ -486,12 +480,6 @@ interface LatencyFigures {
   readonly achieved_writes_per_s: number;
 }
 
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return Math.round((sorted[i] ?? Number.NaN) * 10) / 10;
-}
-
 /** Follows B's continuous `_changes`, calling `onRow(id)` at each row's arrival. */
 async function watchFeed(
   b: RunningServer,
@@ -499,30 +487,10 @@ async function watchFeed(
   signal: AbortSignal,
   onRow: (id: string) => void,
 ): Promise<void> {
-  // From the current seq, not since=now: a row committed before the request arrives must not be missed.
   const info = (await b.client.json('GET', `/${db}`, [200])) as { update_seq?: unknown };
   const since = typeof info.update_seq === 'number' ? info.update_seq : 0;
-  const url = `${b.client.baseUrl.replace(/\/+$/, '')}/${db}/_changes?feed=continuous&since=${since}&heartbeat=5000`;
   const auth = `Basic ${Buffer.from(`${REPL_USER}:${REPL_PASSWORD}`).toString('base64')}`;
-  const res = await fetch(url, { headers: { authorization: auth }, signal });
-  if (res.status !== 200 || res.body === null) throw new Error(`watch ${db}: HTTP ${res.status}`);
-  const decoder = new TextDecoder();
-  let buffered = '';
-  try {
-    for await (const chunk of res.body) {
-      buffered += decoder.decode(chunk as Uint8Array, { stream: true });
-      let start = 0;
-      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n', start)) {
-        const line = buffered.slice(start, nl);
-        start = nl + 1;
-        const match = /"id":"([^"]+)"/.exec(line);
-        if (match?.[1] !== undefined) onRow(match[1]);
-      }
-      buffered = buffered.slice(start);
-    }
-  } catch (err) {
-    if (!signal.aborted) throw err;
-  }
+  await watchChangeIds(`${b.client.baseUrl.replace(/\/+$/, '')}/${db}`, since, auth, signal, onRow);
 }
 
 async function continuousLatency(
