@@ -22,9 +22,14 @@ import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { bodyOf } from './lib/http-client.js';
 import { installCleanupHooks, say, startDoppel, type RunningServer } from './lib/servers.js';
-import { percentile, positiveInt, watchChangeIds } from './lib/measure.js';
+import {
+  pacedWriteLatency,
+  perSecond,
+  positiveInt,
+  watchChangeIds,
+  type LatencyFigures,
+} from './lib/measure.js';
 
 const TARGETS = { docs_per_s: 40_000, latency_p50_ms: 10, latency_p99_ms: 50, rss_mib: 512 } as const;
 const R = '/_plugins/_replication';
@@ -135,10 +140,6 @@ async function waitInSync(
   }
 }
 
-function rate(count: number, ms: number): number {
-  return Math.round((count / ms) * 1000);
-}
-
 function rssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 'NaN');
@@ -162,7 +163,7 @@ async function bootstrap(
   const ms = performance.now() - start;
   const info = (await call(follower, 'GET', '/big-f')) as { doc_count: number };
   if (info.doc_count !== options.docs) throw new Error(`the follower has ${info.doc_count} docs`);
-  const figures = { docs: options.docs, ms: Math.round(ms), docs_per_s: rate(options.docs, ms) };
+  const figures = { docs: options.docs, ms: Math.round(ms), docs_per_s: perSecond(options.docs, ms) };
   say(`bootstrap: ${figures.docs} docs in ${figures.ms} ms = ${figures.docs_per_s} docs/s`);
   return figures;
 }
@@ -186,12 +187,10 @@ async function latency(
   leader: RunningServer,
   follower: RunningServer,
   options: Options,
-): Promise<Record<string, number>> {
+): Promise<LatencyFigures> {
   await call(leader, 'PUT', '/lat');
   await call(follower, 'PUT', `${R}/lat-f/_start`, { leader_alias: 'leader', leader_index: 'lat' });
   await waitInSync(leader, 'lat', follower, 'lat-f', 30_000);
-  const sentAt = new Map<string, number>();
-  const ackedAt = new Map<string, number>();
   const seenAt = new Map<string, number>();
   const watching = new AbortController();
   const watched = watchFeed(follower, 'lat-f', watching.signal, (id) => {
@@ -203,55 +202,18 @@ async function latency(
     if (Date.now() > deadline) throw new Error('the warm-up doc never reached the follower');
     await new Promise((r) => setTimeout(r, 5));
   }
-  const total = options.latencySeconds * options.rate;
   say(`latency: writing ${options.rate} docs/s to the leader for ${options.latencySeconds} s`);
-  const body = json({ type: 'latency', payload: 'p'.repeat(200) });
-  const inFlight = new Set<Promise<void>>();
-  const t0 = performance.now();
-  let written = 0;
-  while (written < total) {
-    const due = Math.min(total, Math.floor(((performance.now() - t0) * options.rate) / 1000) + 1);
-    for (; written < due; written++) {
-      const id = `l${String(written).padStart(7, '0')}`;
-      sentAt.set(id, performance.now());
-      const p = leader.client.request('PUT', `/lat/${id}`, body).then((res) => {
-        if (res.status !== 201 && res.status !== 202)
-          throw new Error(`PUT ${id}: HTTP ${res.status} ${bodyOf(res).toString('utf8')}`);
-        ackedAt.set(id, performance.now());
-      });
-      inFlight.add(p);
-      void p.finally(() => inFlight.delete(p));
-    }
-    await new Promise((r) => setTimeout(r, 1));
-  }
-  await Promise.all(inFlight);
-  const writeMs = performance.now() - t0;
-  for (const deadline = Date.now() + 30_000; seenAt.size < total + 1 && Date.now() < deadline;)
-    await new Promise((r) => setTimeout(r, 20));
+  const figures = await pacedWriteLatency(
+    leader.client,
+    '/lat',
+    options.rate,
+    options.latencySeconds,
+    seenAt,
+  );
   watching.abort();
   await watched.catch(() => undefined);
-  const fromAck: number[] = [];
-  const fromSend: number[] = [];
-  for (const [id, sent] of sentAt) {
-    const seen = seenAt.get(id);
-    const acked = ackedAt.get(id);
-    if (seen === undefined || acked === undefined) continue;
-    fromAck.push(Math.max(0, seen - acked));
-    fromSend.push(seen - sent);
-  }
-  fromAck.sort((x, y) => x - y);
-  fromSend.sort((x, y) => x - y);
-  if (fromAck.length < total)
-    throw new Error(`only ${fromAck.length} of ${total} writes reached the follower`);
-  const figures = {
-    writes: total,
-    p50_ms: percentile(fromAck, 50),
-    p99_ms: percentile(fromAck, 99),
-    max_ms: percentile(fromAck, 100),
-    from_send_p50_ms: percentile(fromSend, 50),
-    from_send_p99_ms: percentile(fromSend, 99),
-    achieved_writes_per_s: rate(total, writeMs),
-  };
+  if (figures.seen < figures.writes)
+    throw new Error(`only ${figures.seen} of ${figures.writes} writes reached the follower`);
   say(
     `latency: leader ack → follower feed p50 ${figures.p50_ms} ms, p99 ${figures.p99_ms} ms, max ${figures.max_ms} ms ` +
       `(from send p50 ${figures.from_send_p50_ms}, p99 ${figures.from_send_p99_ms}); ${figures.achieved_writes_per_s} writes/s`,

@@ -37,7 +37,13 @@ import {
   startPouchdbServer,
   type RunningServer,
 } from './lib/servers.js';
-import { percentile, positiveInt, watchChangeIds } from './lib/measure.js';
+import {
+  pacedWriteLatency,
+  perSecond,
+  positiveInt,
+  watchChangeIds,
+  type LatencyFigures,
+} from './lib/measure.js';
 
 const TARGETS = { docs_per_s: 40_000, ratio: 10, latency_p50_ms: 10, latency_p99_ms: 50 } as const;
 const DB = 'bench';
@@ -183,7 +189,6 @@ async function docCount(client: HttpClient, db: string): Promise<number> {
 }
 
 const json = (value: unknown): Buffer => Buffer.from(JSON.stringify(value));
-const rate = (docs: number, ms: number): number => Math.round((docs / ms) * 1000);
 
 /** A `_users` member of `dbs` on `server`: credentials the replicator can be given. */
 async function addReplicatorUser(server: RunningServer, dbs: readonly string[]): Promise<void> {
@@ -416,13 +421,13 @@ async function doppelOneShot(
   if (count !== options.docs)
     throw new Error(`doppel B has ${count} docs after replication, not ${options.docs}`);
   say(
-    `doppel: ${ms.toFixed(0)} ms = ${rate(options.docs, ms)} docs/s (docs_written ${written}, B doc_count ${count}); CPU ms: A ${cpu[0]}, B ${cpu[1]}, bench ${benchCpuMs}`,
+    `doppel: ${ms.toFixed(0)} ms = ${perSecond(options.docs, ms)} docs/s (docs_written ${written}, B doc_count ${count}); CPU ms: A ${cpu[0]}, B ${cpu[1]}, bench ${benchCpuMs}`,
   );
   return {
     replicator: replicator.mode,
     ms: Math.round(ms),
     cpu_ms: { source: cpu[0] ?? null, target: cpu[1] ?? null, bench: benchCpuMs },
-    docs_per_s: rate(options.docs, ms),
+    docs_per_s: perSecond(options.docs, ms),
     docs_written: written,
     load_ms: Math.round(loadMs),
   };
@@ -450,13 +455,13 @@ async function pouchOneShot(bodies: readonly Buffer[], options: Options): Promis
     const count = await docCount(pb.client, DB);
     if (count !== options.docs) throw new Error(`pouchdb-server B has ${count} docs, not ${options.docs}`);
     say(
-      `pouchdb: ${ms.toFixed(0)} ms = ${rate(options.docs, ms)} docs/s (docs_written ${result.docs_written})`,
+      `pouchdb: ${ms.toFixed(0)} ms = ${perSecond(options.docs, ms)} docs/s (docs_written ${result.docs_written})`,
     );
     return {
       replicator: 'in-process',
       ms: Math.round(ms),
       cpu_ms: { source: cpu[0] ?? null, target: cpu[1] ?? null, bench: benchCpuMs },
-      docs_per_s: rate(options.docs, ms),
+      docs_per_s: perSecond(options.docs, ms),
       docs_written: result.docs_written,
       load_ms: Math.round(loadMs),
     };
@@ -466,19 +471,6 @@ async function pouchOneShot(bodies: readonly Buffer[], options: Options): Promis
 }
 
 // ---- part 3: continuous latency -----------------------------------------------
-
-interface LatencyFigures {
-  readonly writes: number;
-  readonly seen: number;
-  /** From the write's acknowledgement by A to its row in B's feed. */
-  readonly p50_ms: number;
-  readonly p99_ms: number;
-  readonly max_ms: number;
-  /** From the moment the write was sent to A. */
-  readonly from_send_p50_ms: number;
-  readonly from_send_p99_ms: number;
-  readonly achieved_writes_per_s: number;
-}
 
 /** Follows B's continuous `_changes`, calling `onRow(id)` at each row's arrival. */
 async function watchFeed(
@@ -503,8 +495,6 @@ async function continuousLatency(
   await b.client.json('PUT', `/${LATENCY_DST}`, [201, 202]);
   await addReplicatorUser(a, [LATENCY_SRC]);
   await addReplicatorUser(b, [LATENCY_DST]);
-  const sentAt = new Map<string, number>();
-  const ackedAt = new Map<string, number>();
   const seenAt = new Map<string, number>();
   const watching = new AbortController();
   let watchReady = false;
@@ -527,53 +517,17 @@ async function continuousLatency(
   watchReady = true;
   const total = options.latencySeconds * options.rate;
   say(`continuous: writing ${options.rate} docs/s to A for ${options.latencySeconds} s (${total} docs)`);
-  const body = json({ type: 'latency', payload: 'p'.repeat(200) });
-  const inFlight = new Set<Promise<void>>();
-  const t0 = performance.now();
-  let written = 0;
-  while (written < total) {
-    const due = Math.min(total, Math.floor(((performance.now() - t0) * options.rate) / 1000) + 1);
-    for (; written < due; written++) {
-      const id = `l${String(written).padStart(7, '0')}`;
-      sentAt.set(id, performance.now());
-      const p = a.client.request('PUT', `/${LATENCY_SRC}/${id}`, body).then((res) => {
-        if (res.status !== 201 && res.status !== 202) throw new Error(`PUT ${id}: HTTP ${res.status}`);
-        ackedAt.set(id, performance.now());
-      });
-      inFlight.add(p);
-      void p.finally(() => inFlight.delete(p));
-    }
-    await new Promise((r) => setTimeout(r, 1));
-  }
-  await Promise.all(inFlight);
-  const writeMs = performance.now() - t0;
-  for (const deadline = Date.now() + 30_000; seenAt.size < total + 1 && Date.now() < deadline;)
-    await new Promise((r) => setTimeout(r, 20));
+  const figures = await pacedWriteLatency(
+    a.client,
+    `/${LATENCY_SRC}`,
+    options.rate,
+    options.latencySeconds,
+    seenAt,
+  );
   watching.abort();
   await watched.catch(() => undefined);
   await stopJob();
   if (!watchReady) throw new Error('the watcher never started');
-  const fromAck: number[] = [];
-  const fromSend: number[] = [];
-  for (const [id, sent] of sentAt) {
-    const seen = seenAt.get(id);
-    const acked = ackedAt.get(id);
-    if (seen === undefined || acked === undefined) continue;
-    fromAck.push(Math.max(0, seen - acked));
-    fromSend.push(seen - sent);
-  }
-  fromAck.sort((x, y) => x - y);
-  fromSend.sort((x, y) => x - y);
-  const figures: LatencyFigures = {
-    writes: total,
-    seen: fromAck.length,
-    p50_ms: percentile(fromAck, 50),
-    p99_ms: percentile(fromAck, 99),
-    max_ms: percentile(fromAck, 100),
-    from_send_p50_ms: percentile(fromSend, 50),
-    from_send_p99_ms: percentile(fromSend, 99),
-    achieved_writes_per_s: rate(total, writeMs),
-  };
   say(
     `continuous: ${figures.seen}/${total} seen on B; write→B p50 ${figures.p50_ms} ms, p99 ${figures.p99_ms} ms, max ${figures.max_ms} ms (from send: p50 ${figures.from_send_p50_ms}, p99 ${figures.from_send_p99_ms}); ${figures.achieved_writes_per_s} writes/s`,
   );

@@ -1,8 +1,10 @@
 /**
  * Small pieces the benches share: argument checks, percentiles, and a
  * continuous `_changes` watcher that reports each row's id as it arrives
- * (for write → visible latencies).
+ * (for write → visible latencies), and a paced writer measuring them.
  */
+import { performance } from 'node:perf_hooks';
+import { bodyOf, type HttpClient } from './http-client.js';
 
 export function positiveInt(raw: string | undefined, name: string, fallback: number): number {
   if (raw === undefined) return fallback;
@@ -51,4 +53,84 @@ export async function watchChangeIds(
   } catch (err) {
     if (!signal.aborted) throw err;
   }
+}
+
+export function perSecond(count: number, ms: number): number {
+  return Math.round((count / ms) * 1000);
+}
+
+export interface LatencyFigures {
+  readonly writes: number;
+  readonly seen: number;
+  /** From the write's acknowledgement to its row in the watched feed. */
+  readonly p50_ms: number;
+  readonly p99_ms: number;
+  readonly max_ms: number;
+  /** From the moment the write was sent. */
+  readonly from_send_p50_ms: number;
+  readonly from_send_p99_ms: number;
+  readonly achieved_writes_per_s: number;
+}
+
+/**
+ * Writes `rate` small documents per second for `seconds` with `PUT
+ * {dbPath}/l0000000…` and reports when each showed up in `seenAt` (id →
+ * arrival time, filled by a feed watcher the caller runs), waiting up to
+ * 30 s for the last ones.
+ */
+export async function pacedWriteLatency(
+  client: HttpClient,
+  dbPath: string,
+  rate: number,
+  seconds: number,
+  seenAt: ReadonlyMap<string, number>,
+): Promise<LatencyFigures> {
+  const total = seconds * rate;
+  const body = Buffer.from(JSON.stringify({ type: 'latency', payload: 'p'.repeat(200) }));
+  const sentAt = new Map<string, number>();
+  const ackedAt = new Map<string, number>();
+  const inFlight = new Set<Promise<void>>();
+  const t0 = performance.now();
+  let written = 0;
+  while (written < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
+    for (; written < due; written++) {
+      const id = `l${String(written).padStart(7, '0')}`;
+      sentAt.set(id, performance.now());
+      const p = client.request('PUT', `${dbPath}/${id}`, body).then((res) => {
+        if (res.status !== 201 && res.status !== 202)
+          throw new Error(`PUT ${id}: HTTP ${res.status} ${bodyOf(res).toString('utf8')}`);
+        ackedAt.set(id, performance.now());
+      });
+      inFlight.add(p);
+      void p.finally(() => inFlight.delete(p));
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(inFlight);
+  const writeMs = performance.now() - t0;
+  const allSeen = (): boolean => [...sentAt.keys()].every((id) => seenAt.has(id));
+  for (const deadline = Date.now() + 30_000; !allSeen() && Date.now() < deadline;)
+    await new Promise((r) => setTimeout(r, 20));
+  const fromAck: number[] = [];
+  const fromSend: number[] = [];
+  for (const [id, sent] of sentAt) {
+    const seen = seenAt.get(id);
+    const acked = ackedAt.get(id);
+    if (seen === undefined || acked === undefined) continue;
+    fromAck.push(Math.max(0, seen - acked));
+    fromSend.push(seen - sent);
+  }
+  fromAck.sort((x, y) => x - y);
+  fromSend.sort((x, y) => x - y);
+  return {
+    writes: total,
+    seen: fromAck.length,
+    p50_ms: percentile(fromAck, 50),
+    p99_ms: percentile(fromAck, 99),
+    max_ms: percentile(fromAck, 100),
+    from_send_p50_ms: percentile(fromSend, 50),
+    from_send_p99_ms: percentile(fromSend, 99),
+    achieved_writes_per_s: perSecond(total, writeMs),
+  };
 }
