@@ -4,6 +4,7 @@
  */
 import type { Keyspace } from '../engines/kv/keyspace.js';
 import type { UserContext } from '../services/auth/user-context.js';
+import type { FeedSink, NodePrimaryControl, ReplicaFeed } from '../services/node-replication/contracts.js';
 import type { ReplicaControl } from '../services/redis-replica/replica-contracts.js';
 import type { CommandSpec } from './command-spec.js';
 import { ReplyWriter } from './reply.js';
@@ -43,6 +44,8 @@ export interface ServerContext {
   readonly dataDir: string;
   /** The Redis replica link (REPLICAOF, ROLE, INFO replication); absent: a plain primary. */
   readonly replication?: ReplicaControl;
+  /** This node's Doppel replicas (PSYNC, WAIT, INFO, ROLE); absent: none are served. */
+  readonly nodePrimary?: NodePrimaryControl;
 }
 
 export interface QueuedCommand {
@@ -71,6 +74,12 @@ export class Client {
   watchDirty = false;
   /** QUIT (or a protocol error): close once the replies so far are sent. */
   closeRequested = false;
+  /** `REPLCONF listening-port` of a replica connection. */
+  replicaPort = 0;
+  /** The connection announced `REPLCONF capa doppel-node`. */
+  nodeReplica = false;
+  /** Set by PSYNC: the connection hands its socket over to a replica feed once its replies are sent. */
+  replicaFeed: ((sink: FeedSink) => ReplicaFeed) | null = null;
   /** Called when the client authenticates (lifts the parser's unauthenticated limits). */
   onAuthenticated: () => void = () => undefined;
 

@@ -13,6 +13,7 @@
  * commands finish, then pauses its input until the check is done.
  */
 import type { Socket } from 'node:net';
+import type { FeedSink, ReplicaFeed } from '../services/node-replication/contracts.js';
 import type { Client } from './client.js';
 import { Flag, type CommandSpec } from './command-spec.js';
 import { lookupCommand } from './command-table.js';
@@ -53,6 +54,8 @@ export class Connection {
   #broken = false;
   /** Commands submitted to the next storage write that has not started yet. */
   #queued: QueuedCommands | null = null;
+  /** After PSYNC: the replica feed this connection now carries (its input goes there). */
+  #feed: ReplicaFeed | null = null;
 
   constructor(socket: Socket, client: Client, events: ConnectionEvents) {
     this.#socket = socket;
@@ -68,6 +71,7 @@ export class Connection {
     socket.on('error', () => this.#socket.destroy());
     socket.on('close', () => {
       this.#closed = true;
+      this.#feed?.closed();
       events.onClose();
     });
   }
@@ -86,6 +90,10 @@ export class Connection {
   }
 
   #process(): void {
+    if (this.#feed !== null) {
+      this.#toFeed(this.#feed);
+      return;
+    }
     const client = this.client;
     while (!this.#paused && !client.closeRequested) {
       let command;
@@ -188,8 +196,47 @@ export class Connection {
       .finally(() => {
         this.#paused = false;
         if (this.#closed) return;
+        if (client.replicaFeed !== null) this.#startFeed(client.replicaFeed);
         this.#process();
       });
+  }
+
+  /** PSYNC succeeded: the replies so far go out, then the socket belongs to the replica feed. */
+  #startFeed(start: (sink: FeedSink) => ReplicaFeed): void {
+    this.client.replicaFeed = null;
+    this.#sendable = this.client.reply.position;
+    this.#send();
+    const socket = this.#socket;
+    this.#feed = start({
+      write: (chunk) => {
+        this.client.server.stats.netOutputBytes += chunk.length;
+        return socket.write(chunk);
+      },
+      drained: () =>
+        new Promise((resolve) => {
+          if (socket.destroyed || socket.writableLength === 0) resolve();
+          else {
+            socket.once('drain', () => resolve());
+            socket.once('close', () => resolve());
+          }
+        }),
+      close: () => socket.destroy(),
+    });
+  }
+
+  /** A replica's input after PSYNC: its ACKs, for the feed. */
+  #toFeed(feed: ReplicaFeed): void {
+    for (;;) {
+      let command;
+      try {
+        command = this.#parser.next();
+      } catch {
+        this.#socket.destroy();
+        return;
+      }
+      if (command === undefined) return;
+      if (command.argv.length > 0) feed.command(command.argv);
+    }
   }
 
   /** A malformed frame: its error follows the replies before it, then the connection closes. */

@@ -15,6 +15,7 @@ import {
   type VerifyCredentials,
 } from './client.js';
 import { COMMANDS } from './command-table.js';
+import type { NodePrimaryControl } from '../services/node-replication/contracts.js';
 import type { PrimaryCommandRunner, ReplicaControl } from '../services/redis-replica/replica-contracts.js';
 import { createPrimaryCommandRunner } from './commands/replication.js';
 import { initialConfig } from './commands/server.js';
@@ -29,12 +30,14 @@ export interface RespServerOptions {
   readonly nodeId: string;
   readonly dataDir: string;
   readonly log: Logger;
-  /** True on a read-only replica (later: node replication); write commands then get -READONLY. */
+  /** True on a read-only replica; write commands then get -READONLY. */
   readonly isReadOnly?: () => boolean;
   /** How often the active expiry cycle runs (Redis: hz 10). */
   readonly expiryIntervalMs?: number;
   /** The Redis replica link (REPLICAOF, ROLE, INFO replication). */
   readonly replication?: ReplicaControl;
+  /** Serves Doppel replicas (PSYNC, WAIT). */
+  readonly nodePrimary?: NodePrimaryControl;
 }
 
 const EXPIRY_BATCH = 200;
@@ -82,6 +85,7 @@ export class RespServer {
       commands: COMMANDS,
       dataDir: options.dataDir,
       ...(options.replication === undefined ? {} : { replication: options.replication }),
+      ...(options.nodePrimary === undefined ? {} : { nodePrimary: options.nodePrimary }),
     };
     this.#server = createServer((socket) => this.#accept(socket));
   }

@@ -18,6 +18,9 @@ import { LeaderStats } from '../services/followers/leader-stats.js';
 import { BulkDocsParser } from '../services/docs/parse-pool.js';
 import { RemoteRegistry } from '../services/remotes/remote-registry.js';
 import { StatusBoard } from '../services/replications/status-board.js';
+import { defaultSecurityObject } from '../services/auth/user-context.js';
+import { NodeIdentity } from '../services/node-replication/node-identity.js';
+import { NodePrimary } from '../services/node-replication/primary-feeds.js';
 import { NodeMetrics } from '../services/metrics/node-metrics.js';
 import { BucketService } from '../services/streams/bucket-service.js';
 import { PointWriter } from '../services/streams/point-writer.js';
@@ -33,6 +36,8 @@ export interface RunningNode {
 }
 
 const JOURNAL_TRIM_INTERVAL_MS = 10_000;
+/** An idle primary sends its replicas a heartbeat this often (they drop one silent for `repl_timeout`). */
+const NODE_HEARTBEAT_MS = 1000;
 
 function packageVersion(): string {
   const path = new URL('../../package.json', import.meta.url);
@@ -73,9 +78,17 @@ export async function startNode(config: Config): Promise<RunningNode> {
     nodeId = id;
   }
 
+  // A node replica's admin is its primary's (a local change would fork its journal from the primary's).
+  const identity = new NodeIdentity(storage);
+  const followsNode = identity.current.replicaLsn !== null;
+  if (followsNode && process.env['DOPPEL_ADMIN_PASSWORD'] !== undefined) {
+    log.info(
+      "this node is a replica: the server admin is the primary's; DOPPEL_ADMIN_PASSWORD is not applied",
+    );
+  }
   const admin = await auth.bootstrap(
-    process.env['DOPPEL_ADMIN_USER'],
-    process.env['DOPPEL_ADMIN_PASSWORD'],
+    followsNode ? undefined : process.env['DOPPEL_ADMIN_USER'],
+    followsNode ? undefined : process.env['DOPPEL_ADMIN_PASSWORD'],
     log,
   );
   if (admin.generatedPassword !== undefined) {
@@ -191,8 +204,34 @@ export async function startNode(config: Config): Promise<RunningNode> {
   const port = typeof address === 'object' && address !== null ? address.port : config.http_port;
   const httpUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
-  // REPLICAOF a real Redis: the primary's commands run through the RESP command table.
+  // Node replication: this node serves Doppel replicas from its journal, and follows a
+  // primary (a Doppel node, or a real Redis whose commands run through the RESP command table).
+  const nodePrimary = new NodePrimary({
+    storage,
+    journal,
+    store,
+    identity,
+    log: log.child({ service: 'node-replication' }),
+    heartbeatMs: NODE_HEARTBEAT_MS,
+  });
   const redisReplica: RedisReplicaService = new RedisReplicaService({
+    node: {
+      storage,
+      journal,
+      store,
+      keyspace,
+      auth,
+      identity,
+      log: log.child({ service: 'node-replication' }),
+      replayPoints: (entry, ts) => points.replay(entry, ts),
+      newSecurity: defaultSecurityObject,
+      spoolPath: join(config.data_dir, 'replica-sync.spool'),
+      setReadOnly: (reason) => {
+        store.setNodeReadOnly(reason);
+        replicator.pauseDocJobs(reason ?? null);
+      },
+      onHistoryChanged: () => nodePrimary.closeAll(),
+    },
     keyspace,
     log,
     createParser: () => new RespParser(),
@@ -212,9 +251,10 @@ export async function startNode(config: Config): Promise<RunningNode> {
     log,
     isReadOnly: () => redisReplica.isReplica(),
     replication: redisReplica,
+    nodePrimary,
   });
   const respPort = await resp.listen(config.host, config.resp_port);
-  redisReplica.start();
+  await redisReplica.start();
   const respAddress = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${respPort}`;
   log.info({ resp: respAddress }, 'resp listening');
 
@@ -237,6 +277,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
       await followers.stop();
       await replicator.stop();
       await redisReplica.stop();
+      nodePrimary.closeAll();
       await resp.stop();
       await app.close();
       await parser.close();

@@ -1,6 +1,7 @@
 import { createHash, hash as oneShotHash } from 'node:crypto';
 import { badRequest, DoppelError, ErrorKind } from '../../errors.js';
 import { parseRev, revPos } from './rev-tree.js';
+import type { AttachmentMeta } from '../journal/journal-entry.js';
 
 /** Top-level members CouchDB accepts on a document; any other `_` member is refused. */
 const SPECIAL_MEMBERS = new Set([
@@ -27,7 +28,9 @@ const BODY_SPECIAL_MEMBERS = new Set([
 
 export type AttachmentInput =
   | { readonly kind: 'data'; readonly contentType: string; readonly bytes: Buffer; readonly digest: string }
-  | { readonly kind: 'stub'; readonly digest: string | undefined; readonly revpos: number | undefined };
+  | { readonly kind: 'stub'; readonly digest: string | undefined; readonly revpos: number | undefined }
+  /** A node replica's copy of its primary's stored metadata (the bytes are already stored). */
+  | { readonly kind: 'replica'; readonly meta: AttachmentMeta };
 
 /** A document as a write request carries it, validated and split into its parts. */
 export interface DocEdit {

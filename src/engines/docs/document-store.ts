@@ -5,7 +5,7 @@ import type { Storage } from '../../storage/environment.js';
 import type { AttachmentMeta, DatabaseKind, JournalEntry } from '../journal/journal-entry.js';
 import type { Journal } from '../journal/journal.js';
 import { validateDatabaseName, type DatabaseRecord } from './database-record.js';
-import { newRevision, type DocEdit } from './doc-input.js';
+import { newRevision, type AttachmentInput, type DocEdit } from './doc-input.js';
 import { changeRevs, renderDoc, type RenderOptions, type StoredRevision } from './doc-output.js';
 import {
   decodeInfo,
@@ -171,6 +171,8 @@ export class DocumentStore {
   readonly #updateSeqByDb: Database<number, string>;
   readonly #events = new EventEmitter();
   readonly #defaultRevsLimit: number;
+  /** Set while this node is a replica: the 403 reason every write gets (replays are not writes). */
+  #nodeReadOnly: string | undefined;
 
   constructor(storage: Storage, journal: Journal, options: { defaultRevsLimit: number }) {
     this.#storage = storage;
@@ -220,6 +222,15 @@ export class DocumentStore {
 
   // ---- databases -----------------------------------------------------------
 
+  /** Makes every database read-only (a node replica) with `reason`, or writable again. */
+  setNodeReadOnly(reason: string | undefined): void {
+    this.#nodeReadOnly = reason;
+  }
+
+  #checkNodeWritable(): void {
+    if (this.#nodeReadOnly !== undefined) throw new DoppelError(ErrorKind.Forbidden, this.#nodeReadOnly);
+  }
+
   list(): string[] {
     return [...this.#dbs.getKeys()];
   }
@@ -257,45 +268,57 @@ export class DocumentStore {
   async create(name: string, kind: DatabaseKind, security: unknown): Promise<void> {
     validateDatabaseName(name);
     await this.#storage.write(() => {
-      if (this.#dbs.doesExist(name)) {
-        throw new DoppelError(
-          ErrorKind.DatabaseExists,
-          'The database could not be created, the file already exists.',
-        );
-      }
-      const uid = this.#meta.get('nextUid') ?? 1;
-      this.#meta.putSync('nextUid', uid + 1);
-      const rec: DatabaseRecord = {
-        uid,
-        name,
-        kind,
-        createdAt: Date.now(),
-        seq: 0,
-        docCount: 0,
-        delCount: 0,
-        revsLimit: this.#defaultRevsLimit,
-        security,
-        activeBytes: 0,
-      };
-      this.#dbs.putSync(name, rec);
-      this.#recordDbUpdate(name, 'created');
-      this.#journal.append({ k: 'db.create', db: name, uid, kind }, rec.createdAt);
+      this.#checkNodeWritable();
+      this.#createInWrite(name, kind, security, Date.now());
     });
     this.#notify(name, 0);
   }
 
+  #createInWrite(name: string, kind: DatabaseKind, security: unknown, now: number): DatabaseRecord {
+    if (this.#dbs.doesExist(name)) {
+      throw new DoppelError(
+        ErrorKind.DatabaseExists,
+        'The database could not be created, the file already exists.',
+      );
+    }
+    const uid = this.#meta.get('nextUid') ?? 1;
+    this.#meta.putSync('nextUid', uid + 1);
+    const rec: DatabaseRecord = {
+      uid,
+      name,
+      kind,
+      createdAt: now,
+      seq: 0,
+      docCount: 0,
+      delCount: 0,
+      revsLimit: this.#defaultRevsLimit,
+      security,
+      activeBytes: 0,
+    };
+    this.#dbs.putSync(name, rec);
+    this.#recordDbUpdate(name, 'created');
+    this.#journal.append({ k: 'db.create', db: name, uid, kind }, now);
+    return rec;
+  }
+
   async delete(name: string): Promise<void> {
     const uid = await this.#storage.write(() => {
-      const rec = this.#dbs.get(name);
-      if (rec === undefined) throw notFound('Database does not exist.');
-      if (rec.readOnly !== undefined) throw new DoppelError(ErrorKind.Forbidden, rec.readOnly);
-      this.#dbs.removeSync(name);
-      this.#recordDbUpdate(name, 'deleted');
-      this.#journal.append({ k: 'db.delete', db: name, uid: rec.uid }, Date.now());
-      return rec.uid;
+      this.#checkNodeWritable();
+      return this.#deleteInWrite(name, Date.now(), false);
     });
     this.#notify(name, 0);
     await this.#dropData(uid);
+  }
+
+  #deleteInWrite(name: string, now: number, allowReadOnly: boolean): number {
+    const rec = this.#dbs.get(name);
+    if (rec === undefined) throw notFound('Database does not exist.');
+    if (rec.readOnly !== undefined && !allowReadOnly)
+      throw new DoppelError(ErrorKind.Forbidden, rec.readOnly);
+    this.#dbs.removeSync(name);
+    this.#recordDbUpdate(name, 'deleted');
+    this.#journal.append({ k: 'db.delete', db: name, uid: rec.uid }, now);
+    return rec.uid;
   }
 
   /** Removes the rows of a deleted database in bounded transactions; safe to rerun. */
@@ -356,13 +379,18 @@ export class DocumentStore {
 
   async #updateRecord(name: string, change: (rec: DatabaseRecord) => JournalEntry): Promise<void> {
     await this.#storage.write(() => {
-      const rec = this.#dbs.get(name);
-      if (rec === undefined) throw notFound('Database does not exist.');
-      const next = { ...rec };
-      const entry = change(next);
-      this.#dbs.putSync(name, next);
-      this.#journal.append(entry, Date.now());
+      this.#checkNodeWritable();
+      this.#updateRecordInWrite(name, change, Date.now());
     });
+  }
+
+  #updateRecordInWrite(name: string, change: (rec: DatabaseRecord) => JournalEntry, now: number): void {
+    const rec = this.#dbs.get(name);
+    if (rec === undefined) throw notFound('Database does not exist.');
+    const next = { ...rec };
+    const entry = change(next);
+    this.#dbs.putSync(name, next);
+    this.#journal.append(entry, now);
   }
 
   #recordDbUpdate(db: string, type: DbUpdate['type']): void {
@@ -403,6 +431,7 @@ export class DocumentStore {
     options: { newEdits: boolean; allowReadOnly?: boolean },
   ): Promise<WriteResult[]> {
     const results = await this.#storage.write(() => {
+      this.#checkNodeWritable();
       const rec = this.#dbs.get(dbName);
       if (rec === undefined) throw notFound('Database does not exist.');
       if (rec.readOnly !== undefined && options.allowReadOnly !== true) {
@@ -560,6 +589,10 @@ export class DocumentStore {
         ]);
         continue;
       }
+      if (input.kind === 'replica') {
+        out.push([name, input.meta]);
+        continue;
+      }
       const known = baseAtts?.[name];
       if (known === undefined || (input.revpos !== undefined && input.revpos !== known.revpos)) {
         return { error: 'missing_stub', reason: `Invalid attachment stub in ${edit.id} for ${name}` };
@@ -665,30 +698,39 @@ export class DocumentStore {
     options: PointsWriteOptions,
   ): Promise<{ seq: number; lsn: number }> {
     const result = await this.#storage.write(() => {
-      const rec = this.#dbs.get(dbName);
-      if (rec === undefined) throw notFound('Database does not exist.');
-      if (rec.kind !== 'bucket') throw badRequest(`database "${dbName}" is not a bucket`);
-      if (rec.readOnly !== undefined) throw new DoppelError(ErrorKind.Forbidden, rec.readOnly);
-      const next = { ...rec };
-      const now = Date.now();
-      for (const point of points) this.#applyPoint(next, point, options.merge, now);
-      if (next.seq !== rec.seq) {
-        this.#dbs.putSync(dbName, next);
-        this.#recordDbUpdate(dbName, 'updated');
-      }
-      const entry: JournalEntry = {
-        k: 'points',
-        db: dbName,
-        seq: next.seq,
-        lines: options.lines,
-        count: options.count,
-      };
-      const lsn = this.#journal.append(entry, now);
-      options.inTransaction?.(lsn, rec.uid);
-      return { seq: next.seq, lsn, changed: next.seq !== rec.seq };
+      this.#checkNodeWritable();
+      return this.#writePointsInWrite(dbName, points, options, Date.now());
     });
     if (result.changed) this.#notify(dbName, result.seq);
     return { seq: result.seq, lsn: result.lsn };
+  }
+
+  #writePointsInWrite(
+    dbName: string,
+    points: readonly PointWrite[],
+    options: PointsWriteOptions,
+    now: number,
+  ): { seq: number; lsn: number; changed: boolean } {
+    const rec = this.#dbs.get(dbName);
+    if (rec === undefined) throw notFound('Database does not exist.');
+    if (rec.kind !== 'bucket') throw badRequest(`database "${dbName}" is not a bucket`);
+    if (rec.readOnly !== undefined) throw new DoppelError(ErrorKind.Forbidden, rec.readOnly);
+    const next = { ...rec };
+    for (const point of points) this.#applyPoint(next, point, options.merge, now);
+    if (next.seq !== rec.seq) {
+      this.#dbs.putSync(dbName, next);
+      this.#recordDbUpdate(dbName, 'updated');
+    }
+    const entry: JournalEntry = {
+      k: 'points',
+      db: dbName,
+      seq: next.seq,
+      lines: options.lines,
+      count: options.count,
+    };
+    const lsn = this.#journal.append(entry, now);
+    options.inTransaction?.(lsn, rec.uid);
+    return { seq: next.seq, lsn, changed: next.seq !== rec.seq };
   }
 
   #applyPoint(rec: DatabaseRecord, point: PointWrite, merge: PointsWriteOptions['merge'], now: number): void {
@@ -1056,6 +1098,7 @@ export class DocumentStore {
     allowReadOnly = false,
   ): Promise<string> {
     return this.#storage.write(() => {
+      this.#checkNodeWritable();
       const rec = this.#dbs.get(dbName);
       if (rec === undefined) throw notFound('Database does not exist.');
       if (rec.readOnly !== undefined && !allowReadOnly)
@@ -1066,17 +1109,23 @@ export class DocumentStore {
       if (deleted) {
         if (current === undefined) throw notFound('missing');
         if (rev !== currentRev) throw conflict();
-        this.#locals.removeSync(key);
-        this.#journal.append({ k: 'local', db: dbName, id, body: null }, Date.now());
-        return '0-0';
-      }
-      if (current !== undefined && rev !== undefined && rev !== currentRev) throw conflict();
-      if (current !== undefined && rev === undefined) throw conflict();
-      const nextRev = (current?.rev ?? 0) + 1;
-      this.#locals.putSync(key, { rev: nextRev, body });
-      this.#journal.append({ k: 'local', db: dbName, id, body }, Date.now());
-      return `0-${nextRev}`;
+      } else if (current !== undefined && rev !== currentRev) throw conflict();
+      return this.#putLocalInWrite(dbName, rec.uid, id, deleted ? null : body, Date.now());
     });
+  }
+
+  /** Writes (body) or removes (null) `_local/{id}`; returns its new rev. */
+  #putLocalInWrite(dbName: string, uid: number, id: string, body: string | null, now: number): string {
+    const key: [number, string] = [uid, id];
+    if (body === null) {
+      this.#locals.removeSync(key);
+      this.#journal.append({ k: 'local', db: dbName, id, body: null }, now);
+      return '0-0';
+    }
+    const nextRev = (this.#locals.get(key)?.rev ?? 0) + 1;
+    this.#locals.putSync(key, { rev: nextRev, body });
+    this.#journal.append({ k: 'local', db: dbName, id, body }, now);
+    return `0-${nextRev}`;
   }
 
   // ---- maintenance ---------------------------------------------------------
@@ -1141,5 +1190,132 @@ export class DocumentStore {
       const rec = this.#dbs.get(dbName);
       if (rec !== undefined && rec.uid === uid) this.#dbs.putSync(dbName, { ...rec, activeBytes: active });
     });
+  }
+
+  // ---- node replication ----------------------------------------------------
+
+  /**
+   * A node replica applies its primary's journal entry: must run inside
+   * `Storage.write`, under `Journal.replay`. The same code paths as on the
+   * primary run, so rows, sequences and the journaled entry come out the
+   * same; a result that differs (another seq) throws, and the replica then
+   * syncs in full. `attachments` holds the bytes the primary sent with a
+   * document entry, by digest. Returns the database changed and whether its
+   * rows must be dropped (a delete), for `afterReplay`.
+   */
+  replay(
+    entry: Exclude<JournalEntry, { k: 'admin' | 'kv' | 'points' }>,
+    attachments: ReadonlyMap<string, Buffer>,
+    newSecurity: () => unknown,
+    now: number,
+  ): { db: string; droppedUid?: number } {
+    switch (entry.k) {
+      case 'db.create': {
+        const rec = this.#createInWrite(entry.db, entry.kind, newSecurity(), now);
+        if (rec.uid !== entry.uid)
+          throw new Error(`replayed database ${entry.db} got uid ${rec.uid}, not ${entry.uid}`);
+        return { db: entry.db };
+      }
+      case 'db.delete':
+        return { db: entry.db, droppedUid: this.#deleteInWrite(entry.db, now, true) };
+      case 'security':
+        this.#updateRecordInWrite(
+          entry.db,
+          (rec) => {
+            rec.security = entry.security;
+            return entry;
+          },
+          now,
+        );
+        return { db: entry.db };
+      case 'revs_limit':
+        this.#updateRecordInWrite(
+          entry.db,
+          (rec) => {
+            rec.revsLimit = entry.limit;
+            return entry;
+          },
+          now,
+        );
+        return { db: entry.db };
+      case 'local': {
+        const rec = this.record(entry.db);
+        this.#putLocalInWrite(entry.db, rec.uid, entry.id, entry.body, now);
+        return { db: entry.db };
+      }
+      case 'doc':
+        this.#replayRevision(entry, attachments, now);
+        return { db: entry.db };
+    }
+  }
+
+  /**
+   * A node replica applies its primary's `points` entry, the points parsed
+   * again from the entry's lines: revisions are content hashes, so the same
+   * points on the same rows give the primary's documents and sequence.
+   */
+  replayPoints(
+    entry: Extract<JournalEntry, { k: 'points' }>,
+    points: readonly PointWrite[],
+    merge: PointsWriteOptions['merge'],
+    now: number,
+  ): void {
+    const { seq } = this.#writePointsInWrite(
+      entry.db,
+      points,
+      { merge, lines: entry.lines, count: entry.count },
+      now,
+    );
+    if (seq !== entry.seq)
+      throw new Error(`replayed points of ${entry.db} at seq ${seq}, the primary at ${entry.seq}`);
+  }
+
+  #replayRevision(
+    entry: Extract<JournalEntry, { k: 'doc' }>,
+    attachments: ReadonlyMap<string, Buffer>,
+    now: number,
+  ): void {
+    const rec = this.record(entry.db);
+    const next = { ...rec };
+    let inputs: Map<string, AttachmentInput> | undefined;
+    if (entry.atts !== undefined) {
+      inputs = new Map();
+      for (const [name, meta] of Object.entries(entry.atts)) {
+        const bytes = attachments.get(meta.digest);
+        if (bytes !== undefined && !this.#atts.doesExist([rec.uid, meta.digest])) {
+          this.#atts.putSync([rec.uid, meta.digest], bytes);
+          next.activeBytes += bytes.length;
+        }
+        inputs.set(name, { kind: 'replica', meta });
+      }
+    }
+    const edit: DocEdit = {
+      id: entry.id,
+      rev: entry.path[0],
+      deleted: entry.deleted,
+      body: entry.body,
+      path: entry.path,
+      attachments: inputs,
+    };
+    const result = this.#applyGraft(next, edit, now);
+    if (!result.ok || next.seq !== entry.seq) {
+      throw new Error(`replayed ${entry.db}/${entry.id} at seq ${next.seq}, the primary at ${entry.seq}`);
+    }
+    this.#dbs.putSync(entry.db, next);
+    this.#recordDbUpdate(entry.db, 'updated');
+  }
+
+  /** After a replayed batch committed: wakes feeds of the changed databases and drops deleted ones' rows. */
+  async afterReplay(changed: ReadonlySet<string>, droppedUids: readonly number[]): Promise<void> {
+    for (const db of changed) {
+      const rec = this.#dbs.get(db);
+      this.#notify(db, rec?.seq ?? 0);
+    }
+    for (const uid of droppedUids) await this.#dropData(uid);
+  }
+
+  /** After a full sync replaced every row: wakes every feed (sequences may have moved anywhere). */
+  notifyAll(): void {
+    for (const { key, value } of this.#dbs.getRange()) this.#notify(key, value.seq);
   }
 }

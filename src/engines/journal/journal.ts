@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Database } from 'lmdb';
+import type { Database, Transaction } from 'lmdb';
 import { Packr } from 'msgpackr';
 import type { Storage } from '../../storage/environment.js';
 import type { JournalEntry, JournalRecord } from './journal-entry.js';
@@ -172,6 +172,17 @@ function writeUint(out: Buffer, at: number, value: number): number {
 }
 
 const frameTime = (bytes: Buffer): number => bytes.readDoubleLE(0);
+
+/** True for a document entry that references attachments (its bodies travel separately to replicas). */
+export function frameHasAttachments(bytes: Buffer): boolean {
+  // Document entries are msgpack arrays of 7 members, 8 with attachments (see `compact`).
+  return bytes[HEADER_BYTES] === 0x98 && bytes[HEADER_BYTES + 1] === 0x00;
+}
+
+/** Decodes a stored frame (`Journal.readFrames`): its commit time and entry. */
+export function decodeFrame(bytes: Buffer): { readonly ts: number; readonly entry: JournalEntry } {
+  return { ts: frameTime(bytes), entry: expand(packr.unpack(bytes.subarray(HEADER_BYTES))) };
+}
 const frameSize = (bytes: Buffer): number => bytes.readUInt32LE(8);
 
 export interface JournalStatus {
@@ -201,6 +212,8 @@ export class Journal {
   #dirty = false;
   /** State as of the last commit, which readers may see. */
   #committedHead: number;
+  /** Set while a replica replays its primary's entry (see `replay`). */
+  #replaying: { readonly lsn: number; appended: number } | null = null;
 
   constructor(storage: Storage, limits: RetentionLimits) {
     this.#storage = storage;
@@ -218,12 +231,58 @@ export class Journal {
 
   /** Must run inside `Storage.write`. Returns the entry's LSN. */
   append(entry: JournalEntry, ts: number): number {
+    const replaying = this.#replaying;
+    if (replaying !== null) {
+      // The primary's own frame is stored instead (see `replay`).
+      replaying.appended++;
+      return replaying.lsn;
+    }
     const lsn = this.#state.head + 1;
     const framed = frame(entry, ts);
     this.#entries.putSync(lsn, framed);
     this.#state = { head: lsn, low: this.#state.low, bytes: this.#state.bytes + framed.length };
     this.#dirty = true;
     return lsn;
+  }
+
+  /**
+   * Must run inside `Storage.write`. A replica applies its primary's entry
+   * `lsn` with `apply` (the same engine code that journals it on the primary)
+   * and stores the primary's frame, byte for byte, under the same LSN: the
+   * replica's journal is a copy of the primary's, so its own replicas can
+   * continue from any LSN. The entries `apply` appends are dropped; it must
+   * append exactly one, or the replica no longer matches its primary.
+   */
+  replay<T>(lsn: number, framed: Buffer, apply: () => T): T {
+    if (lsn !== this.#state.head + 1) {
+      throw new Error(`journal replay out of order: entry ${lsn} after head ${this.#state.head}`);
+    }
+    const replaying = { lsn, appended: 0 };
+    this.#replaying = replaying;
+    let result: T;
+    try {
+      result = apply();
+    } finally {
+      this.#replaying = null;
+    }
+    if (replaying.appended !== 1) {
+      throw new Error(`journal replay of entry ${lsn} journaled ${replaying.appended} entries, not one`);
+    }
+    this.#entries.putSync(lsn, framed);
+    this.#state = { head: lsn, low: this.#state.low, bytes: this.#state.bytes + framed.length };
+    this.#dirty = true;
+    return result;
+  }
+
+  /**
+   * Must run inside `Storage.write`: empties the journal and continues it
+   * after `lsn` (a replica's full sync: its data is now the primary's as of
+   * `lsn`). Cursors stay as they are.
+   */
+  resetTo(lsn: number): void {
+    this.#entries.clearSync();
+    this.#state = { head: lsn, low: lsn + 1, bytes: 0 };
+    this.#dirty = true;
   }
 
   /** Persists the head once per transaction rather than once per entry. */
@@ -249,22 +308,38 @@ export class Journal {
     return this.#committedHead;
   }
 
+  /** The head as of a read transaction (a snapshot's LSN: everything up to it is in the snapshot). */
+  headIn(transaction: Transaction): number {
+    return this.#meta.get('state', { transaction })?.head ?? 0;
+  }
+
   get low(): number {
     return this.#state.low;
   }
 
   /** Entries with LSN > `after`, at most `limit`. Throws nothing; a gap below `low` is the caller's to detect. */
   read(after: number, limit: number): JournalRecord[] {
-    const out: JournalRecord[] = [];
+    return this.#range(after, limit).map(({ key, value }) => ({ lsn: key, ...decodeFrame(value) }));
+  }
+
+  /** Raw frames with LSN > `after`, at most `limit` (what a primary sends its replicas). */
+  readFrames(after: number, limit: number): { readonly lsn: number; readonly frame: Buffer }[] {
+    return this.#range(after, limit).map(({ key, value }) => ({ lsn: key, frame: value }));
+  }
+
+  #range(after: number, limit: number): { key: number; value: Buffer }[] {
     const end = this.#committedHead + 1;
-    for (const { key, value } of this.#entries.getRange({ start: after + 1, end, limit })) {
-      out.push({
-        lsn: key,
-        ts: frameTime(value),
-        entry: expand(packr.unpack(value.subarray(HEADER_BYTES))),
-      });
-    }
-    return out;
+    const read = (): { key: number; value: Buffer }[] => [
+      ...this.#entries.getRange({ start: after + 1, end, limit }),
+    ];
+    const rows = read();
+    const last = rows.length === 0 ? after : rows[rows.length - 1].key;
+    if (rows.length >= limit || last >= this.#committedHead) return rows;
+    // LMDB's shared read snapshot lives until the next macrotask: a reader woken by a
+    // commit in the same task would see nothing new, and one that loops on microtasks
+    // would never see it. Reads past that snapshot take a fresh one.
+    this.#entries.resetReadTxn();
+    return read();
   }
 
   /** True when entries after `after` are no longer all retained. */

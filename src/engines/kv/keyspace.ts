@@ -119,6 +119,12 @@ export class Keyspace {
     this.#recount();
   }
 
+  /** Inside a write that replaced the keyspace's rows (a node replica's full sync): re-reads what is cached. */
+  reloadCounters(): void {
+    this.#nextUid = this.#meta.get('uid') ?? 1;
+    this.#recount();
+  }
+
   /** Counts keys and TTLs per database from storage (at open, and after a failed `replaceAll`). */
   #recount(): void {
     this.#expireCounts.fill(0);
@@ -207,6 +213,24 @@ export class Keyspace {
       this.#group = null;
       if (ops.length === 1) this.#journal.append(ops[0], Date.now());
       else if (ops.length > 1) this.#journal.append({ k: 'kv', op: 'multi', ops }, Date.now());
+    }
+  }
+
+  /**
+   * Runs `action` inside a storage write that is not the keyspace's own (a
+   * replica replaying its primary's journal): in write mode, seeing keys the
+   * local clock already expired as live (the primary still had them), and
+   * journaling what it does as one entry.
+   */
+  replaying<T>(action: () => T): T {
+    const previous = this.expiredKeys;
+    this.#inWrite = true;
+    this.expiredKeys = 'live';
+    try {
+      return this.group(action);
+    } finally {
+      this.#inWrite = false;
+      this.expiredKeys = previous;
     }
   }
 

@@ -4,6 +4,7 @@
  * client that runs a primary's command stream on this node.
  */
 import type { PrimaryCommandRunner } from '../../services/redis-replica/replica-contracts.js';
+import { NODE_CAPA } from '../../services/redis-replica/primary-link.js';
 import { int, text } from '../args.js';
 import { Client, type ServerContext } from '../client.js';
 import { command, Flag, type CommandSpec } from '../command-spec.js';
@@ -59,14 +60,21 @@ export function replicationInfo(server: ServerContext): string[] {
     }
     lines.push('slave_priority:100', 'slave_read_only:1', 'replica_announced:1');
   }
+  const replicas = server.nodePrimary?.replicas() ?? [];
+  lines.push(`connected_slaves:${replicas.length}`);
+  replicas.forEach((r, i) => {
+    const lag = seconds(r.lastAckMs);
+    lines.push(
+      `slave${i}:ip=${r.address},port=${r.port},state=${r.state},offset=${Math.max(r.ackedLsn, 0)},lag=${lag}`,
+    );
+  });
   lines.push(
-    'connected_slaves:0',
     'master_failover_state:no-failover',
     `master_replid:${status.replid}`,
     `master_replid2:${status.replid2}`,
     `master_repl_offset:${status.offset}`,
     `second_repl_offset:${status.secondOffset}`,
-    // Doppel keeps no Redis backlog: it does not serve Redis replicas.
+    // Doppel serves Doppel replicas from its journal (by LSN), not from a Redis byte backlog.
     'repl_backlog_active:0',
     `repl_backlog_size:${BACKLOG_SIZE}`,
     'repl_backlog_first_byte_offset:0',
@@ -75,12 +83,12 @@ export function replicationInfo(server: ServerContext): string[] {
   return lines;
 }
 
-function replicaOf(c: Client, argv: Buffer[]): void {
+async function replicaOf(c: Client, argv: Buffer[]): Promise<void> {
   const control = c.server.replication;
   if (control === undefined) throw respError('REPLICAOF is not available on this node');
   const host = text(argv[1]);
   if (host.toLowerCase() === 'no' && text(argv[2]).toLowerCase() === 'one') {
-    control.promote();
+    await control.promote();
     c.reply.ok();
     return;
   }
@@ -91,8 +99,9 @@ function replicaOf(c: Client, argv: Buffer[]): void {
     throw respError('Invalid master port');
   }
   if (port < 0 || port > 65535) throw respError('Invalid master port');
-  if (control.replicaOf(host, port) === 'already') c.reply.simple('OK Already connected to specified master');
-  else c.reply.ok();
+  if ((await control.replicaOf(host, port)) === 'already') {
+    c.reply.simple('OK Already connected to specified master');
+  } else c.reply.ok();
 }
 
 function role(c: Client): void {
@@ -100,10 +109,17 @@ function role(c: Client): void {
   const primary = status?.primary ?? null;
   const r = c.reply;
   if (primary === null) {
+    const replicas = c.server.nodePrimary?.replicas() ?? [];
     r.array(3);
     r.bulkText('master');
     r.integer(status?.offset ?? 0);
-    r.array(0);
+    r.array(replicas.length);
+    for (const replica of replicas) {
+      r.array(3);
+      r.bulkText(replica.address);
+      r.bulkText(String(replica.port));
+      r.bulkText(String(Math.max(replica.ackedLsn, 0)));
+    }
     return;
   }
   r.array(5);
@@ -118,16 +134,98 @@ const replicaOfSpec = (name: string): CommandSpec =>
   command({
     name,
     arity: 3,
-    flags: Flag.Admin | Flag.NoMulti | Flag.Loading,
+    flags: Flag.Admin | Flag.NoMulti | Flag.Loading | Flag.Async,
     group: 'server',
     since: name === 'slaveof' ? '1.0.0' : '5.0.0',
     summary: 'Configures a server as replica of another, or promotes it to a master.',
-    run: replicaOf,
+    run: () => undefined,
+    runAsync: replicaOf,
   });
+
+/** REPLCONF from a replica during its handshake (and ACKs, which the feed takes once streaming). */
+function replconf(c: Client, argv: Buffer[]): void {
+  if (argv.length % 2 === 0) throw respError('syntax error');
+  let nodeReplica = false;
+  for (let i = 1; i < argv.length; i += 2) {
+    const option = text(argv[i]).toLowerCase();
+    const value = text(argv[i + 1]);
+    if (option === 'listening-port') {
+      const port = Number(value);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw respError('Invalid listening port');
+      c.replicaPort = port;
+    } else if (option === 'capa') {
+      if (value.toLowerCase() === NODE_CAPA) nodeReplica = true;
+    } else if (option !== 'ip-address' && option !== 'ack' && option !== 'getack' && option !== 'rdb-only') {
+      throw respError(`Unrecognized REPLCONF option: ${text(argv[i])}`);
+    }
+  }
+  if (nodeReplica && c.server.nodePrimary !== undefined) {
+    c.nodeReplica = true;
+    c.reply.simple(`OK ${NODE_CAPA}`);
+  } else c.reply.ok();
+}
+
+/** PSYNC from a Doppel replica: the connection becomes its feed. */
+async function psync(c: Client, argv: Buffer[]): Promise<void> {
+  await Promise.resolve();
+  const primary = c.server.nodePrimary;
+  if (primary === undefined || !c.nodeReplica) {
+    throw respError('Doppel serves replication only to Doppel replicas (REPLCONF capa doppel-node)');
+  }
+  const replid = text(argv[1]);
+  const nextLsn = Number(text(argv[2]));
+  if (!Number.isSafeInteger(nextLsn)) throw respError('value is not an integer or out of range');
+  const [address] = c.addr.split(/:(?=[^:]*$)/);
+  c.replicaFeed = (sink) =>
+    primary.attach({ replid, nextLsn, address: address ?? c.addr, listeningPort: c.replicaPort }, sink);
+}
+
+/** WAIT numreplicas timeout: how many replicas acknowledged every write made so far. */
+async function wait(c: Client, argv: Buffer[]): Promise<void> {
+  const count = int(argv[1]);
+  const timeout = int(argv[2]);
+  if (timeout < 0) throw respError('timeout is negative');
+  if (c.server.isReadOnly())
+    throw respError(
+      'WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.',
+    );
+  const primary = c.server.nodePrimary;
+  c.reply.integer(primary === undefined ? 0 : await primary.waitForReplicas(count, timeout));
+}
 
 export const replicationCommands: CommandSpec[] = [
   replicaOfSpec('replicaof'),
   replicaOfSpec('slaveof'),
+  command({
+    name: 'replconf',
+    arity: -1,
+    flags: Flag.Admin | Flag.NoMulti | Flag.Loading,
+    group: 'server',
+    since: '3.0.0',
+    summary: 'An internal command for configuring the replication stream.',
+    run: replconf,
+  }),
+  command({
+    name: 'psync',
+    arity: -3,
+    flags: Flag.Admin | Flag.NoMulti | Flag.Loading | Flag.Async,
+    group: 'server',
+    since: '2.8.0',
+    summary: 'An internal command used in replication.',
+    run: () => undefined,
+    runAsync: psync,
+  }),
+  command({
+    name: 'wait',
+    arity: 3,
+    flags: Flag.Async,
+    group: 'generic',
+    since: '3.0.0',
+    summary:
+      'Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.',
+    run: () => undefined,
+    runAsync: wait,
+  }),
   command({
     name: 'role',
     arity: 1,

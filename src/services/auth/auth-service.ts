@@ -102,10 +102,18 @@ export class AuthService {
 
   async #setAdmin(name: string, password: string): Promise<void> {
     const hash = await hashPasswordAsync(password);
-    await this.#storage.write(() => {
-      this.#meta.putSync('admin', { name, hash } satisfies AdminRecord);
-      this.#journal.append({ k: 'admin', name, hash }, Date.now());
-    });
+    await this.#storage.write(() => this.replayAdmin(name, hash, Date.now()));
+  }
+
+  /** Stores the server admin (inside a write): a new one here, or a node replica's copy of its primary's. */
+  replayAdmin(name: string, hash: unknown, now: number): void {
+    this.storeAdmin(name, hash);
+    this.#journal.append({ k: 'admin', name, hash }, now);
+  }
+
+  /** Inside a write, without journaling: a node replica's full sync stores its primary's admin. */
+  storeAdmin(name: string, hash: unknown): void {
+    this.#meta.putSync('admin', { name, hash });
   }
 
   #credentials(name: string): Credentials | undefined {

@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Keyspace } from '../../engines/kv/keyspace.js';
 import { replaceKeyspaceWithRdb } from '../../engines/kv/rdb/rdb-loader.js';
+import { NodeStream, receiveFullSync, type NodeReplicaDeps } from '../node-replication/replica-stream.js';
 import { CommandStream } from './command-stream.js';
 import { LinkClosed, PrimaryConnection } from './primary-connection.js';
 import type {
@@ -49,11 +50,32 @@ export interface LinkSettings {
   readonly ackIntervalMs: number;
   readonly minBackoffMs: number;
   readonly maxBackoffMs: number;
+  /** Present: a Doppel primary is followed as a whole node (see `services/node-replication`). */
+  readonly node?: NodeReplicaDeps;
+  /** Called once the handshake tells what the primary is. */
+  readonly onPrimaryKind?: (kind: PrimaryKind, primary: string) => void;
+}
+
+/** A real Redis (only the keyspace follows) or a Doppel node (everything follows). */
+export type PrimaryKind = 'redis' | 'node';
+
+/** Announced in `REPLCONF capa`; a Doppel primary answers `+OK doppel-node`, Redis a plain `+OK`. */
+export const NODE_CAPA = 'doppel-node';
+const READ_SIZE = 1024 * 1024;
+
+/** The applied stream as the link sees it, either kind. */
+interface AppliedStream {
+  readonly readOffset: number;
+  readonly appliedOffset: number;
+  feed(chunk: Buffer): void;
+  settled(): Promise<void>;
 }
 
 export interface LinkCounters {
   fullSyncs: number;
   partialSyncs: number;
+  /** Node links: the last full sync's rows, bytes and time. */
+  lastNodeSync?: { rows: number; bytes: number; ms: number };
   /** The last full sync: RDB bytes, keys, transfer and load times. */
   lastFullSync: { bytes: number; keys: number; transferMs: number; loadMs: number } | null;
 }
@@ -70,7 +92,10 @@ export class PrimaryLink {
   readonly #abort = new AbortController();
   #state: LinkState = 'connect';
   #conn: PrimaryConnection | null = null;
-  #stream: CommandStream | null = null;
+  #stream: AppliedStream | null = null;
+  #kind: PrimaryKind | null = null;
+  /** After a node stream failed to apply: the next sync is a full one. */
+  #forceFullSync = false;
   #transfer: TransferProgress | null = null;
   #downSince: number | null = null;
   #commandErrors = 0;
@@ -100,6 +125,16 @@ export class PrimaryLink {
 
   get appliedOffset(): number {
     return this.#stream?.appliedOffset ?? this.#position.offset;
+  }
+
+  /** What the primary turned out to be (null before the first handshake). */
+  get kind(): PrimaryKind | null {
+    return this.#kind;
+  }
+
+  /** The node stream while following a Doppel primary (lag figures). */
+  get nodeStream(): NodeStream | null {
+    return this.#stream instanceof NodeStream ? this.#stream : null;
   }
 
   status(): PrimaryLinkStatus {
@@ -144,7 +179,7 @@ export class PrimaryLink {
       this.#state = 'connect';
       if (this.#stream !== null) {
         await this.#stream.settled();
-        this.#position.offset = this.#stream.appliedOffset;
+        if (this.#kind === 'redis') this.#position.offset = this.#stream.appliedOffset;
       }
       if (signal.aborted) return;
       if (linked) backoff = minBackoffMs;
@@ -181,19 +216,24 @@ export class PrimaryLink {
         else conn.command('AUTH', s.masterAuth);
       }
       conn.command('REPLCONF', 'listening-port', s.listeningPort());
-      conn.command('REPLCONF', 'capa', 'eof', 'capa', 'psync2');
+      if (s.node === undefined) conn.command('REPLCONF', 'capa', 'eof', 'capa', 'psync2');
+      else conn.command('REPLCONF', 'capa', 'eof', 'capa', 'psync2', 'capa', NODE_CAPA);
       if (auth) {
         const reply = await conn.reply();
         if (reply.startsWith('-')) throw new LinkClosed(`AUTH with the primary failed: ${reply.slice(1)}`);
       }
       await conn.reply();
-      await conn.reply();
+      const capa = await conn.reply();
+      const kind: PrimaryKind = s.node !== undefined && capa === `+OK ${NODE_CAPA}` ? 'node' : 'redis';
       // The previous link's writes must be in before we name the offset to continue from.
       if (this.#stream !== null) {
         await this.#stream.settled();
-        this.#position.offset = this.#stream.appliedOffset;
+        if (this.#kind === 'redis') this.#position.offset = this.#stream.appliedOffset;
         this.#stream = null;
       }
+      this.#kind = kind;
+      s.onPrimaryKind?.(kind, `${this.host}:${this.port}`);
+      if (kind === 'node') return await this.#nodeSession(conn, s.node!, signal);
       const position = this.#position;
       if (position.synced) conn.command('PSYNC', position.replid, position.offset + 1);
       else conn.command('PSYNC', '?', -1);
@@ -216,6 +256,71 @@ export class PrimaryLink {
       clearInterval(watchdog);
       conn.close();
     }
+  }
+
+  /** Following a Doppel primary: PSYNC by LSN, a snapshot or the journal from our LSN, then the journal. */
+  async #nodeSession(conn: PrimaryConnection, node: NodeReplicaDeps, signal: AbortSignal): Promise<boolean> {
+    const identity = node.identity.current;
+    const continuable =
+      !this.#forceFullSync && identity.replicaLsn !== null && identity.replicaLsn === node.journal.head;
+    if (continuable) conn.command('PSYNC', identity.replid, identity.replicaLsn + 1);
+    else conn.command('PSYNC', '?', -1);
+    const answer = await conn.reply();
+    let stream: NodeStream;
+    const streamOptions = (lsn: number): ConstructorParameters<typeof NodeStream>[1] => ({
+      lsn,
+      sendAck: (at) => conn.command('REPLCONF', 'ACK', at),
+      onFailure: (err) => {
+        node.log.error({ err }, "node replica: applying the primary's journal failed; syncing again in full");
+        this.#forceFullSync = true;
+        conn.close('node stream failed');
+      },
+    });
+    if (answer.startsWith('+FULLRESYNC')) {
+      const [, replid, lsnText] = answer.split(' ');
+      const lsn = Number(lsnText);
+      if (replid === undefined || replid.length !== 40 || !Number.isSafeInteger(lsn)) {
+        throw new LinkClosed(`bad FULLRESYNC reply: ${answer}`);
+      }
+      this.#state = 'sync';
+      const transfer: TransferProgress = { size: 0, read: 0, lastIo: Date.now() };
+      this.#transfer = transfer;
+      const started = performance.now();
+      const loaded = await receiveFullSync(node, replid, () => conn.chunk(READ_SIZE), transfer);
+      conn.lastIo = Date.now();
+      this.#transfer = null;
+      if (signal.aborted) return false;
+      this.#forceFullSync = false;
+      this.#counters.fullSyncs++;
+      const ms = Math.round(performance.now() - started);
+      this.#counters.lastNodeSync = { rows: loaded.rows, bytes: loaded.bytes, ms };
+      node.log.info(
+        { primary: `${this.host}:${this.port}`, lsn: loaded.lsn, rows: loaded.rows, bytes: loaded.bytes, ms },
+        'node replica: full sync loaded',
+      );
+      stream = new NodeStream(node, streamOptions(loaded.lsn), loaded.reader);
+      conn.command('REPLCONF', 'ACK', loaded.lsn);
+    } else if (answer.startsWith('+CONTINUE')) {
+      const replid = answer.slice('+CONTINUE'.length).trim();
+      const head = node.journal.head;
+      if (replid.length === 40 && replid !== identity.replid) {
+        // The primary's history changed name (a promotion upstream): ours is valid up to here.
+        await node.identity.update({ replid, replid2: identity.replid, secondOffset: head + 1 });
+        node.onHistoryChanged();
+      }
+      this.#counters.partialSyncs++;
+      node.log.info({ primary: `${this.host}:${this.port}`, lsn: head }, 'node replica: partial resync');
+      stream = new NodeStream(node, streamOptions(head));
+    } else {
+      throw new LinkClosed(`the primary refused PSYNC: ${answer}`);
+    }
+    this.#stream = stream;
+    this.#state = 'connected';
+    this.#downSince = null;
+    stream.drain();
+    conn.stream((chunk) => stream.feed(chunk));
+    await conn.closed;
+    return true;
   }
 
   async #fullSync(conn: PrimaryConnection, answer: string, signal: AbortSignal): Promise<void> {

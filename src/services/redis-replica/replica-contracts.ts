@@ -60,8 +60,8 @@ export interface ReplicaControl {
   /** `host:port` of the primary, or null when this node is not a replica. */
   primaryDescription(): string | null;
   /** Starts following `host:port`; 'already' when that is the current primary. */
-  replicaOf(host: string, port: number): 'ok' | 'already';
+  replicaOf(host: string, port: number): Promise<'ok' | 'already'>;
   /** REPLICAOF NO ONE: stops following and keeps the data, writable again. */
-  promote(): void;
+  promote(): Promise<void>;
   status(): ReplicationStatus;
 }

@@ -13,8 +13,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Keyspace } from '../../engines/kv/keyspace.js';
+import type { NodeReplicaDeps } from '../node-replication/replica-stream.js';
 import {
   PrimaryLink,
+  type PrimaryKind,
   type LinkCounters,
   type LinkSettings,
   type ReplicationPosition,
@@ -42,6 +44,8 @@ export interface RedisReplicaOptions {
   readonly connectTimeoutMs?: number;
   readonly timeoutMs?: number;
   readonly ackIntervalMs?: number;
+  /** Present: a Doppel primary is followed as a whole node, and the node identity names our history. */
+  readonly node?: NodeReplicaDeps;
 }
 
 const ZERO_ID = '0'.repeat(40);
@@ -63,6 +67,9 @@ export function parseReplicaOf(value: string): { host: string; port: number } | 
   return { host: parts[0], port };
 }
 
+const readOnlyReason = (primary: string): string =>
+  `This node is a read-only replica of ${primary}; write to the primary.`;
+
 export class RedisReplicaService implements ReplicaControl {
   readonly #options: RedisReplicaOptions;
   readonly #settings: LinkSettings;
@@ -75,6 +82,8 @@ export class RedisReplicaService implements ReplicaControl {
   };
   readonly counters: LinkCounters = { fullSyncs: 0, partialSyncs: 0, lastFullSync: null };
   #link: PrimaryLink | null = null;
+  /** The last primary was a real Redis: ids and offsets are Redis' (also after a promotion). */
+  #followsRedis = false;
   #runner: PrimaryCommandRunner | null = null;
   /** The last link's follow loop; a new link starts after it ended. */
   #previous: Promise<void> = Promise.resolve();
@@ -94,13 +103,38 @@ export class RedisReplicaService implements ReplicaControl {
       ackIntervalMs: options.ackIntervalMs ?? 1000,
       minBackoffMs: 100,
       maxBackoffMs: 5000,
+      ...(options.node === undefined
+        ? {}
+        : {
+            node: options.node,
+            onPrimaryKind: (kind: PrimaryKind, primary: string) => this.#onPrimaryKind(kind, primary),
+          }),
     };
   }
 
-  /** Follows the configured primary, if any (call once the RESP port is listening). */
-  start(): void {
-    const target = parseReplicaOf(this.#options.replicaOf ?? '');
-    if (target !== null) this.replicaOf(target.host, target.port);
+  /**
+   * Follows the configured primary, or else the one this node followed when
+   * it stopped (a restarted replica stays a replica). Call once the RESP
+   * port is listening.
+   */
+  async start(): Promise<void> {
+    const configured = this.#options.replicaOf ?? '';
+    const target = parseReplicaOf(
+      configured === '' ? (this.#options.node?.identity.current.primary ?? '') : configured,
+    );
+    if (target === null) return;
+    const node = this.#options.node;
+    // A restarted node replica stays read-only from the first moment, not once the link is up.
+    if (node !== undefined && node.identity.current.replicaLsn !== null) {
+      node.setReadOnly(readOnlyReason(`${target.host}:${target.port}`));
+    }
+    await this.replicaOf(target.host, target.port);
+  }
+
+  /** A Doppel primary: every database becomes read-only here (replays still apply); a Redis one: writable. */
+  #onPrimaryKind(kind: PrimaryKind, primary: string): void {
+    this.#followsRedis = kind === 'redis';
+    this.#options.node?.setReadOnly(kind === 'node' ? readOnlyReason(primary) : undefined);
   }
 
   isReplica(): boolean {
@@ -112,11 +146,12 @@ export class RedisReplicaService implements ReplicaControl {
     return link === null ? null : `${link.host}:${link.port}`;
   }
 
-  replicaOf(host: string, port: number): 'ok' | 'already' {
+  async replicaOf(host: string, port: number): Promise<'ok' | 'already'> {
     const current = this.#link;
     if (current !== null && current.host.toLowerCase() === host.toLowerCase() && current.port === port) {
       return 'already';
     }
+    await this.#options.node?.identity.update({ primary: `${host} ${port}` });
     current?.stop();
     // A replica only hides expired keys: its primary's DELs remove them.
     this.#options.keyspace.expiredKeys = 'hide';
@@ -127,12 +162,29 @@ export class RedisReplicaService implements ReplicaControl {
     return 'ok';
   }
 
-  promote(): void {
+  async promote(): Promise<void> {
     const link = this.#link;
     if (link === null) return;
     const offset = link.appliedOffset;
     link.stop();
     this.#link = null;
+    const node = this.#options.node;
+    if (node !== undefined) {
+      await this.#previous;
+      if (link.kind === 'node') {
+        // Our history continues under a new id; replicas of the old primary may continue from us.
+        await node.identity.promote(node.journal.head);
+        node.setReadOnly(undefined);
+        node.onHistoryChanged();
+        this.#options.keyspace.expiredKeys = 'delete';
+        this.#options.log.info(
+          { lsn: node.journal.head },
+          'node replica: promoted to primary (REPLICAOF NO ONE)',
+        );
+        return;
+      }
+      await node.identity.update({ primary: null });
+    }
     const position = this.#position;
     // Redis' shiftReplicationId: our history continues under a new id; the old one is valid up to here.
     position.offset = offset;
@@ -146,6 +198,17 @@ export class RedisReplicaService implements ReplicaControl {
 
   status(): ReplicationStatus {
     const link = this.#link;
+    const node = this.#options.node;
+    if (node !== undefined && !this.#followsRedis) {
+      const identity = node.identity.current;
+      return {
+        primary: link?.status() ?? null,
+        replid: identity.replid,
+        replid2: identity.replid2,
+        offset: link?.kind === 'node' ? link.appliedOffset : node.journal.head,
+        secondOffset: identity.secondOffset,
+      };
+    }
     const position = this.#position;
     return {
       primary: link?.status() ?? null,

@@ -81,6 +81,11 @@ export class ReplicatorService {
     await this.scheduler.stop();
   }
 
+  /** See `Scheduler.pauseDocJobs`. */
+  pauseDocJobs(reason: string | null): void {
+    this.scheduler.pauseDocJobs(reason);
+  }
+
   // ---- POST /_replicate ------------------------------------------------------
 
   /** Runs (or cancels) a transient replication; `status` is the HTTP status to answer with. */

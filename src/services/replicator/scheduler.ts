@@ -47,6 +47,8 @@ export class Scheduler {
   #interval: NodeJS.Timeout | undefined;
   #stopping = false;
   #rescheduleQueued = false;
+  /** Why jobs from `_replicator` documents may not run here now (this node is a read-only replica), or null. */
+  #docJobsPaused: string | null = null;
 
   constructor(options: SchedulerOptions) {
     this.#options = options;
@@ -72,6 +74,21 @@ export class Scheduler {
       }
     }
     await Promise.race([Promise.all(runs), new Promise((r) => setTimeout(r, 10_000).unref())]);
+  }
+
+  /**
+   * On a read-only replica the `_replicator` documents are the primary's,
+   * whose own scheduler runs them: here they wait (transient jobs still run).
+   * `null` lets them run again (a promotion).
+   */
+  pauseDocJobs(reason: string | null): void {
+    this.#docJobsPaused = reason;
+    if (reason !== null) {
+      for (const job of this.#jobs.values()) {
+        if (job.origin !== null && job.run !== null) this.#stopRun(job.run, 'rotated', reason);
+      }
+    }
+    this.#queueReschedule();
   }
 
   onEvent(listener: (job: ScheduledJob, event: SchedulerEvent) => void): void {
@@ -183,8 +200,9 @@ export class Scheduler {
     }
     for (const job of this.#jobs.values())
       if (job.state === 'crashing' && job.run === null && job.notBefore <= now) job.state = 'pending';
+    const paused = this.#docJobsPaused !== null;
     const waiting = [...this.#jobs.values()]
-      .filter((j) => j.state === 'pending' && j.run === null)
+      .filter((j) => j.state === 'pending' && j.run === null && !(paused && j.origin !== null))
       .sort((a, b) => a.lastStartedAt - b.lastStartedAt || a.addedAt - b.addedAt);
     let free = maxJobs - running.length;
     if (rotate && waiting.length > 0 && free <= 0) {

@@ -7,6 +7,7 @@
 import { gunzip as gunzipCallback } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { DocumentStore, PointWrite } from '../../engines/docs/document-store.js';
+import type { JournalEntry } from '../../engines/journal/journal-entry.js';
 import {
   nowNs,
   parseLineProtocol,
@@ -83,5 +84,19 @@ export class PointWriter {
     this.#streams.countQueued(events);
     this.#metrics.pointsWritten.inc({ bucket }, points.length);
     return { written: points.length, errors };
+  }
+
+  /**
+   * A node replica applies its primary's points write: the entry's lines (ns
+   * precision, as journaled) are parsed again into the same documents. Runs
+   * inside the replay's write; the replica's own streams queue nothing (its
+   * primary forwards the points).
+   */
+  replay(entry: Extract<JournalEntry, { k: 'points' }>, ts: number): void {
+    const { points, errors } = parseLineProtocol(entry.lines, 'ns', '0');
+    if (errors.length > 0)
+      throw new Error(`journaled points of ${entry.db} do not parse: ${errors[0]?.message}`);
+    const writes = points.map((point) => ({ id: pointDocId(point), body: pointBody(point) }));
+    this.#docs.replayPoints(entry, writes, mergePointBodies, ts);
   }
 }

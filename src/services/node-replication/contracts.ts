@@ -1,0 +1,61 @@
+/**
+ * What node replication needs from the RESP front door on a primary, and
+ * what the front door sees of it. The front door parses `REPLCONF` /
+ * `PSYNC` / `WAIT` and hands a replica's socket over after `PSYNC`; it holds
+ * no replication logic.
+ */
+
+/** A replica's connection after PSYNC: the primary writes the stream to it. */
+export interface FeedSink {
+  /** Writes bytes; false when the socket's buffer is full (then await `drained`). */
+  write(chunk: Buffer | string): boolean;
+  drained(): Promise<void>;
+  close(): void;
+}
+
+/** The primary's side of one replica connection. */
+export interface ReplicaFeed {
+  /** A command the replica sent on the connection (`REPLCONF ACK <lsn>`). */
+  command(argv: Buffer[]): void;
+  /** The connection closed. */
+  closed(): void;
+}
+
+export interface PsyncRequest {
+  /** The history the replica holds (`?` for none). */
+  readonly replid: string;
+  /** The first LSN it needs (its LSN + 1; -1 for none). */
+  readonly nextLsn: number;
+  readonly address: string;
+  /** From `REPLCONF listening-port`. */
+  readonly listeningPort: number;
+}
+
+export type ReplicaLinkState = 'wait_bgsave' | 'send_bulk' | 'online';
+
+export interface ConnectedReplica {
+  readonly address: string;
+  readonly port: number;
+  readonly state: ReplicaLinkState;
+  /** The last LSN the replica acknowledged as durable there (-1 before its first ACK). */
+  readonly ackedLsn: number;
+  /** ms since its last ACK. */
+  readonly lastAckMs: number;
+}
+
+/** A primary's replicas as the RESP front door sees them. */
+export interface NodePrimaryControl {
+  attach(request: PsyncRequest, sink: FeedSink): ReplicaFeed;
+  replicas(): ConnectedReplica[];
+  /** Full syncs served, partial resyncs accepted and refused (INFO stats' sync_*). */
+  readonly counters: {
+    readonly fullSyncs: number;
+    readonly partialSyncs: number;
+    readonly partialSyncsRefused: number;
+  };
+  /**
+   * WAIT: resolves with how many replicas acknowledged everything written
+   * so far, once `count` did or after `timeoutMs` (0: no limit).
+   */
+  waitForReplicas(count: number, timeoutMs: number): Promise<number>;
+}

@@ -1,0 +1,252 @@
+/**
+ * The primary side of node replication: one feed per replica connection.
+ * A feed answers PSYNC with `+CONTINUE` when the replica's history and LSN
+ * are still in our journal, else with `+FULLRESYNC` and a snapshot; then it
+ * streams journal frames as they commit (heartbeats while idle) and records
+ * the replica's ACKs, which `WAIT` and the lag figures read.
+ */
+import { setImmediate } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import type { DocumentStore } from '../../engines/docs/document-store.js';
+import type { JournalEntry } from '../../engines/journal/journal-entry.js';
+import { decodeFrame, frameHasAttachments, type Journal } from '../../engines/journal/journal.js';
+import type { Storage } from '../../storage/environment.js';
+import type {
+  ConnectedReplica,
+  FeedSink,
+  NodePrimaryControl,
+  PsyncRequest,
+  ReplicaFeed,
+  ReplicaLinkState,
+} from './contracts.js';
+import type { NodeIdentity } from './node-identity.js';
+import { sendSnapshot } from './snapshot.js';
+import { attachmentFrame, entryFrame, FrameKind, numberFrame } from './wire.js';
+
+export interface NodePrimaryDeps {
+  readonly storage: Storage;
+  readonly journal: Journal;
+  readonly store: DocumentStore;
+  readonly identity: NodeIdentity;
+  readonly log: Logger;
+  /** A heartbeat frame goes to an idle replica this often (it drops a primary silent for too long). */
+  readonly heartbeatMs: number;
+}
+
+/** Journal frames read (and sent as one socket write) at a time. */
+const FRAMES_PER_WRITE = 512;
+
+interface AckWaiter {
+  readonly lsn: number;
+  readonly count: number;
+  readonly resolve: (acked: number) => void;
+}
+
+export class NodePrimary implements NodePrimaryControl {
+  readonly #deps: NodePrimaryDeps;
+  readonly #feeds = new Set<Feed>();
+  readonly #waiters = new Set<AckWaiter>();
+  /** Counters for INFO and /metrics. */
+  readonly counters = { fullSyncs: 0, partialSyncs: 0, partialSyncsRefused: 0 };
+
+  constructor(deps: NodePrimaryDeps) {
+    this.#deps = deps;
+  }
+
+  attach(request: PsyncRequest, sink: FeedSink): ReplicaFeed {
+    const feed = new Feed(this.#deps, request, sink, this);
+    this.#feeds.add(feed);
+    void feed.run().finally(() => {
+      this.#feeds.delete(feed);
+      sink.close();
+    });
+    return feed;
+  }
+
+  replicas(): ConnectedReplica[] {
+    return [...this.#feeds].map((f) => f.describe());
+  }
+
+  waitForReplicas(count: number, timeoutMs: number): Promise<number> {
+    const lsn = this.#deps.journal.head;
+    const acked = this.#ackedAtLeast(lsn);
+    if (acked >= count || count <= 0) return Promise.resolve(acked);
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const waiter: AckWaiter = {
+        lsn,
+        count,
+        resolve: (n) => {
+          if (timer !== undefined) clearTimeout(timer);
+          this.#waiters.delete(waiter);
+          resolve(n);
+        },
+      };
+      this.#waiters.add(waiter);
+      if (timeoutMs > 0) timer = setTimeout(() => waiter.resolve(this.#ackedAtLeast(lsn)), timeoutMs);
+    });
+  }
+
+  #ackedAtLeast(lsn: number): number {
+    let n = 0;
+    for (const feed of this.#feeds) if (feed.ackedLsn >= lsn) n++;
+    return n;
+  }
+
+  /** A replica acknowledged: wake the WAITs it satisfies. */
+  acked(): void {
+    for (const waiter of this.#waiters) {
+      const n = this.#ackedAtLeast(waiter.lsn);
+      if (n >= waiter.count) waiter.resolve(n);
+    }
+  }
+
+  /**
+   * Closes every replica connection: at shutdown, and whenever this node's
+   * history changes (a promotion, a full sync from a new primary), so that
+   * replicas reconnect and learn the new id, or sync in full.
+   */
+  closeAll(): void {
+    for (const feed of this.#feeds) feed.closed();
+    for (const waiter of this.#waiters) waiter.resolve(this.#ackedAtLeast(waiter.lsn));
+  }
+}
+
+class Feed implements ReplicaFeed {
+  readonly #deps: NodePrimaryDeps;
+  readonly #request: PsyncRequest;
+  readonly #sink: FeedSink;
+  readonly #primary: NodePrimary;
+  readonly #abort = new AbortController();
+  #state: ReplicaLinkState = 'wait_bgsave';
+  ackedLsn = -1;
+  #lastAck = Date.now();
+
+  constructor(deps: NodePrimaryDeps, request: PsyncRequest, sink: FeedSink, primary: NodePrimary) {
+    this.#deps = deps;
+    this.#request = request;
+    this.#sink = sink;
+    this.#primary = primary;
+  }
+
+  describe(): ConnectedReplica {
+    return {
+      address: this.#request.address,
+      port: this.#request.listeningPort,
+      state: this.#state,
+      ackedLsn: this.ackedLsn,
+      lastAckMs: Date.now() - this.#lastAck,
+    };
+  }
+
+  command(argv: Buffer[]): void {
+    if (argv.length === 3 && argv[0].toString('latin1').toLowerCase() === 'replconf') {
+      if (argv[1].toString('latin1').toLowerCase() !== 'ack') return;
+      const lsn = Number(argv[2].toString('latin1'));
+      if (!Number.isSafeInteger(lsn)) return;
+      this.#lastAck = Date.now();
+      if (lsn > this.ackedLsn) {
+        this.ackedLsn = lsn;
+        this.#primary.acked();
+      }
+    }
+  }
+
+  closed(): void {
+    this.#abort.abort();
+  }
+
+  async run(): Promise<void> {
+    const { journal, identity, log } = this.#deps;
+    const signal = this.#abort.signal;
+    const who = `${this.#request.address}:${this.#request.listeningPort}`;
+    try {
+      let from: number;
+      const { replid, nextLsn } = this.#request;
+      if (identity.canContinue(replid, nextLsn, journal.head, journal.low)) {
+        this.#sink.write(`+CONTINUE ${identity.current.replid}\r\n`);
+        from = nextLsn - 1;
+        this.#primary.counters.partialSyncs++;
+        log.info({ replica: who, from }, 'node replication: partial resync');
+      } else {
+        if (replid !== '?') this.#primary.counters.partialSyncsRefused++;
+        this.#state = 'send_bulk';
+        const started = performance.now();
+        const summary = await sendSnapshot(this.#deps, this.#sink, signal, (lsn) => {
+          this.#sink.write(`+FULLRESYNC ${identity.current.replid} ${lsn}\r\n`);
+        });
+        from = summary.lsn;
+        this.#primary.counters.fullSyncs++;
+        log.info(
+          {
+            replica: who,
+            lsn: summary.lsn,
+            rows: summary.rows,
+            bytes: summary.bytes,
+            ms: Math.round(performance.now() - started),
+          },
+          'node replication: full sync sent',
+        );
+      }
+      this.#state = 'online';
+      await this.#stream(from, signal);
+    } catch (err) {
+      if (!signal.aborted) log.warn({ replica: who, err }, 'node replication: replica feed failed');
+    }
+  }
+
+  async #stream(from: number, signal: AbortSignal): Promise<void> {
+    const { journal, heartbeatMs } = this.#deps;
+    let sent = from;
+    while (!signal.aborted) {
+      if (journal.fellBehind(sent)) {
+        throw new Error(`the journal no longer holds entry ${sent + 1}; the replica must sync in full`);
+      }
+      const frames = journal.readFrames(sent, FRAMES_PER_WRITE);
+      if (frames.length === 0) {
+        // Yield to I/O whatever happens: this loop must never spin on microtasks.
+        await setImmediate();
+        await waitForHead(journal, sent, heartbeatMs, signal);
+        if (journal.head <= sent && !signal.aborted) {
+          if (!this.#sink.write(numberFrame(FrameKind.Heartbeat, journal.head))) await this.#sink.drained();
+        }
+        continue;
+      }
+      const out: Buffer[] = [];
+      for (const { lsn, frame } of frames) {
+        if (frameHasAttachments(frame)) this.#attachments(decodeFrame(frame).entry, out);
+        out.push(entryFrame(lsn, frame));
+        sent = lsn;
+      }
+      if (!this.#sink.write(Buffer.concat(out))) await this.#sink.drained();
+    }
+  }
+
+  /** The bodies a document entry references travel before it (the replica has no other way to get them). */
+  #attachments(entry: JournalEntry, out: Buffer[]): void {
+    if (entry.k !== 'doc' || entry.atts === undefined) return;
+    for (const meta of Object.values(entry.atts)) {
+      let bytes: Buffer | undefined;
+      try {
+        bytes = this.#deps.store.readAttachmentBytes(entry.db, meta.digest);
+      } catch {
+        bytes = undefined; // the database is gone since: a later entry deletes it on the replica too
+      }
+      if (bytes !== undefined) out.push(attachmentFrame(meta.digest, bytes));
+    }
+  }
+}
+
+/** Resolves when the journal head passes `after`, after `ms`, or on abort. */
+async function waitForHead(journal: Journal, after: number, ms: number, signal: AbortSignal): Promise<void> {
+  const local = new AbortController();
+  const stop = (): void => local.abort();
+  const timer = setTimeout(stop, ms);
+  signal.addEventListener('abort', stop, { once: true });
+  try {
+    await journal.waitFor(after, local.signal);
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', stop);
+  }
+}

@@ -1,0 +1,256 @@
+/**
+ * The replica side of node replication: loads a full sync's snapshot, then
+ * applies the primary's journal frames.
+ *
+ * Each storage write applies a run of received entries with
+ * `Journal.replay`, so the replica's journal holds the primary's frames
+ * under the primary's LSNs, and records the LSN reached in the node
+ * identity, in the same transaction. The LSN is acknowledged once that write
+ * committed: an ACK never claims what a `kill -9` here could lose.
+ */
+import type { Logger } from 'pino';
+import type { DocumentStore } from '../../engines/docs/document-store.js';
+import type { JournalEntry } from '../../engines/journal/journal-entry.js';
+import { decodeFrame, type Journal } from '../../engines/journal/journal.js';
+import { replayKvEntry } from '../../engines/kv/entry-replay.js';
+import type { Keyspace } from '../../engines/kv/keyspace.js';
+import type { Storage } from '../../storage/environment.js';
+import type { AuthService } from '../auth/auth-service.js';
+import { ZERO_REPLID, type NodeIdentity } from './node-identity.js';
+import { restoreSnapshot, SnapshotSpool } from './snapshot.js';
+import { FrameKind, FrameReader, parseAttachment, parseEntry } from './wire.js';
+
+export type PointsEntry = Extract<JournalEntry, { k: 'points' }>;
+
+export interface NodeReplicaDeps {
+  readonly storage: Storage;
+  readonly journal: Journal;
+  readonly store: DocumentStore;
+  readonly keyspace: Keyspace;
+  readonly auth: AuthService;
+  readonly identity: NodeIdentity;
+  readonly log: Logger;
+  /** Applies a bucket's points entry inside a write (the point writer's engine code). */
+  readonly replayPoints: (entry: PointsEntry, ts: number) => void;
+  /** The security object a database gets at creation. */
+  readonly newSecurity: () => unknown;
+  /** Where a full sync's snapshot is spooled until it has completely arrived. */
+  readonly spoolPath: string;
+  /**
+   * Makes the node read-only (`reason` is what refused writers are told) or
+   * writable again (`undefined`): its databases refuse writes and its
+   * `_replicator` jobs wait; the keyspace asks the link itself.
+   */
+  readonly setReadOnly: (reason: string | undefined) => void;
+  /** This node's history changed (a full sync, a promotion, a renamed history): its own replicas must reconnect. */
+  readonly onHistoryChanged: () => void;
+}
+
+/** Entries applied per storage write at most (a write holds the event loop while it runs). */
+const MAX_ENTRIES_PER_WRITE = 2000;
+
+interface PendingEntry {
+  readonly lsn: number;
+  readonly journalFrame: Buffer;
+  readonly attachments: ReadonlyMap<string, Buffer>;
+}
+
+export interface NodeStreamOptions {
+  /** The LSN the stream starts after. */
+  readonly lsn: number;
+  readonly sendAck: (lsn: number) => void;
+  /** A broken stream or a failed write: the link must be dropped. */
+  readonly onFailure: (err: unknown) => void;
+}
+
+export class NodeStream {
+  readonly #deps: NodeReplicaDeps;
+  readonly #options: NodeStreamOptions;
+  readonly #reader: FrameReader;
+  #pending: PendingEntry[] = [];
+  #attachments = new Map<string, Buffer>();
+  #writing = false;
+  #failed = false;
+  #idleWaiters: (() => void)[] = [];
+  #readLsn: number;
+  #appliedLsn: number;
+  /** The primary's head as its last heartbeat said (lag while idle). */
+  primaryHead = 0;
+  /** Commit time (primary clock) of the last applied entry. */
+  lastAppliedTs = 0;
+  entriesApplied = 0;
+
+  constructor(deps: NodeReplicaDeps, options: NodeStreamOptions, reader = new FrameReader()) {
+    this.#deps = deps;
+    this.#options = options;
+    this.#reader = reader;
+    this.#readLsn = this.#appliedLsn = options.lsn;
+    this.primaryHead = options.lsn;
+  }
+
+  get readOffset(): number {
+    return this.#readLsn;
+  }
+
+  get appliedOffset(): number {
+    return this.#appliedLsn;
+  }
+
+  settled(): Promise<void> {
+    if (!this.#writing) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  feed(chunk: Buffer): void {
+    if (this.#failed) return;
+    this.#reader.feed(chunk);
+    this.drain();
+  }
+
+  /** Takes the complete frames buffered so far (also those that came with the snapshot's end). */
+  drain(): void {
+    try {
+      for (let f = this.#reader.next(); f !== undefined; f = this.#reader.next()) {
+        if (f.kind === FrameKind.Entry) {
+          const { lsn, journalFrame } = parseEntry(f.payload);
+          this.#pending.push({ lsn, journalFrame, attachments: this.#attachments });
+          if (this.#attachments.size > 0) this.#attachments = new Map();
+          this.#readLsn = lsn;
+          if (lsn > this.primaryHead) this.primaryHead = lsn;
+        } else if (f.kind === FrameKind.Attachment) {
+          const { digest, bytes } = parseAttachment(f.payload);
+          this.#attachments.set(digest, bytes);
+        } else if (f.kind === FrameKind.Heartbeat) {
+          this.primaryHead = Math.max(this.primaryHead, f.payload.readDoubleBE(0));
+        } else {
+          throw new Error(`unexpected frame ${f.kind} in the journal stream`);
+        }
+      }
+    } catch (err) {
+      this.#fail(err);
+      return;
+    }
+    this.#pump();
+  }
+
+  #pump(): void {
+    if (this.#writing || this.#failed || this.#pending.length === 0) return;
+    const batch = this.#pending.splice(0, MAX_ENTRIES_PER_WRITE);
+    this.#writing = true;
+    const changed = new Set<string>();
+    const dropped: number[] = [];
+    const { storage, identity, store } = this.#deps;
+    storage
+      .write(() => {
+        for (const item of batch) this.#replay(item, changed, dropped);
+        identity.putInWrite({ replicaLsn: batch[batch.length - 1].lsn });
+      })
+      .then(
+        () => {
+          const last = batch[batch.length - 1];
+          this.#appliedLsn = last.lsn;
+          this.lastAppliedTs = decodeFrameTime(last.journalFrame);
+          this.entriesApplied += batch.length;
+          this.#writing = false;
+          this.#options.sendAck(last.lsn);
+          void store.afterReplay(changed, dropped).catch((err: unknown) => {
+            this.#deps.log.warn({ err }, 'node replica: dropping a deleted database failed');
+          });
+          if (this.#pending.length > 0) this.#pump();
+          else this.#settle();
+        },
+        (err: unknown) => {
+          this.#writing = false;
+          identity.reload();
+          this.#deps.keyspace.reloadCounters();
+          this.#fail(err);
+          this.#settle();
+        },
+      );
+  }
+
+  #replay(item: PendingEntry, changed: Set<string>, dropped: number[]): void {
+    const { journal, keyspace, auth, store } = this.#deps;
+    journal.replay(item.lsn, item.journalFrame, () => {
+      const { ts, entry } = decodeFrame(item.journalFrame);
+      switch (entry.k) {
+        case 'kv':
+          keyspace.replaying(() => replayKvEntry(keyspace, entry));
+          return;
+        case 'admin':
+          auth.replayAdmin(entry.name, entry.hash, ts);
+          return;
+        case 'points':
+          this.#deps.replayPoints(entry, ts);
+          changed.add(entry.db);
+          return;
+        default: {
+          const result = store.replay(entry, item.attachments, this.#deps.newSecurity, ts);
+          changed.add(result.db);
+          if (result.droppedUid !== undefined) dropped.push(result.droppedUid);
+        }
+      }
+    });
+  }
+
+  #fail(err: unknown): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    this.#pending = [];
+    this.#options.onFailure(err);
+  }
+
+  #settle(): void {
+    for (const resolve of this.#idleWaiters.splice(0)) resolve();
+  }
+}
+
+const decodeFrameTime = (journalFrame: Buffer): number => journalFrame.readDoubleLE(0);
+
+/**
+ * Receives a full sync's snapshot (the frames after `+FULLRESYNC`), then
+ * replaces this node's replicated tables with it in one storage write.
+ * Readers see the old data until that commit; a broken transfer changes
+ * nothing. Returns the frame reader, which may already hold the start of
+ * the journal stream.
+ */
+export async function receiveFullSync(
+  deps: NodeReplicaDeps,
+  replid: string,
+  nextChunk: () => Promise<Buffer>,
+  progress: { read: number; lastIo: number },
+): Promise<{ reader: FrameReader; lsn: number; rows: number; bytes: number }> {
+  const reader = new FrameReader();
+  const spool = new SnapshotSpool(deps.spoolPath);
+  try {
+    let ended = false;
+    while (!ended) {
+      const chunk = await nextChunk();
+      progress.read += chunk.length;
+      progress.lastIo = Date.now();
+      reader.feed(chunk);
+      for (let f = reader.next(); f !== undefined && !ended; f = ended ? undefined : reader.next()) {
+        ended = spool.add(f);
+      }
+    }
+    const lsn = spool.lsn!;
+    const { storage, journal, identity, keyspace, store } = deps;
+    let rows = 0;
+    try {
+      await storage.write(() => {
+        rows = restoreSnapshot(deps, spool.path);
+        journal.resetTo(lsn);
+        identity.putInWrite({ replid, replid2: ZERO_REPLID, secondOffset: -1, replicaLsn: lsn });
+      });
+    } catch (err) {
+      identity.reload();
+      keyspace.reloadCounters();
+      throw err;
+    }
+    store.notifyAll();
+    deps.onHistoryChanged();
+    return { reader, lsn, rows, bytes: spool.bytes };
+  } finally {
+    spool.discard();
+  }
+}

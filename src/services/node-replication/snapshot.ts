@@ -1,0 +1,199 @@
+/**
+ * Full sync: the primary sends every replicated table from one LMDB read
+ * transaction (a consistent snapshot, while writes go on) with the journal
+ * LSN it holds; the replica spools the frames to a file and, once the end
+ * frame arrived, replaces its tables with them in one storage write.
+ */
+import { closeSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import type { Database, Key, Transaction } from 'lmdb';
+import type { Journal } from '../../engines/journal/journal.js';
+import type { Keyspace } from '../../engines/kv/keyspace.js';
+import type { Storage } from '../../storage/environment.js';
+import type { AuthService } from '../auth/auth-service.js';
+import { REPLICATED_TABLES, type ReplicatedTable } from './replicated-tables.js';
+import type { FeedSink } from './contracts.js';
+import {
+  frame,
+  FrameKind,
+  FrameReader,
+  numberFrame,
+  readRows,
+  RowsWriter,
+  wirePackr,
+  type Frame,
+} from './wire.js';
+
+/** A rows frame is sent once it holds this many bytes. */
+const ROWS_FRAME_BYTES = 256 * 1024;
+
+type AnyTable = Database<unknown, Key>;
+
+function openTable(storage: Storage, table: ReplicatedTable): AnyTable {
+  return table.encoding === 'binary'
+    ? storage.root.openDB<Buffer, Buffer>(table.name, {
+        encoding: 'binary',
+        keyEncoding: 'binary',
+      })
+    : storage.structured<unknown, string>(table.name);
+}
+
+export interface SnapshotSource {
+  readonly storage: Storage;
+  readonly journal: Journal;
+}
+
+export interface SnapshotSummary {
+  readonly lsn: number;
+  readonly rows: number;
+  readonly bytes: number;
+}
+
+/** Sends a snapshot; resolves with its LSN once the end frame is written. */
+export async function sendSnapshot(
+  source: SnapshotSource,
+  sink: FeedSink,
+  signal: AbortSignal,
+  onStart: (lsn: number) => void,
+): Promise<SnapshotSummary> {
+  const { storage, journal } = source;
+  const transaction: Transaction = storage.root.useReadTransaction();
+  let rows = 0;
+  let bytes = 0;
+  const send = async (chunk: Buffer): Promise<void> => {
+    bytes += chunk.length;
+    if (!sink.write(chunk)) await sink.drained();
+    if (signal.aborted) throw new Error('replica gone');
+  };
+  try {
+    const lsn = journal.headIn(transaction);
+    onStart(lsn);
+    const writer = new RowsWriter();
+    for (const table of REPLICATED_TABLES) {
+      await send(frame(FrameKind.Table, Buffer.from(table.name, 'utf8')));
+      const handle = openTable(storage, table);
+      const binary = table.encoding === 'binary';
+      for (const { key, value } of handle.getRange({ transaction })) {
+        if (binary) writer.add(key as Buffer, value as Buffer);
+        else writer.add(wirePackr.pack(key), wirePackr.pack(value));
+        rows++;
+        if (writer.bytes >= ROWS_FRAME_BYTES) await send(writer.take());
+      }
+      if (writer.count > 0) await send(writer.take());
+    }
+    const admin = storage.structured<unknown, string>('auth').get('admin', { transaction });
+    if (admin !== undefined) await send(frame(FrameKind.Admin, wirePackr.pack(admin)));
+    await send(numberFrame(FrameKind.End, lsn));
+    return { lsn, rows, bytes };
+  } finally {
+    transaction.done();
+  }
+}
+
+/**
+ * The replica side of a transfer: frames are appended to a spool file until
+ * the end frame; `restore` then applies the file. Whatever arrives after the
+ * end frame (the journal stream) is handed back by `take`.
+ */
+export class SnapshotSpool {
+  readonly path: string;
+  readonly #fd: number;
+  #lsn: number | null = null;
+  bytes = 0;
+
+  constructor(path: string) {
+    this.path = path;
+    this.#fd = openSync(path, 'w');
+  }
+
+  /** Spools one frame; returns true once the end frame arrived. */
+  add(f: Frame): boolean {
+    if (f.kind === FrameKind.End) {
+      this.#lsn = f.payload.readDoubleBE(0);
+      closeSync(this.#fd);
+      return true;
+    }
+    if (f.kind !== FrameKind.Table && f.kind !== FrameKind.Rows && f.kind !== FrameKind.Admin) {
+      throw new Error(`unexpected frame ${f.kind} inside a snapshot`);
+    }
+    const header = Buffer.allocUnsafe(5);
+    header[0] = f.kind;
+    header.writeUInt32BE(f.payload.length, 1);
+    writeSync(this.#fd, header);
+    writeSync(this.#fd, f.payload);
+    this.bytes += 5 + f.payload.length;
+    return false;
+  }
+
+  get lsn(): number | null {
+    return this.#lsn;
+  }
+
+  discard(): void {
+    if (this.#lsn === null) closeSync(this.#fd);
+    rmSync(this.path, { force: true });
+  }
+}
+
+export interface RestoreTarget {
+  readonly storage: Storage;
+  readonly keyspace: Keyspace;
+  readonly auth: AuthService;
+}
+
+/**
+ * Must run inside `Storage.write`: empties every replicated table and fills
+ * it from the spooled snapshot. Returns how many rows were written.
+ */
+export function restoreSnapshot(target: RestoreTarget, spoolPath: string): number {
+  const { storage, keyspace, auth } = target;
+  const handles = new Map<string, { handle: AnyTable; binary: boolean }>();
+  // The keyspace clears its own tables (and marks WATCHed keys dirty).
+  keyspace.flushAll();
+  for (const table of REPLICATED_TABLES) {
+    const handle = openTable(storage, table);
+    const binary = table.encoding === 'binary';
+    handles.set(table.name, { handle, binary });
+    if (binary) handle.clearSync();
+    else {
+      // Not clearSync: that would also drop the table's msgpack structures, which this
+      // node's open handles keep using.
+      const keys = [...handle.getKeys()];
+      for (const key of keys) handle.removeSync(key);
+    }
+  }
+  let current: { handle: AnyTable; binary: boolean } | undefined;
+  let rows = 0;
+  const reader = new FrameReader();
+  const fd = openSync(spoolPath, 'r');
+  try {
+    const chunk = Buffer.allocUnsafe(4 * 1024 * 1024);
+    for (;;) {
+      const n = readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      reader.feed(Buffer.from(chunk.subarray(0, n)));
+      for (let f = reader.next(); f !== undefined; f = reader.next()) {
+        if (f.kind === FrameKind.Table) {
+          const name = f.payload.toString('utf8');
+          current = handles.get(name);
+          if (current === undefined)
+            throw new Error(`the primary sent table ${name}, which replicas do not copy`);
+        } else if (f.kind === FrameKind.Rows) {
+          if (current === undefined) throw new Error('rows before any table in the snapshot');
+          const { handle, binary } = current;
+          for (const [key, value] of readRows(f.payload)) {
+            if (binary) handle.putSync(key, value);
+            else handle.putSync(wirePackr.unpack(key) as Key, wirePackr.unpack(value) as unknown);
+            rows++;
+          }
+        } else if (f.kind === FrameKind.Admin) {
+          const admin = wirePackr.unpack(f.payload) as { name: string; hash: unknown };
+          auth.storeAdmin(admin.name, admin.hash);
+        }
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  keyspace.reloadCounters();
+  return rows;
+}

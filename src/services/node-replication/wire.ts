@@ -1,0 +1,161 @@
+/**
+ * The byte stream a Doppel primary sends a Doppel replica after `PSYNC`
+ * (`+FULLRESYNC` or `+CONTINUE`): frames of `[kind u8][length u32 BE][payload]`.
+ *
+ * A full sync sends `table` / `rows` frames of one consistent snapshot, the
+ * server admin (`admin`), then `end` with the snapshot's LSN. The journal
+ * follows as `entry` frames (the primary's stored journal frame, byte for
+ * byte), each document entry preceded by an `attachment` frame per
+ * attachment body it references, and `heartbeat` frames while idle. The
+ * replica answers with RESP `REPLCONF ACK <lsn>` commands.
+ */
+import { Packr } from 'msgpackr';
+
+export const FrameKind = {
+  Table: 1,
+  Rows: 2,
+  Admin: 3,
+  End: 4,
+  Entry: 16,
+  Attachment: 17,
+  Heartbeat: 18,
+} as const;
+export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
+
+export const FRAME_HEADER_BYTES = 5;
+/** A frame larger than this is a broken stream (an attachment body is the largest payload). */
+export const MAX_FRAME_BYTES = 512 * 1024 * 1024;
+
+/** Plain msgpack for structured rows and the admin record: no shared structures on the wire. */
+export const wirePackr = new Packr({ useRecords: false, mapsAsObjects: true });
+
+export interface Frame {
+  readonly kind: FrameKind;
+  readonly payload: Buffer;
+}
+
+export function frame(kind: FrameKind, payload: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
+  out[0] = kind;
+  out.writeUInt32BE(payload.length, 1);
+  payload.copy(out, FRAME_HEADER_BYTES);
+  return out;
+}
+
+export function entryFrame(lsn: number, journalFrame: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 8 + journalFrame.length);
+  out[0] = FrameKind.Entry;
+  out.writeUInt32BE(8 + journalFrame.length, 1);
+  out.writeDoubleBE(lsn, FRAME_HEADER_BYTES);
+  journalFrame.copy(out, FRAME_HEADER_BYTES + 8);
+  return out;
+}
+
+export function parseEntry(payload: Buffer): { readonly lsn: number; readonly journalFrame: Buffer } {
+  return { lsn: payload.readDoubleBE(0), journalFrame: payload.subarray(8) };
+}
+
+export function attachmentFrame(digest: string, bytes: Buffer): Buffer {
+  const name = Buffer.from(digest, 'utf8');
+  const payload = Buffer.allocUnsafe(2 + name.length + bytes.length);
+  payload.writeUInt16BE(name.length, 0);
+  name.copy(payload, 2);
+  bytes.copy(payload, 2 + name.length);
+  return frame(FrameKind.Attachment, payload);
+}
+
+export function parseAttachment(payload: Buffer): { readonly digest: string; readonly bytes: Buffer } {
+  const length = payload.readUInt16BE(0);
+  return { digest: payload.toString('utf8', 2, 2 + length), bytes: payload.subarray(2 + length) };
+}
+
+export function numberFrame(kind: typeof FrameKind.End | typeof FrameKind.Heartbeat, value: number): Buffer {
+  const payload = Buffer.allocUnsafe(8);
+  payload.writeDoubleBE(value, 0);
+  return frame(kind, payload);
+}
+
+/** Packs rows as `[key length u32][key][value length u32][value]…`. */
+export class RowsWriter {
+  #buffer = Buffer.allocUnsafe(256 * 1024);
+  #at = 0;
+  count = 0;
+
+  get bytes(): number {
+    return this.#at;
+  }
+
+  add(key: Buffer, value: Buffer): void {
+    const need = 8 + key.length + value.length;
+    if (this.#at + need > this.#buffer.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.#buffer.length * 2, this.#at + need));
+      this.#buffer.copy(grown, 0, 0, this.#at);
+      this.#buffer = grown;
+    }
+    this.#at = this.#buffer.writeUInt32BE(key.length, this.#at);
+    this.#at += key.copy(this.#buffer, this.#at);
+    this.#at = this.#buffer.writeUInt32BE(value.length, this.#at);
+    this.#at += value.copy(this.#buffer, this.#at);
+    this.count++;
+  }
+
+  /** The rows frame so far; the writer starts over. */
+  take(): Buffer {
+    const out = frame(FrameKind.Rows, this.#buffer.subarray(0, this.#at));
+    this.#at = 0;
+    this.count = 0;
+    return out;
+  }
+}
+
+export function* readRows(payload: Buffer): Generator<[Buffer, Buffer]> {
+  let at = 0;
+  while (at < payload.length) {
+    const keyLength = payload.readUInt32BE(at);
+    const key = payload.subarray(at + 4, at + 4 + keyLength);
+    at += 4 + keyLength;
+    const valueLength = payload.readUInt32BE(at);
+    const value = payload.subarray(at + 4, at + 4 + valueLength);
+    at += 4 + valueLength;
+    yield [key, value];
+  }
+}
+
+/** Splits received chunks into frames. */
+export class FrameReader {
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+
+  feed(chunk: Buffer): void {
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+  }
+
+  /** The next complete frame, or undefined until more bytes arrive; throws on a broken header. */
+  next(): Frame | undefined {
+    if (this.#buffered < FRAME_HEADER_BYTES) return undefined;
+    const head = this.#chunks[0].length >= FRAME_HEADER_BYTES ? this.#chunks[0] : this.#merge();
+    const kind = head[0];
+    const length = head.readUInt32BE(1);
+    if (!isFrameKind(kind) || length > MAX_FRAME_BYTES) {
+      throw new Error(`broken replication stream: frame kind ${kind}, length ${length}`);
+    }
+    const total = FRAME_HEADER_BYTES + length;
+    if (this.#buffered < total) return undefined;
+    const first = this.#chunks[0].length >= total ? this.#chunks[0] : this.#merge();
+    const payload = first.subarray(FRAME_HEADER_BYTES, total);
+    if (first.length === total) this.#chunks.shift();
+    else this.#chunks[0] = first.subarray(total);
+    this.#buffered -= total;
+    return { kind, payload };
+  }
+
+  #merge(): Buffer {
+    const merged = Buffer.concat(this.#chunks, this.#buffered);
+    this.#chunks = [merged];
+    return merged;
+  }
+}
+
+const FRAME_KINDS = new Set<number>(Object.values(FrameKind));
+const isFrameKind = (value: number): value is FrameKind => FRAME_KINDS.has(value);

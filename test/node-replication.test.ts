@@ -1,0 +1,354 @@
+/**
+ * Doppel → Doppel whole-node replication (REPLICAOF), end to end with real
+ * processes: a primary with 100,000 keys of every type and databases of
+ * documents (conflicts, deletions, attachments, local docs, security, a
+ * user); a replica that full-syncs while writers keep writing; a second
+ * replica chained behind the first; writes refused on replicas on both
+ * doors; `kill -9` of a replica, which comes back with a partial resync;
+ * and the primary killed, the replica promoted with REPLICAOF NO ONE,
+ * keeping every write WAIT acknowledged.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DoppelProcess } from './support/doppel-process.js';
+import { assertSameKeyspace, field, KEYS, loadKeys, waitFor, Writer } from './support/keyspace-workload.js';
+import { RespClient, RespError } from './support/resp-client.js';
+
+const DBS = ['alpha', 'beta'];
+
+function respPort(node: DoppelProcess): number {
+  return Number(node.respAddress?.split(':').at(-1));
+}
+
+/** Connects as the primary's admin: a replica takes over its primary's users in the full sync. */
+function connect(node: DoppelProcess, primary: DoppelProcess): Promise<RespClient> {
+  return RespClient.open(respPort(node), primary.adminUser, primary.adminPassword);
+}
+
+/**
+ * A replica of `of`, authenticating (and administered) with the primary's admin
+ * password; a restarted one keeps its data and its port (its own replica follows that).
+ */
+function startReplica(of: DoppelProcess, restarted?: DoppelProcess): Promise<DoppelProcess> {
+  return DoppelProcess.start({
+    ...(restarted === undefined ? {} : { dataDir: restarted.dataDir }),
+    adminPassword: of.adminPassword,
+    args: [
+      '--replicaof',
+      `127.0.0.1 ${respPort(of)}`,
+      '--masterauth',
+      of.adminPassword,
+      ...(restarted === undefined ? [] : ['--resp-port', String(respPort(restarted))]),
+    ],
+  });
+}
+
+async function ok(node: DoppelProcess, path: string, init: Parameters<DoppelProcess['request']>[1] = {}) {
+  const res = await node.request(path, init);
+  assert.ok(res.status < 300, `${init.method ?? 'GET'} ${path}: ${res.status} ${res.text}`);
+  return res.json as Record<string, unknown>;
+}
+
+/** Documents of every shape: plain, updated, deleted, conflicting branches, attachments, local docs. */
+async function seedDocuments(primary: DoppelProcess): Promise<void> {
+  for (const db of DBS) {
+    await ok(primary, `/${db}`, { method: 'PUT' });
+    const docs = Array.from({ length: 1000 }, (_, i) => ({ _id: `doc-${i}`, n: i, text: `body ${i}` }));
+    const written = (await ok(primary, `/${db}/_bulk_docs`, { body: { docs } })) as unknown as {
+      id: string;
+      rev: string;
+    }[];
+    const updates = written.slice(0, 200).map((r, i) => ({ _id: r.id, _rev: r.rev, n: -i }));
+    await ok(primary, `/${db}/_bulk_docs`, { body: { docs: updates } });
+    const deletes = written.slice(900).map((r) => ({ _id: r.id, _rev: r.rev, _deleted: true }));
+    await ok(primary, `/${db}/_bulk_docs`, { body: { docs: deletes } });
+    await ok(primary, `/${db}/_bulk_docs`, {
+      body: {
+        new_edits: false,
+        docs: [
+          { _id: 'conflicted', _rev: '1-aaa', side: 'a' },
+          { _id: 'conflicted', _rev: '1-bbb', side: 'b' },
+        ],
+      },
+    });
+    await ok(primary, `/${db}/with-attachment`, {
+      method: 'PUT',
+      body: {
+        _attachments: {
+          'a.txt': { content_type: 'text/plain', data: Buffer.from(`attached to ${db}`).toString('base64') },
+        },
+      },
+    });
+    await ok(primary, `/${db}/_local/checkpoint`, { method: 'PUT', body: { seq: 42 } });
+    await ok(primary, `/${db}/_security`, {
+      method: 'PUT',
+      body: { admins: { names: [], roles: [] }, members: { names: ['reader'], roles: [] } },
+    });
+  }
+  await ok(primary, '/_users/org.couchdb.user:reader', {
+    method: 'PUT',
+    body: { name: 'reader', password: 'reader-pw', roles: [], type: 'user' },
+  });
+}
+
+/** Document writes on the primary until stopped: new docs, updates and deletes, one batch at a time. */
+class DocWriter {
+  #stopped = false;
+  written = 0;
+  readonly done: Promise<void>;
+
+  constructor(primary: DoppelProcess, prefix: string) {
+    this.done = this.#run(primary, prefix);
+  }
+
+  async stop(): Promise<number> {
+    this.#stopped = true;
+    await this.done;
+    return this.written;
+  }
+
+  async #run(primary: DoppelProcess, prefix: string): Promise<void> {
+    let round = 0;
+    while (!this.#stopped) {
+      const db = DBS[round % DBS.length];
+      const docs = Array.from({ length: 50 }, (_, i) => ({ _id: `${prefix}-${round}-${i}`, round }));
+      const written = (await ok(primary, `/${db}/_bulk_docs`, { body: { docs } })) as unknown as {
+        id: string;
+        rev: string;
+      }[];
+      const changes = written
+        .slice(0, 10)
+        .map((r, i) =>
+          i % 2 === 0
+            ? { _id: r.id, _rev: r.rev, round, updated: true }
+            : { _id: r.id, _rev: r.rev, _deleted: true },
+        );
+      await ok(primary, `/${db}/_bulk_docs`, { body: { docs: changes } });
+      this.written += docs.length + changes.length;
+      round++;
+      await sleep(5);
+    }
+  }
+}
+
+/** What a replica must hold exactly as its primary: every database's documents, local docs, security, users. */
+async function documentState(node: DoppelProcess): Promise<unknown> {
+  const out: Record<string, unknown> = {};
+  for (const db of [...DBS, '_users']) {
+    const info = await ok(node, `/${db}`);
+    const changes = await ok(
+      node,
+      `/${db}/_changes?style=all_docs&include_docs=true&conflicts=true&attachments=true`,
+    );
+    out[db] = {
+      update_seq: info['update_seq'],
+      doc_count: info['doc_count'],
+      doc_del_count: info['doc_del_count'],
+      changes,
+      security: db === '_users' ? null : await ok(node, `/${db}/_security`),
+      local: db === '_users' ? null : await ok(node, `/${db}/_local/checkpoint`),
+    };
+  }
+  out['dbs'] = await ok(node, '/_all_dbs');
+  return out;
+}
+
+async function caughtUp(primary: RespClient, replica: RespClient): Promise<void> {
+  await waitFor('the replica to catch up', async () => {
+    const head = field(await primary.call('INFO', 'replication'), 'master_repl_offset');
+    const applied = field(await replica.call('INFO', 'replication'), 'slave_repl_offset');
+    return head !== '' && head === applied;
+  });
+}
+
+async function assertSameNode(
+  primary: DoppelProcess,
+  p: RespClient,
+  replica: DoppelProcess,
+  r: RespClient,
+): Promise<void> {
+  await caughtUp(p, r);
+  assert.deepEqual(
+    await documentState(replica),
+    await documentState(primary),
+    'documents, local docs, security',
+  );
+  // The writer's short TTLs (under 1 s) run out first, so both sides agree on them.
+  await sleep(1100);
+  const compared = await assertSameKeyspace(p, r);
+  assert.ok(compared > KEYS * 0.9, `compared ${compared} keys`);
+}
+
+void describe('Doppel → Doppel node replication (REPLICAOF)', { timeout: 240_000 }, () => {
+  let primary: DoppelProcess;
+  let replica: DoppelProcess;
+  let chained: DoppelProcess;
+  let p: RespClient;
+  let r: RespClient;
+
+  before(async () => {
+    primary = await DoppelProcess.start();
+    p = await connect(primary, primary);
+    await loadKeys(await connect(primary, primary));
+    await seedDocuments(primary);
+  });
+
+  after(async () => {
+    p?.close();
+    r?.close();
+    await chained?.stop();
+    await replica?.stop();
+    await primary?.stop();
+  });
+
+  void it('full sync while writers write, then the journal stream: an exact copy', async () => {
+    const keys = new Writer(() => connect(primary, primary), 11);
+    const docs = new DocWriter(primary, 'sync');
+    await sleep(200);
+    replica = await startReplica(primary);
+    r = await connect(replica, primary);
+    await waitFor(
+      'the link to come up',
+      async () => field(await r.call('INFO', 'replication'), 'master_link_status') === 'up',
+    );
+    await sleep(500);
+    assert.ok((await keys.stop()) > 1000, 'keys were written during the sync');
+    assert.ok((await docs.stop()) > 100, 'documents were written during the sync');
+    await assertSameNode(primary, p, replica, r);
+    assert.match(replica.output, /node replica: full sync loaded/);
+    const role = await p.call('ROLE');
+    assert.ok(Array.isArray(role) && role[0] === 'master' && Array.isArray(role[2]) && role[2].length === 1);
+    // The primary's users are the replica's: its admin and the `reader` user log in there.
+    const asReader = await replica.request('/alpha/doc-1', {
+      auth: `Basic ${Buffer.from('reader:reader-pw').toString('base64')}`,
+    });
+    assert.equal(asReader.status, 200);
+  });
+
+  void it('a replica refuses writes on every door, naming its primary', async () => {
+    const put = await replica.request('/alpha/nope', { method: 'PUT', body: { x: 1 } });
+    assert.equal(put.status, 403);
+    assert.match(JSON.stringify(put.json), /read-only replica of 127\.0\.0\.1:\d+/);
+    assert.equal((await replica.request('/alpha', { method: 'DELETE' })).status, 403);
+    assert.equal((await replica.request('/newdb', { method: 'PUT' })).status, 403);
+    const refused = await r.call('SET', 'nope', '1');
+    assert.ok(refused instanceof RespError && refused.message.startsWith('READONLY'));
+  });
+
+  void it("a replica copies the primary's _replicator jobs without running them", async () => {
+    await ok(primary, '/_replicator/alpha-copy', {
+      method: 'PUT',
+      body: { source: 'alpha', target: 'alpha-copy', create_target: true, continuous: true },
+    });
+    await waitFor('the job to run on the primary', async () => {
+      const res = await primary.request('/_scheduler/docs/_replicator/alpha-copy');
+      return (res.json as Record<string, unknown>)['state'] === 'running';
+    });
+    const alphaDocs = (await ok(primary, '/alpha'))['doc_count'];
+    await waitFor('the job to copy alpha', async () => {
+      const res = await primary.request('/alpha-copy');
+      return (res.json as Record<string, unknown>)['doc_count'] === alphaDocs;
+    });
+    await caughtUp(p, r);
+    const onReplica = await replica.request('/_scheduler/docs/_replicator/alpha-copy');
+    assert.equal(onReplica.status, 200);
+    assert.notEqual((onReplica.json as Record<string, unknown>)['state'], 'running');
+    assert.equal(
+      (await ok(replica, '/alpha-copy'))['doc_count'],
+      (await ok(primary, '/alpha-copy'))['doc_count'],
+    );
+  });
+
+  void it('a replica of the replica (chained) copies the primary too', async () => {
+    chained = await startReplica(replica);
+    const c = await connect(chained, primary);
+    try {
+      const keys = new Writer(() => connect(primary, primary), 12);
+      const docs = new DocWriter(primary, 'chain');
+      await sleep(800);
+      await keys.stop();
+      await docs.stop();
+      await caughtUp(p, r);
+      await assertSameNode(primary, p, chained, c);
+      assert.equal(field(await c.call('INFO', 'replication'), 'master_port'), String(respPort(replica)));
+    } finally {
+      c.close();
+    }
+  });
+
+  void it('kill -9 of a replica: it comes back with a partial resync, no second full copy', async () => {
+    const statsBefore = await p.call('INFO', 'stats');
+    const keys = new Writer(() => connect(primary, primary), 13);
+    const docs = new DocWriter(primary, 'crash');
+    await sleep(300);
+    r.close();
+    await replica.kill('SIGKILL');
+    await sleep(300);
+    replica = await startReplica(primary, replica);
+    r = await connect(replica, primary);
+    await waitFor(
+      'the link to come back',
+      async () => field(await r.call('INFO', 'replication'), 'master_link_status') === 'up',
+    );
+    await sleep(300);
+    await keys.stop();
+    await docs.stop();
+    const statsAfter = await p.call('INFO', 'stats');
+    assert.equal(
+      Number(field(statsAfter, 'sync_partial_ok')),
+      Number(field(statsBefore, 'sync_partial_ok')) + 1,
+    );
+    assert.equal(field(statsAfter, 'sync_full'), field(statsBefore, 'sync_full'), 'no second full copy');
+    await assertSameNode(primary, p, replica, r);
+    // The chained replica reconnected to the restarted one and continued too.
+    const c = await connect(chained, primary);
+    try {
+      await caughtUp(p, c);
+    } finally {
+      c.close();
+    }
+  });
+
+  void it('primary killed: REPLICAOF NO ONE keeps every write WAIT acknowledged', async () => {
+    const acked: string[] = [];
+    for (let i = 0; i < 200; i++) {
+      await p.call('SET', `waited:${i}`, String(i));
+      if (i % 20 === 0) {
+        await ok(primary, `/alpha/waited-${i}`, { method: 'PUT', body: { i } });
+      }
+      assert.equal(
+        await p.call('WAIT', 1, 5000),
+        1,
+        'the replica acknowledged (the chained one is not a replica of the primary)',
+      );
+      acked.push(`waited:${i}`);
+    }
+    await primary.kill('SIGKILL');
+    assert.equal(await r.call('REPLICAOF', 'NO', 'ONE'), 'OK');
+    for (const key of acked) assert.equal(await r.call('GET', key), key.split(':')[1], key);
+    for (let i = 0; i < 200; i += 20) assert.equal((await replica.request(`/alpha/waited-${i}`)).status, 200);
+    // Promoted: the _replicator jobs run here now.
+    await waitFor('the job to run on the promoted node', async () => {
+      const res = await replica.request('/_scheduler/docs/_replicator/alpha-copy');
+      return (res.json as Record<string, unknown>)['state'] === 'running';
+    });
+    // Writable on both doors, and its own replica follows the new history.
+    assert.equal(await r.call('SET', 'after-promotion', 'yes'), 'OK');
+    assert.equal(
+      (await replica.request('/alpha/after-promotion', { method: 'PUT', body: { ok: true } })).status,
+      201,
+    );
+    const c = await connect(chained, primary);
+    try {
+      await waitFor(
+        "the chained replica to get the promoted node's writes",
+        async () => (await c.call('GET', 'after-promotion')) === 'yes',
+      );
+      assert.equal((await chained.request('/alpha/after-promotion')).status, 200);
+      assert.match(chained.output, /node replica: partial resync/);
+    } finally {
+      c.close();
+    }
+  });
+});
