@@ -217,6 +217,27 @@ void describe('Doppel → Doppel node replication (REPLICAOF)', { timeout: 240_0
     assert.ok((await docs.stop()) > 100, 'documents were written during the sync');
     await assertSameNode(primary, p, replica, r);
     assert.match(replica.output, /node replica: full sync loaded/);
+    // Both ends of the link on the control plane and in /metrics.
+    const replicaAt = `127.0.0.1:${respPort(replica)}`;
+    const primaryAt = `127.0.0.1:${respPort(primary)}`;
+    const links = async (node: DoppelProcess) =>
+      (await ok(node, '/_doppel/replications'))['replications'] as Record<string, unknown>[];
+    const toReplica = (await links(primary)).find((row) => row['id'] === `replica:${replicaAt}`);
+    assert.equal(toReplica?.['kind'], 'node_link');
+    assert.equal(toReplica['state'], 'running');
+    // Lag as records and seconds; it returns to 0 (the primary's expiry may still be journaling DELs).
+    await waitFor('the link to report no lag', async () => {
+      const row = (await links(replica)).find((r) => r['id'] === `primary:${primaryAt}`);
+      return row?.['state'] === 'running' && JSON.stringify(row['lag']) === '{"records":0,"seconds":0}';
+    });
+    assert.match(
+      (await primary.request('/metrics')).text,
+      new RegExp(`^doppel_connected_replica_lag_records\\{replica="${replicaAt}"\\} \\d+$`, 'm'),
+    );
+    assert.match(
+      (await replica.request('/metrics')).text,
+      new RegExp(`^doppel_replica_link_up\\{primary="${primaryAt}"\\} 1$`, 'm'),
+    );
     const role = await p.call('ROLE');
     assert.ok(Array.isArray(role) && role[0] === 'master' && Array.isArray(role[2]) && role[2].length === 1);
     // The primary's users are the replica's: its admin and the `reader` user log in there.

@@ -20,6 +20,7 @@ import { RemoteRegistry } from '../services/remotes/remote-registry.js';
 import { StatusBoard } from '../services/replications/status-board.js';
 import { defaultSecurityObject } from '../services/auth/user-context.js';
 import { NodeIdentity } from '../services/node-replication/node-identity.js';
+import { LinkReport } from '../services/node-replication/link-report.js';
 import { NodePrimary } from '../services/node-replication/primary-feeds.js';
 import { NodeMetrics } from '../services/metrics/node-metrics.js';
 import { BucketService } from '../services/streams/bucket-service.js';
@@ -256,6 +257,14 @@ export async function startNode(config: Config): Promise<RunningNode> {
   const respPort = await resp.listen(config.host, config.resp_port);
   await redisReplica.start();
   const respAddress = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${respPort}`;
+  const linkReport = new LinkReport({
+    primary: nodePrimary,
+    replica: redisReplica,
+    journal,
+    self: () => respAddress,
+  });
+  board.register(() => Promise.resolve(linkReport.statuses()));
+  metrics.setNodeLinkProvider(linkReport);
   log.info({ resp: respAddress }, 'resp listening');
 
   const trimTimer = setInterval(() => {

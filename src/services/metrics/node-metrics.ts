@@ -6,8 +6,15 @@
  * nodes in one process do not mix.
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { ConnectedReplicaFigures, PrimaryLinkFigures } from '../node-replication/link-report.js';
 
 type Labels = 'replicationID';
+
+/** Node replication figures, read at scrape time. */
+export interface NodeLinkProvider {
+  replicas(): readonly ConnectedReplicaFigures[];
+  link(): PrimaryLinkFigures | null;
+}
 
 /** Rows a gauge reads at scrape time. */
 export type QueueSizeProvider = () => readonly { readonly id: string; readonly bytes: number }[];
@@ -15,6 +22,7 @@ export type QueueSizeProvider = () => readonly { readonly id: string; readonly b
 export class NodeMetrics {
   readonly registry = new Registry();
   #queueSizes: QueueSizeProvider = () => [];
+  #nodeLinks: NodeLinkProvider = { replicas: () => [], link: () => null };
 
   readonly totalPointsQueued: Counter<Labels>;
   readonly totalBytesQueued: Counter<Labels>;
@@ -109,7 +117,100 @@ export class NodeMetrics {
       'Local writes refused with 503 because a stream queue was full',
       id,
     );
+    this.#registerNodeLinkGauges();
     collectDefaultMetrics({ register: this.registry, prefix: 'doppel_' });
+  }
+
+  /**
+   * Gauges read from node replication at scrape time: this node's replicas
+   * (as a primary) and its own link (as a replica). The link's sync counts
+   * are gauges: they restart at 0 with the process.
+   */
+  #registerNodeLinkGauges(): void {
+    const registers = [this.registry];
+    const links = (): NodeLinkProvider => this.#nodeLinks;
+    const replicaGauge = (
+      name: string,
+      help: string,
+      value: (r: ConnectedReplicaFigures) => number | null,
+    ): Gauge<'replica'> =>
+      new Gauge<'replica'>({
+        name,
+        help,
+        labelNames: ['replica'] as const,
+        registers,
+        collect() {
+          this.reset();
+          for (const r of links().replicas()) {
+            const v = value(r);
+            if (v !== null) this.set({ replica: r.replica }, v);
+          }
+        },
+      });
+    new Gauge({
+      name: 'doppel_connected_replicas',
+      help: 'Replicas connected to this node',
+      registers,
+      collect() {
+        this.set(links().replicas().length);
+      },
+    });
+    replicaGauge(
+      'doppel_connected_replica_lag_records',
+      'Journal entries a connected replica has not acknowledged (head LSN - acked LSN)',
+      (r) => r.lagRecords,
+    );
+    replicaGauge(
+      'doppel_connected_replica_lag_seconds',
+      'Age of the oldest journal entry a connected replica has not acknowledged',
+      (r) => r.lagSeconds,
+    );
+    replicaGauge(
+      'doppel_connected_replica_last_ack_seconds',
+      'Seconds since a connected replica last acknowledged',
+      (r) => r.lastAckSeconds,
+    );
+    const linkGauge = (
+      name: string,
+      help: string,
+      value: (l: PrimaryLinkFigures) => number | null,
+    ): Gauge<'primary'> =>
+      new Gauge<'primary'>({
+        name,
+        help,
+        labelNames: ['primary'] as const,
+        registers,
+        collect() {
+          this.reset();
+          const link = links().link();
+          const v = link === null ? null : value(link);
+          if (link !== null && v !== null) this.set({ primary: link.primary }, v);
+        },
+      });
+    linkGauge('doppel_replica_link_up', 'This replica is linked to its primary (1) or not (0)', (l) =>
+      l.up ? 1 : 0,
+    );
+    linkGauge(
+      'doppel_replica_lag_records',
+      'Entries of a Doppel primary this replica has not applied yet',
+      (l) => l.lagRecords,
+    );
+    linkGauge(
+      'doppel_replica_lag_seconds',
+      'Age of the oldest entry this replica has not applied yet',
+      (l) => l.lagSeconds,
+    );
+    linkGauge('doppel_replica_full_syncs', 'Full syncs this replica loaded since it started', (l) => l.fullSyncs);
+    linkGauge(
+      'doppel_replica_partial_syncs',
+      'Partial resyncs of this replica since it started',
+      (l) => l.partialSyncs,
+    );
+  }
+
+  /** Where node replication figures come from (the composition root). */
+  setNodeLinkProvider(provider: NodeLinkProvider): void {
+    this.#nodeLinks = provider;
   }
 
   /** Where the current queue sizes come from (the stream service, once it runs). */

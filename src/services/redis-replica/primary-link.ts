@@ -98,6 +98,8 @@ export class PrimaryLink {
   #forceFullSync = false;
   #transfer: TransferProgress | null = null;
   #downSince: number | null = null;
+  /** Why the last connection failed or ended; cleared once a stream runs. */
+  #lastError: string | null = null;
   #commandErrors = 0;
   /** Resolves when the follow loop has ended (after `stop()`). */
   readonly done: Promise<void>;
@@ -150,6 +152,7 @@ export class PrimaryLink {
       readOffset: this.#stream?.readOffset ?? this.#position.offset,
       appliedOffset: this.appliedOffset,
       synced: this.#position.synced,
+      lastError: this.#lastError,
       transfer:
         transfer === null
           ? null
@@ -167,6 +170,7 @@ export class PrimaryLink {
         linked = await this.#session(signal);
       } catch (err) {
         if (!signal.aborted) {
+          this.#lastError = err instanceof Error ? err.message : String(err);
           log.warn(
             { err: err instanceof LinkClosed ? err.message : err, primary: `${this.host}:${this.port}` },
             'redis replica link failed',
@@ -247,6 +251,7 @@ export class PrimaryLink {
         throw new LinkClosed(`the primary refused PSYNC: ${answer}`);
       }
       this.#state = 'connected';
+      this.#lastError = null;
       this.#downSince = null;
       const stream = this.#stream!;
       conn.stream((chunk) => stream.feed(chunk));
@@ -316,6 +321,7 @@ export class PrimaryLink {
     }
     this.#stream = stream;
     this.#state = 'connected';
+    this.#lastError = null;
     this.#downSince = null;
     stream.drain();
     conn.stream((chunk) => stream.feed(chunk));

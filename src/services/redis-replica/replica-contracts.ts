@@ -41,6 +41,8 @@ export interface PrimaryLinkStatus {
   readonly appliedOffset: number;
   /** True once a sync completed (an offset exists even with the link down). */
   readonly synced: boolean;
+  /** Why the last connection failed; null once the stream runs. */
+  readonly lastError: string | null;
   /** While the snapshot arrives: its size (-1 before known, 0 for diskless), bytes read, ms since the last. */
   readonly transfer: { readonly size: number; readonly read: number; readonly lastIoMs: number } | null;
 }

@@ -219,6 +219,20 @@ export class RedisReplicaService implements ReplicaControl {
     };
   }
 
+  /**
+   * How far this node is behind a Doppel primary: entries received or
+   * announced but not applied, and the age of the oldest such entry
+   * (primary clock). Null figures while not following a Doppel primary.
+   */
+  nodeLag(): { readonly records: number | null; readonly seconds: number | null } {
+    const stream = this.#link?.nodeStream ?? null;
+    if (stream === null) return { records: null, seconds: null };
+    const records = Math.max(0, stream.primaryHead - stream.appliedOffset);
+    if (records === 0) return { records, seconds: 0 };
+    const since = stream.lastAppliedTs;
+    return { records, seconds: since === 0 ? null : Math.max(0, Date.now() - since) / 1000 };
+  }
+
   async stop(): Promise<void> {
     this.#link?.stop();
     await this.#previous;

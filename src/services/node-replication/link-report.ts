@@ -1,0 +1,135 @@
+/**
+ * Node replication as the control plane reports it: a row for each replica
+ * connected to this node, and one for this node's own link to its primary
+ * (a Doppel node or a real Redis). `GET /_doppel/replications` lists the
+ * rows; `/metrics` reads the same figures.
+ */
+import type { Journal } from '../../engines/journal/journal.js';
+import type { RedisReplicaService } from '../redis-replica/replica-service.js';
+import type { ReplicationState, ReplicationStatus } from '../replications/status-board.js';
+import type { NodePrimary } from './primary-feeds.js';
+
+export interface LinkReportDeps {
+  readonly primary: NodePrimary;
+  readonly replica: RedisReplicaService;
+  readonly journal: Journal;
+  /** This node's RESP address, `host:port`. */
+  readonly self: () => string;
+}
+
+export interface ConnectedReplicaFigures {
+  readonly replica: string;
+  readonly online: boolean;
+  /** Journal entries the replica has not acknowledged yet; null before its first ACK. */
+  readonly lagRecords: number | null;
+  readonly lagSeconds: number | null;
+  readonly lastAckSeconds: number;
+}
+
+export interface PrimaryLinkFigures {
+  readonly primary: string;
+  readonly up: boolean;
+  readonly lagRecords: number | null;
+  readonly lagSeconds: number | null;
+  readonly fullSyncs: number;
+  readonly partialSyncs: number;
+}
+
+export class LinkReport {
+  readonly #deps: LinkReportDeps;
+
+  constructor(deps: LinkReportDeps) {
+    this.#deps = deps;
+  }
+
+  replicas(): ConnectedReplicaFigures[] {
+    const { primary, journal } = this.#deps;
+    const head = journal.head;
+    const now = Date.now();
+    return primary.replicas().map((r) => {
+      const lagRecords = r.ackedLsn < 0 ? null : Math.max(0, head - r.ackedLsn);
+      let lagSeconds: number | null = lagRecords === 0 ? 0 : null;
+      if (lagRecords !== null && lagRecords > 0) {
+        // The oldest entry the replica lacks: how long it has been waiting.
+        const [oldest] = journal.read(r.ackedLsn, 1);
+        if (oldest !== undefined) lagSeconds = Math.max(0, now - oldest.ts) / 1000;
+      }
+      return {
+        replica: `${r.address}:${r.port}`,
+        online: r.state === 'online',
+        lagRecords,
+        lagSeconds,
+        lastAckSeconds: r.lastAckMs / 1000,
+      };
+    });
+  }
+
+  link(): PrimaryLinkFigures | null {
+    const { replica } = this.#deps;
+    const link = replica.status().primary;
+    if (link === null) return null;
+    const lag = replica.nodeLag();
+    return {
+      primary: `${link.host}:${link.port}`,
+      up: link.state === 'connected',
+      lagRecords: lag.records,
+      lagSeconds: lag.seconds,
+      fullSyncs: replica.counters.fullSyncs,
+      partialSyncs: replica.counters.partialSyncs,
+    };
+  }
+
+  /** The rows of `GET /_doppel/replications`. */
+  statuses(): ReplicationStatus[] {
+    const updated = new Date().toISOString();
+    const self = this.#deps.self();
+    const rows: ReplicationStatus[] = this.replicas().map((r) => ({
+      kind: 'node_link',
+      id: `replica:${r.replica}`,
+      state: r.online ? 'running' : 'initializing',
+      source: self,
+      target: r.replica,
+      last_error: null,
+      counters: {},
+      lag: { records: r.lagRecords, seconds: r.lagSeconds },
+      updated_at: updated,
+      details: { role: 'primary', last_ack_seconds: r.lastAckSeconds },
+    }));
+    const status = this.#deps.replica.status().primary;
+    const link = this.link();
+    if (status !== null && link !== null) {
+      const state: ReplicationState =
+        status.state === 'connected'
+          ? 'running'
+          : status.state === 'sync'
+            ? 'initializing'
+            : status.lastError !== null
+              ? 'error'
+              : 'pending';
+      rows.push({
+        kind: 'node_link',
+        id: `primary:${link.primary}`,
+        state,
+        source: link.primary,
+        target: self,
+        last_error: status.lastError,
+        counters: {
+          full_syncs: link.fullSyncs,
+          partial_syncs: link.partialSyncs,
+          read_offset: status.readOffset,
+          applied_offset: status.appliedOffset,
+        },
+        lag: { records: link.lagRecords, seconds: link.lagSeconds },
+        updated_at: updated,
+        details: {
+          role: 'replica',
+          link_state: status.state,
+          last_io_seconds: status.lastIoMs === null ? null : status.lastIoMs / 1000,
+          down_for_seconds: status.downForMs === null ? null : status.downForMs / 1000,
+          transfer: status.transfer,
+        },
+      });
+    }
+    return rows;
+  }
+}
