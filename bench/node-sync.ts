@@ -209,7 +209,7 @@ async function pacedWrites(client: RespClient): Promise<{ writes: number; ms: nu
 /** Reads `key` on the replica without pausing until it holds `value`; the ms that took. */
 async function waitVisible(replica: ReplicaConnection, key: string, value: string): Promise<number> {
   const from = performance.now();
-  while ((await replica.call('GET', key)) !== value) { if (process.env.POLL_SLEEP) await sleep(1);
+  while ((await replica.call('GET', key)) !== value) {
     if (performance.now() - from > GIVE_UP_MS) {
       throw new Error(`${key}=${value} not visible on the replica after ${GIVE_UP_MS} ms`);
     }

@@ -200,7 +200,11 @@ export class NodeMetrics {
       'Age of the oldest entry this replica has not applied yet',
       (l) => l.lagSeconds,
     );
-    linkGauge('doppel_replica_full_syncs', 'Full syncs this replica loaded since it started', (l) => l.fullSyncs);
+    linkGauge(
+      'doppel_replica_full_syncs',
+      'Full syncs this replica loaded since it started',
+      (l) => l.fullSyncs,
+    );
     linkGauge(
       'doppel_replica_partial_syncs',
       'Partial resyncs of this replica since it started',
