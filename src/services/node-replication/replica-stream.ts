@@ -48,6 +48,8 @@ export interface NodeReplicaDeps {
 
 /** Entries applied per storage write at most (a write holds the event loop while it runs). */
 const MAX_ENTRIES_PER_WRITE = 2000;
+/** Storage writes of received entries started before the first of them committed. */
+const MAX_WRITES_IN_FLIGHT = 4;
 
 interface PendingEntry {
   readonly lsn: number;
@@ -69,7 +71,7 @@ export class NodeStream {
   readonly #reader: FrameReader;
   #pending: PendingEntry[] = [];
   #attachments = new Map<string, Buffer>();
-  #writing = false;
+  #writesInFlight = 0;
   #failed = false;
   #idleWaiters: (() => void)[] = [];
   #readLsn: number;
@@ -97,7 +99,7 @@ export class NodeStream {
   }
 
   settled(): Promise<void> {
-    if (!this.#writing) return Promise.resolve();
+    if (this.#writesInFlight === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
@@ -133,38 +135,48 @@ export class NodeStream {
     this.#pump();
   }
 
+  /**
+   * Starts storage writes for the pending entries, up to
+   * `MAX_WRITES_IN_FLIGHT` at once: lmdb-js commits them in order, often
+   * together, so an entry arriving while a write commits does not wait for it.
+   */
   #pump(): void {
-    if (this.#writing || this.#failed || this.#pending.length === 0) return;
-    const batch = this.#pending.splice(0, MAX_ENTRIES_PER_WRITE);
-    this.#writing = true;
+    while (this.#writesInFlight < MAX_WRITES_IN_FLIGHT && !this.#failed && this.#pending.length > 0) {
+      this.#write(this.#pending.splice(0, MAX_ENTRIES_PER_WRITE));
+    }
+  }
+
+  #write(batch: PendingEntry[]): void {
+    this.#writesInFlight++;
     const changed = new Set<string>();
     const dropped: number[] = [];
     const { storage, identity, store } = this.#deps;
+    const last = batch[batch.length - 1];
     storage
       .write(() => {
         for (const item of batch) this.#replay(item, changed, dropped);
-        identity.putInWrite({ replicaLsn: batch[batch.length - 1].lsn });
+        identity.putInWrite({ replicaLsn: last.lsn });
       })
       .then(
         () => {
-          const last = batch[batch.length - 1];
+          this.#writesInFlight--;
+          // Writes commit in order: this one's LSN is the highest applied.
           this.#appliedLsn = last.lsn;
           this.lastAppliedTs = decodeFrameTime(last.journalFrame);
           this.entriesApplied += batch.length;
-          this.#writing = false;
-          this.#options.sendAck(last.lsn);
+          if (!this.#failed) this.#options.sendAck(last.lsn);
           void store.afterReplay(changed, dropped).catch((err: unknown) => {
             this.#deps.log.warn({ err }, 'node replica: dropping a deleted database failed');
           });
-          if (this.#pending.length > 0) this.#pump();
-          else this.#settle();
+          this.#pump();
+          if (this.#writesInFlight === 0) this.#settle();
         },
         (err: unknown) => {
-          this.#writing = false;
+          this.#writesInFlight--;
           identity.reload();
           this.#deps.keyspace.reloadCounters();
           this.#fail(err);
-          this.#settle();
+          if (this.#writesInFlight === 0) this.#settle();
         },
       );
   }

@@ -28,6 +28,13 @@ const ROWS_FRAME_BYTES = 256 * 1024;
 
 type AnyTable = Database<unknown, Key>;
 
+const APPEND = { append: true } as const;
+
+/** lmdb-js returns false when MDB_APPEND refuses a key (its typings say void). */
+function appended(table: AnyTable, key: Key, value: unknown): boolean {
+  return (table.putSync(key, value, APPEND) as unknown) === true;
+}
+
 function openTable(storage: Storage, table: ReplicatedTable): AnyTable {
   return table.encoding === 'binary'
     ? storage.root.openDB<Buffer, Buffer>(table.name, {
@@ -181,8 +188,11 @@ export function restoreSnapshot(target: RestoreTarget, spoolPath: string): numbe
           if (current === undefined) throw new Error('rows before any table in the snapshot');
           const { handle, binary } = current;
           for (const [key, value] of readRows(f.payload)) {
-            if (binary) handle.putSync(key, value);
-            else handle.putSync(wirePackr.unpack(key) as Key, wirePackr.unpack(value) as unknown);
+            const k = binary ? key : (wirePackr.unpack(key) as Key);
+            const v: unknown = binary ? value : wirePackr.unpack(value);
+            // Rows arrive in key order into an emptied table: appending skips the B-tree
+            // search. A key out of order makes the append fail; then it is an ordinary put.
+            if (!appended(handle, k, v)) handle.putSync(k, v);
             rows++;
           }
         } else if (f.kind === FrameKind.Admin) {

@@ -11,8 +11,8 @@ export class LinkClosed extends Error {
 
 export class PrimaryConnection {
   readonly #socket: Socket;
-  /** Received bytes not taken yet. */
-  #buffer: Buffer = Buffer.alloc(0);
+  /** Received chunks not taken yet, in order (never concatenated as a whole: a snapshot can be large). */
+  #chunks: Buffer[] = [];
   #waiter: (() => void) | null = null;
   #closed: Error | null = null;
   #onStream: ((chunk: Buffer) => void) | null = null;
@@ -28,7 +28,7 @@ export class PrimaryConnection {
         this.#onStream(chunk);
         return;
       }
-      this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
+      this.#chunks.push(chunk);
       this.#wake();
     });
     this.closed = new Promise((resolve) => {
@@ -94,14 +94,16 @@ export class PrimaryConnection {
   /** The next line without its `\r\n` (or bare `\n`: an empty keepalive line gives ''). */
   async line(maxBytes = 64 * 1024): Promise<string> {
     for (;;) {
-      const lf = this.#buffer.indexOf(0x0a);
+      if (this.#chunks.length > 1) this.#chunks = [Buffer.concat(this.#chunks)];
+      const buffer = this.#chunks[0] ?? Buffer.alloc(0);
+      const lf = buffer.indexOf(0x0a);
       if (lf >= 0) {
-        const end = lf > 0 && this.#buffer[lf - 1] === 0x0d ? lf - 1 : lf;
-        const text = this.#buffer.toString('latin1', 0, end);
-        this.#buffer = this.#buffer.subarray(lf + 1);
+        const end = lf > 0 && buffer[lf - 1] === 0x0d ? lf - 1 : lf;
+        const text = buffer.toString('latin1', 0, end);
+        this.#chunks = lf + 1 < buffer.length ? [buffer.subarray(lf + 1)] : [];
         return text;
       }
-      if (this.#buffer.length > maxBytes) throw new LinkClosed('the primary sent an overlong line');
+      if (buffer.length > maxBytes) throw new LinkClosed('the primary sent an overlong line');
       await this.#more();
     }
   }
@@ -116,18 +118,22 @@ export class PrimaryConnection {
 
   /** Whatever bytes are buffered (waiting for some); at most `max`. */
   async chunk(max: number): Promise<Buffer> {
-    while (this.#buffer.length === 0) await this.#more();
-    const out = this.#buffer.subarray(0, max);
-    this.#buffer = this.#buffer.subarray(out.length);
-    return out;
+    while (this.#chunks.length === 0) await this.#more();
+    const first = this.#chunks[0];
+    if (first.length <= max) {
+      this.#chunks.shift();
+      return first;
+    }
+    this.#chunks[0] = first.subarray(max);
+    return first.subarray(0, max);
   }
 
-  /** From now on every received chunk (the buffered rest first) goes to `onChunk`. */
+  /** From now on every received chunk (the buffered ones first) goes to `onChunk`. */
   stream(onChunk: (chunk: Buffer) => void): void {
-    const rest = this.#buffer;
-    this.#buffer = Buffer.alloc(0);
+    const rest = this.#chunks;
+    this.#chunks = [];
     this.#onStream = onChunk;
-    if (rest.length > 0) onChunk(rest);
+    for (const chunk of rest) onChunk(chunk);
   }
 
   close(reason = 'closed by the replica'): void {
