@@ -4,9 +4,11 @@
  * documents (conflicts, deletions, attachments, local docs, security, a
  * user); a replica that full-syncs while writers keep writing; a second
  * replica chained behind the first; writes refused on replicas on both
- * doors; `kill -9` of a replica, which comes back with a partial resync;
- * and the primary killed, the replica promoted with REPLICAOF NO ONE,
- * keeping every write WAIT acknowledged.
+ * doors; the primary's `_replicator` jobs waiting on replicas, and a replica
+ * as a replication source; `kill -9` of a replica, which comes back with a
+ * partial resync; and the primary killed, the replica killed and restarted
+ * (still read-only), then promoted with REPLICAOF NO ONE, keeping every write
+ * WAIT acknowledged.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -279,6 +281,21 @@ void describe('Doppel → Doppel node replication (REPLICAOF)', { timeout: 240_0
       (await ok(replica, '/alpha-copy'))['doc_count'],
       (await ok(primary, '/alpha-copy'))['doc_count'],
     );
+    // A replica is a fine replication source: it refuses the source checkpoint (403), the
+    // target keeps it, and the copy completes.
+    const fromReplica = await ok(primary, '/_replicate', {
+      method: 'POST',
+      body: {
+        source: {
+          url: `${replica.url}/alpha`,
+          headers: { authorization: primary.adminAuthHeader },
+        },
+        target: 'alpha-from-replica',
+        create_target: true,
+      },
+    });
+    assert.equal(fromReplica['ok'], true);
+    assert.equal((await ok(primary, '/alpha-from-replica'))['doc_count'], alphaDocs);
   });
 
   void it('a replica of the replica (chained) copies the primary too', async () => {
@@ -316,9 +333,16 @@ void describe('Doppel → Doppel node replication (REPLICAOF)', { timeout: 240_0
     await keys.stop();
     await docs.stop();
     const statsAfter = await p.call('INFO', 'stats');
+    const linkLog = (node: DoppelProcess): string =>
+      node.output
+        .split('\n')
+        .filter((line) => /node replica|node replication|link failed/.test(line))
+        .join('\n');
     assert.equal(
       Number(field(statsAfter, 'sync_partial_ok')),
       Number(field(statsBefore, 'sync_partial_ok')) + 1,
+      `a partial resync (sync_partial_err ${field(statsAfter, 'sync_partial_err')})\n` +
+        `replica:\n${linkLog(replica)}\nprimary:\n${linkLog(primary).slice(-3000)}`,
     );
     assert.equal(field(statsAfter, 'sync_full'), field(statsBefore, 'sync_full'), 'no second full copy');
     await assertSameNode(primary, p, replica, r);
@@ -331,7 +355,7 @@ void describe('Doppel → Doppel node replication (REPLICAOF)', { timeout: 240_0
     }
   });
 
-  void it('primary killed: REPLICAOF NO ONE keeps every write WAIT acknowledged', async () => {
+  void it('primary and replica killed: REPLICAOF NO ONE keeps every write WAIT acknowledged', async () => {
     const acked: string[] = [];
     for (let i = 0; i < 200; i++) {
       await p.call('SET', `waited:${i}`, String(i));
@@ -346,6 +370,15 @@ void describe('Doppel → Doppel node replication (REPLICAOF)', { timeout: 240_0
       acked.push(`waited:${i}`);
     }
     await primary.kill('SIGKILL');
+    // The replica crashes too and comes back while its primary is gone: still a read-only
+    // replica (its link cannot come up) until it is promoted.
+    r.close();
+    await replica.kill('SIGKILL');
+    replica = await startReplica(primary, replica);
+    r = await connect(replica, primary);
+    const refused = await r.call('SET', 'before-promotion', '1');
+    assert.ok(refused instanceof RespError && refused.message.startsWith('READONLY'), String(refused));
+    assert.equal((await replica.request('/alpha/before-promotion', { method: 'PUT', body: {} })).status, 403);
     assert.equal(await r.call('REPLICAOF', 'NO', 'ONE'), 'OK');
     for (const key of acked) assert.equal(await r.call('GET', key), key.split(':')[1], key);
     for (let i = 0; i < 200; i += 20) assert.equal((await replica.request(`/alpha/waited-${i}`)).status, 200);

@@ -175,36 +175,6 @@ export async function startNode(config: Config): Promise<RunningNode> {
   const buckets = new BucketService(store, streams, { id: nodeId.slice(0, 16), name: config.influx_org });
   const points = new PointWriter(store, streams, metrics, config.max_body_bytes);
 
-  let ready = false;
-  const app = buildHttpApp({
-    docs,
-    auth,
-    journal,
-    replicator,
-    followers,
-    leaderStats,
-    remotes,
-    board,
-    streams,
-    buckets,
-    points,
-    metrics,
-    log,
-    nodeId,
-    version: packageVersion(),
-    maxBodyBytes: config.max_body_bytes,
-    corsOrigins: config.cors_origins
-      .split(',')
-      .map((o) => o.trim())
-      .filter((o) => o !== ''),
-    corsCredentials: config.cors_credentials,
-    isReady: () => ready,
-  });
-  await app.listen({ host: config.host, port: config.http_port });
-  const address = app.server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : config.http_port;
-  const httpUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-
   // Node replication: this node serves Doppel replicas from its journal, and follows a
   // primary (a Doppel node, or a real Redis whose commands run through the RESP command table).
   const nodePrimary = new NodePrimary({
@@ -242,6 +212,39 @@ export async function startNode(config: Config): Promise<RunningNode> {
     masterUser: config.masteruser,
     masterAuth: config.masterauth,
   });
+  // Before any door opens: a replica refuses writes and keeps expired keys from its first request on.
+  redisReplica.prepare();
+
+  let ready = false;
+  const app = buildHttpApp({
+    docs,
+    auth,
+    journal,
+    replicator,
+    followers,
+    leaderStats,
+    remotes,
+    board,
+    streams,
+    buckets,
+    points,
+    metrics,
+    log,
+    nodeId,
+    version: packageVersion(),
+    maxBodyBytes: config.max_body_bytes,
+    corsOrigins: config.cors_origins
+      .split(',')
+      .map((o) => o.trim())
+      .filter((o) => o !== ''),
+    corsCredentials: config.cors_credentials,
+    isReady: () => ready,
+  });
+  await app.listen({ host: config.host, port: config.http_port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.http_port;
+  const httpUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+
   const resp: RespServer = new RespServer({
     keyspace,
     verify: (name, password) => auth.verify(name, password),

@@ -215,6 +215,8 @@ export class ReplicationJob {
   /** Bumped when through_seq moves; a checkpoint is written only when it is ahead of #committedVersion. */
   #throughVersion = 0;
   #committedVersion = 0;
+  /** The source answered a checkpoint write with 403: checkpoints are kept on the target only. */
+  #sourceRefusesCheckpoints = false;
   #history: readonly HistoryEntry[] = [];
   #checkpointChain: Promise<void> = Promise.resolve();
   #sourceInfo: EndpointInfo | null = null;
@@ -521,7 +523,16 @@ export class ReplicationJob {
       replication_id_version: REPLICATION_ID_VERSION,
       history,
     };
-    this.#sourceLog.rev = await this.#putLog(this.#source, ids.baseId, body, this.#sourceLog.rev);
+    if (!this.#sourceRefusesCheckpoints) {
+      try {
+        this.#sourceLog.rev = await this.#putLog(this.#source, ids.baseId, body, this.#sourceLog.rev);
+      } catch (err) {
+        // A read-only source (a node replica, a reader's account): the target keeps the
+        // checkpoint; a restart then rechecks from the start with revs_diff.
+        if (!(err instanceof DoppelError) || err.kind !== ErrorKind.Forbidden) throw err;
+        this.#sourceRefusesCheckpoints = true;
+      }
+    }
     this.#targetLog.rev = await this.#putLog(this.#target, ids.baseId, body, this.#targetLog.rev);
     this.#history = history;
     this.#committedVersion = version;

@@ -82,6 +82,8 @@ export class RedisReplicaService implements ReplicaControl {
   };
   readonly counters: LinkCounters = { fullSyncs: 0, partialSyncs: 0, lastFullSync: null };
   #link: PrimaryLink | null = null;
+  /** The primary to follow once `start` runs (set by `prepare`). */
+  #starting: { readonly host: string; readonly port: number } | null = null;
   /** The last primary was a real Redis: ids and offsets are Redis' (also after a promotion). */
   #followsRedis = false;
   #runner: PrimaryCommandRunner | null = null;
@@ -113,22 +115,31 @@ export class RedisReplicaService implements ReplicaControl {
   }
 
   /**
-   * Follows the configured primary, or else the one this node followed when
-   * it stopped (a restarted replica stays a replica). Call once the RESP
-   * port is listening.
+   * Call before the front doors open. When this node is to follow a primary
+   * (the `replicaof` setting, or else the primary it followed when it
+   * stopped: a restarted replica stays a replica), it is a replica from now
+   * on: writes are refused and expired keys wait for the primary's DEL, so
+   * nothing written here can fork it from its primary before the link is up.
    */
-  async start(): Promise<void> {
+  prepare(): void {
     const configured = this.#options.replicaOf ?? '';
-    const target = parseReplicaOf(
-      configured === '' ? (this.#options.node?.identity.current.primary ?? '') : configured,
-    );
-    if (target === null) return;
     const node = this.#options.node;
-    // A restarted node replica stays read-only from the first moment, not once the link is up.
+    const target = parseReplicaOf(configured === '' ? (node?.identity.current.primary ?? '') : configured);
+    if (target === null) return;
+    this.#starting = target;
+    this.#options.keyspace.expiredKeys = 'hide';
     if (node !== undefined && node.identity.current.replicaLsn !== null) {
       node.setReadOnly(readOnlyReason(`${target.host}:${target.port}`));
     }
-    await this.replicaOf(target.host, target.port);
+  }
+
+  /** Connects to the primary `prepare` found; call once the RESP port is listening. */
+  async start(): Promise<void> {
+    const target = this.#starting;
+    if (target === null) return;
+    const linked = this.replicaOf(target.host, target.port);
+    this.#starting = null; // replicaOf has set the link by now
+    await linked;
   }
 
   /** A Doppel primary: every database becomes read-only here (replays still apply); a Redis one: writable. */
@@ -138,12 +149,12 @@ export class RedisReplicaService implements ReplicaControl {
   }
 
   isReplica(): boolean {
-    return this.#link !== null;
+    return this.#link !== null || this.#starting !== null;
   }
 
   primaryDescription(): string | null {
-    const link = this.#link;
-    return link === null ? null : `${link.host}:${link.port}`;
+    const primary = this.#link ?? this.#starting;
+    return primary === null ? null : `${primary.host}:${primary.port}`;
   }
 
   async replicaOf(host: string, port: number): Promise<'ok' | 'already'> {
@@ -151,27 +162,30 @@ export class RedisReplicaService implements ReplicaControl {
     if (current !== null && current.host.toLowerCase() === host.toLowerCase() && current.port === port) {
       return 'already';
     }
-    await this.#options.node?.identity.update({ primary: `${host} ${port}` });
     current?.stop();
     // A replica only hides expired keys: its primary's DELs remove them.
     this.#options.keyspace.expiredKeys = 'hide';
     const link = new PrimaryLink(host, port, this.#settings, this.#position, this.counters, this.#previous);
     this.#link = link;
     this.#previous = link.done.catch(() => undefined);
+    await this.#options.node?.identity.update({ primary: `${host} ${port}` });
     this.#options.log.info({ primary: `${host}:${port}` }, 'redis replica: following a primary');
     return 'ok';
   }
 
   async promote(): Promise<void> {
     const link = this.#link;
-    if (link === null) return;
-    const offset = link.appliedOffset;
-    link.stop();
+    if (link === null && this.#starting === null) return;
+    const offset = link?.appliedOffset ?? this.#position.offset;
+    link?.stop();
     this.#link = null;
+    this.#starting = null;
     const node = this.#options.node;
     if (node !== undefined) {
       await this.#previous;
-      if (link.kind === 'node') {
+      // A copy of a Doppel primary's journal, also when the link never came up since a
+      // restart (the primary is gone: the very case a promotion is for).
+      if (node.identity.current.replicaLsn !== null) {
         // Our history continues under a new id; replicas of the old primary may continue from us.
         await node.identity.promote(node.journal.head);
         node.setReadOnly(undefined);
