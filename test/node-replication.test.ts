@@ -377,7 +377,10 @@ void describe('Doppel → Doppel node replication (REPLICAOF)', { timeout: 240_0
     replica = await startReplica(primary, replica);
     r = await connect(replica, primary);
     const refused = await r.call('SET', 'before-promotion', '1');
-    assert.ok(refused instanceof RespError && refused.message.startsWith('READONLY'), String(refused));
+    assert.ok(
+      refused instanceof RespError && refused.message.startsWith('READONLY'),
+      JSON.stringify(refused),
+    );
     assert.equal((await replica.request('/alpha/before-promotion', { method: 'PUT', body: {} })).status, 403);
     assert.equal(await r.call('REPLICAOF', 'NO', 'ONE'), 'OK');
     for (const key of acked) assert.equal(await r.call('GET', key), key.split(':')[1], key);
