@@ -276,7 +276,8 @@ void describe('Doppel → Doppel node replication (REPLICAOF)', { timeout: 240_0
     await caughtUp(p, r);
     const onReplica = await replica.request('/_scheduler/docs/_replicator/alpha-copy');
     assert.equal(onReplica.status, 200);
-    assert.notEqual((onReplica.json as Record<string, unknown>)['state'], 'running');
+    assert.equal((onReplica.json as Record<string, unknown>)['state'], 'pending');
+    assert.match(JSON.stringify(onReplica.json), /read-only replica of 127\.0\.0\.1/);
     assert.equal(
       (await ok(replica, '/alpha-copy'))['doc_count'],
       (await ok(primary, '/alpha-copy'))['doc_count'],

@@ -328,18 +328,10 @@ export class Journal {
   }
 
   #range(after: number, limit: number): { key: number; value: Buffer }[] {
-    const end = this.#committedHead + 1;
-    const read = (): { key: number; value: Buffer }[] => [
-      ...this.#entries.getRange({ start: after + 1, end, limit }),
-    ];
-    const rows = read();
-    const last = rows.length === 0 ? after : rows[rows.length - 1].key;
-    if (rows.length >= limit || last >= this.#committedHead) return rows;
-    // LMDB's shared read snapshot lives until the next macrotask: a reader woken by a
-    // commit in the same task would see nothing new, and one that loops on microtasks
-    // would never see it. Reads past that snapshot take a fresh one.
-    this.#entries.resetReadTxn();
-    return read();
+    // Reads LMDB's shared read snapshot, which lives until the next macrotask: a reader
+    // woken by a commit in the same task may see nothing new yet, and must yield to the
+    // event loop before it reads again (never loop on microtasks).
+    return [...this.#entries.getRange({ start: after + 1, end: this.#committedHead + 1, limit })];
   }
 
   /** True when entries after `after` are no longer all retained. */

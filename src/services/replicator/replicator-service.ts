@@ -256,6 +256,8 @@ export class ReplicatorService {
     if (state === 'crashing') info = { error: job?.lastError ?? rec.reason };
     else if (state === 'error' || state === 'failed') info = { error: rec.reason };
     else if (state === 'completed') info = rec.stats;
+    else if (state === 'pending' && this.scheduler.docJobsPausedBecause !== null)
+      info = { error: this.scheduler.docJobsPausedBecause };
     else if (job !== undefined) info = this.#info(job);
     const spec = rec.spec;
     return {

@@ -91,6 +91,10 @@ export class Scheduler {
     this.#queueReschedule();
   }
 
+  get docJobsPausedBecause(): string | null {
+    return this.#docJobsPaused;
+  }
+
   onEvent(listener: (job: ScheduledJob, event: SchedulerEvent) => void): void {
     this.#listeners.push(listener);
   }
