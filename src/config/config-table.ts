@@ -288,8 +288,8 @@ export const configTable = {
     type: 'string',
     default: '',
     description:
-      'Start as a replica of this Redis server, "host port" (as REPLICAOF); its keyspace replaces ours. ' +
-      'Empty: a primary.',
+      'Start as a replica of this server, "host port" (as REPLICAOF): of a Doppel node, everything ' +
+      'follows it; of a Redis server, its keyspace replaces ours. Empty: a primary.',
   },
   masteruser: {
     type: 'string',
@@ -301,6 +301,14 @@ export const configTable = {
     type: 'string',
     default: '',
     description: 'Password for AUTH with the Redis primary of `replicaof` (never logged).',
+  },
+  repl_timeout: {
+    type: 'integer',
+    default: 60,
+    min: 1,
+    description:
+      "Seconds (Redis' repl-timeout): a replica drops a primary it heard nothing from for this long; " +
+      'a primary drops a replica that reads none of its snapshot, or stops acknowledging, for this long.',
   },
   config: {
     type: 'string',

@@ -184,6 +184,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
     identity,
     log: log.child({ service: 'node-replication' }),
     heartbeatMs: NODE_HEARTBEAT_MS,
+    replicaTimeoutMs: config.repl_timeout * 1000,
   });
   const redisReplica: RedisReplicaService = new RedisReplicaService({
     node: {
@@ -211,6 +212,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
     replicaOf: config.replicaof,
     masterUser: config.masteruser,
     masterAuth: config.masterauth,
+    timeoutMs: config.repl_timeout * 1000,
   });
   // Before any door opens: a replica refuses writes and keeps expired keys from its first request on.
   redisReplica.prepare();

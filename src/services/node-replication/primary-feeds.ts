@@ -31,6 +31,12 @@ export interface NodePrimaryDeps {
   readonly log: Logger;
   /** A heartbeat frame goes to an idle replica this often (it drops a primary silent for too long). */
   readonly heartbeatMs: number;
+  /**
+   * A replica that reads nothing of its snapshot, or stops acknowledging once
+   * online, for this long is dropped (Redis' repl-timeout): a frozen replica
+   * must not hold the snapshot's read transaction, or its feed, forever.
+   */
+  readonly replicaTimeoutMs: number;
 }
 
 /** Journal frames read (and sent as one socket write) at a time. */
@@ -159,7 +165,7 @@ class Feed implements ReplicaFeed {
   async run(): Promise<void> {
     const { journal, identity, log } = this.#deps;
     const signal = this.#abort.signal;
-    const who = `${this.#request.address}:${this.#request.listeningPort}`;
+    const who = this.#who();
     try {
       let from: number;
       const { replid, nextLsn } = this.#request;
@@ -172,7 +178,7 @@ class Feed implements ReplicaFeed {
         if (replid !== '?') this.#primary.counters.partialSyncsRefused++;
         this.#state = 'send_bulk';
         const started = performance.now();
-        const summary = await sendSnapshot(this.#deps, this.#sink, signal, (lsn) => {
+        const summary = await sendSnapshot(this.#deps, this.#timedSink(), signal, (lsn) => {
           this.#sink.write(`+FULLRESYNC ${identity.current.replid} ${lsn}\r\n`);
         });
         from = summary.lsn;
@@ -195,10 +201,47 @@ class Feed implements ReplicaFeed {
     }
   }
 
+  /** The sink, dropping the replica when a full socket buffer does not drain in time. */
+  #timedSink(): FeedSink {
+    const sink = this.#sink;
+    const { replicaTimeoutMs, log } = this.#deps;
+    const drop = (): void => {
+      log.warn(
+        { replica: this.#who(), ms: replicaTimeoutMs },
+        'node replication: the replica read nothing for repl_timeout; dropped',
+      );
+      sink.close();
+    };
+    return {
+      write: (chunk) => sink.write(chunk),
+      close: () => sink.close(),
+      drained: async () => {
+        const timer = setTimeout(drop, replicaTimeoutMs);
+        try {
+          await sink.drained();
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+    };
+  }
+
+  #who(): string {
+    return `${this.#request.address}:${this.#request.listeningPort}`;
+  }
+
   async #stream(from: number, signal: AbortSignal): Promise<void> {
-    const { journal, heartbeatMs } = this.#deps;
+    const { journal, heartbeatMs, replicaTimeoutMs } = this.#deps;
     let sent = from;
+    // Silence only counts once the replica acknowledged the start: loading a large
+    // snapshot keeps it from acknowledging for as long as the load takes.
+    const started = from;
+    const timed = this.#timedSink();
+    const drained = (): Promise<void> => (this.ackedLsn >= started ? timed.drained() : this.#sink.drained());
     while (!signal.aborted) {
+      if (this.ackedLsn >= started && Date.now() - this.#lastAck > replicaTimeoutMs) {
+        throw new Error(`no acknowledgement for ${replicaTimeoutMs} ms`);
+      }
       if (journal.fellBehind(sent)) {
         throw new Error(`the journal no longer holds entry ${sent + 1}; the replica must sync in full`);
       }
@@ -208,7 +251,7 @@ class Feed implements ReplicaFeed {
         await setImmediate();
         await waitForHead(journal, sent, heartbeatMs, signal);
         if (journal.head <= sent && !signal.aborted) {
-          if (!this.#sink.write(numberFrame(FrameKind.Heartbeat, journal.head))) await this.#sink.drained();
+          if (!this.#sink.write(numberFrame(FrameKind.Heartbeat, journal.head))) await drained();
         }
         continue;
       }
@@ -218,7 +261,7 @@ class Feed implements ReplicaFeed {
         out.push(entryFrame(lsn, frame));
         sent = lsn;
       }
-      if (!this.#sink.write(Buffer.concat(out))) await this.#sink.drained();
+      if (!this.#sink.write(Buffer.concat(out))) await drained();
     }
   }
 
