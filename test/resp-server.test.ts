@@ -397,6 +397,14 @@ void describe('RESP server', () => {
       assert.equal(await c.call('ZINCRBY', 'z', '-0.5', 'a'), '2');
       assert.equal(await c.call('ZCARD', 'z'), 4);
       assert.deepEqual(await c.call('ZRANGE', 'z', '0', '-1'), ['a', 'b', 'c', 'd']);
+      // A member repeated in one ZADD of a new key: the last score wins, counted once.
+      assert.equal(await c.call('ZADD', 'dup', '1', 'a', '2', 'a'), 1);
+      assert.equal(await c.call('ZCARD', 'dup'), 1);
+      assert.deepEqual(await c.call('ZRANGEBYSCORE', 'dup', '-inf', '+inf', 'WITHSCORES'), ['a', '2']);
+      assert.equal(await c.call('ZADD', 'dupnx', 'NX', '1', 'a', '2', 'a'), 1);
+      assert.equal(await c.call('ZSCORE', 'dupnx', 'a'), '1');
+      assert.equal(await c.call('ZADD', 'dupgt', 'GT', '5', 'a', '3', 'a'), 1);
+      assert.deepEqual(await c.call('ZRANGE', 'dupgt', '0', '-1', 'WITHSCORES'), ['a', '5']);
       assert.deepEqual(await c.call('ZRANGE', 'z', '0', '1', 'WITHSCORES'), ['a', '2', 'b', '2']);
       assert.deepEqual(await c.call('ZRANGE', 'z', '0', '0', 'REV'), ['d']);
       assert.deepEqual(await c.call('ZRANGE', 'z', '(2', '+inf', 'BYSCORE'), ['c', 'd']);

@@ -72,9 +72,11 @@ export function zadd(
     const current = old === undefined ? undefined : scoreOf(ks, uid, members[0]);
     if (current !== undefined && Number.isNaN(current + scores[0])) throw scoreNaN();
   }
+  // A new key has no stored scores to read, but a member may repeat within the call.
+  const written = old === undefined && members.length > 1 ? new Map<string, number>() : null;
   for (let i = 0; i < members.length; i++) {
     const member = members[i];
-    const current = old === undefined ? undefined : scoreOf(ks, uid, member);
+    const current = old === undefined ? written?.get(member.toString('latin1')) : scoreOf(ks, uid, member);
     let score = scores[i];
     if (current === undefined) {
       if (options.condition === 'xx') continue;
@@ -87,6 +89,7 @@ export function zadd(
     lastScore = score;
     if (current === score) continue;
     writeScore(ks, uid, member, score, current);
+    written?.set(member.toString('latin1'), score);
     outScores.push(score);
     outMembers.push(member);
     if (current === undefined) {
