@@ -13,7 +13,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Keyspace } from '../../engines/kv/keyspace.js';
-import { replaceKeyspaceWithRdb } from '../../engines/kv/rdb/rdb-loader.js';
+import { replaceKeyspaceWithRdb, type RdbLoadSummary } from '../../engines/kv/rdb/rdb-loader.js';
+import { newReplid, ZERO_REPLID } from '../node-replication/node-identity.js';
 import { NodeStream, receiveFullSync, type NodeReplicaDeps } from '../node-replication/replica-stream.js';
 import { CommandStream } from './command-stream.js';
 import { LinkClosed, PrimaryConnection } from './primary-connection.js';
@@ -342,11 +343,25 @@ export class PrimaryLink {
     const chunks = await receiveSnapshot(conn, transfer);
     const received = performance.now();
     if (signal.aborted) return;
-    const { log, keyspace } = this.#settings;
+    const { log, keyspace, node } = this.#settings;
     let warnings = 0;
-    const summary = await replaceKeyspaceWithRdb(keyspace, chunks, (message, detail) => {
+    const warn = (message: string, detail: { db: number; key: string }): void => {
       if (++warnings <= LOGGED_COMMAND_ERRORS) log.warn(detail, `redis full sync: ${message}`);
-    });
+    };
+    // The load is not journaled key by key: this node's own replicas sync in full instead
+    // (as a Redis replica's replicas do after its full sync).
+    const newHistory =
+      node === undefined
+        ? undefined
+        : () => node.identity.putInWrite({ replid: newReplid(), replid2: ZERO_REPLID, secondOffset: -1 });
+    let summary: RdbLoadSummary;
+    try {
+      summary = await replaceKeyspaceWithRdb(keyspace, chunks, warn, newHistory);
+    } catch (err) {
+      node?.identity.reload();
+      throw err;
+    }
+    node?.onHistoryChanged();
     const loaded = performance.now();
     // The load held the event loop: the primary was not silent, we were.
     conn.lastIo = Date.now();

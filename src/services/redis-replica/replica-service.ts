@@ -10,9 +10,9 @@
  * primary's replid and offset; promotion keeps the data and shifts the
  * replid into replid2.
  */
-import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Keyspace } from '../../engines/kv/keyspace.js';
+import { newReplid, ZERO_REPLID } from '../node-replication/node-identity.js';
 import type { NodeReplicaDeps } from '../node-replication/replica-stream.js';
 import {
   PrimaryLink,
@@ -48,9 +48,6 @@ export interface RedisReplicaOptions {
   readonly node?: NodeReplicaDeps;
 }
 
-const ZERO_ID = '0'.repeat(40);
-const newReplid = (): string => randomBytes(20).toString('hex');
-
 /** Parses the `replicaof` setting, `host port`; throws a message naming the setting. */
 export function parseReplicaOf(value: string): { host: string; port: number } | null {
   const parts = value.trim().split(/\s+/);
@@ -75,7 +72,7 @@ export class RedisReplicaService implements ReplicaControl {
   readonly #settings: LinkSettings;
   readonly #position: ReplicationPosition = {
     replid: newReplid(),
-    replid2: ZERO_ID,
+    replid2: ZERO_REPLID,
     secondOffset: -1,
     offset: 0,
     synced: false,

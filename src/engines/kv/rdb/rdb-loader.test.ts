@@ -89,4 +89,25 @@ void describe('replaceKeyspaceWithRdb', () => {
     assert.equal(ks.expireTime(3, k('h')), now + 60_000);
     assert.deepEqual(ks.counts()[3], { keys: 1, expires: 1 });
   });
+
+  void it('journals every key, or with newHistory nothing (newHistory runs in the same write)', async () => {
+    const journaled = async (newHistory?: () => void): Promise<number> => {
+      const head = journal.head;
+      await replaceKeyspaceWithRdb(ks, [file(Date.now())], undefined, newHistory);
+      return journal.head - head;
+    };
+    // flushall, then fresh, gone, and h with its TTL.
+    assert.ok((await journaled()) >= 4);
+    let ranInWrite = false;
+    assert.equal(await journaled(() => (ranInWrite = ks.inWrite)), 0);
+    assert.ok(ranInWrite, 'newHistory runs inside the load write');
+    assert.equal(get(ks, 0, k('fresh'))?.toString(), 'new');
+    // A failed load runs no newHistory.
+    let ran = false;
+    await assert.rejects(
+      replaceKeyspaceWithRdb(ks, [bytes(1, 2, 3)], undefined, () => (ran = true)),
+      { name: 'RdbError' },
+    );
+    assert.equal(ran, false);
+  });
 });

@@ -36,14 +36,16 @@ export type RdbWarning = (message: string, detail: { db: number; key: string }) 
 /**
  * Replaces the keyspace with the RDB in `chunks` (the whole file, in order).
  * Rejects with RdbError (and changes nothing) when the file is malformed or
- * truncated.
+ * truncated. With `newHistory`, the load is not journaled (see
+ * `Keyspace.replaceAll`).
  */
 export function replaceKeyspaceWithRdb(
   ks: Keyspace,
   chunks: Iterable<Buffer>,
   warn: RdbWarning = () => undefined,
+  newHistory?: () => void,
 ): Promise<RdbLoadSummary> {
-  return ks.replaceAll(() => loadRdb(ks, chunks, warn));
+  return ks.replaceAll(() => loadRdb(ks, chunks, warn), newHistory);
 }
 
 /** Loads the RDB's keys into the keyspace; must run inside a keyspace write. */
