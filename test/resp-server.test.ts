@@ -403,6 +403,11 @@ void describe('RESP server', () => {
       assert.deepEqual(await c.call('ZRANGEBYSCORE', 'dup', '-inf', '+inf', 'WITHSCORES'), ['a', '2']);
       assert.equal(await c.call('ZADD', 'dupnx', 'NX', '1', 'a', '2', 'a'), 1);
       assert.equal(await c.call('ZSCORE', 'dupnx', 'a'), '1');
+      assert.equal(await c.call('HSET', 'hdup', 'f', '1', 'f', '2'), 1);
+      assert.equal(await c.call('HLEN', 'hdup'), 1);
+      assert.equal(await c.call('HGET', 'hdup', 'f'), '2');
+      assert.equal(await c.call('SADD', 'sdup', 'a', 'a', 'b'), 2);
+      assert.equal(await c.call('SCARD', 'sdup'), 2);
       assert.equal(await c.call('ZADD', 'dupgt', 'GT', '5', 'a', '3', 'a'), 1);
       assert.deepEqual(await c.call('ZRANGE', 'dupgt', '0', '-1', 'WITHSCORES'), ['a', '5']);
       assert.deepEqual(await c.call('ZRANGE', 'z', '0', '1', 'WITHSCORES'), ['a', '2', 'b', '2']);

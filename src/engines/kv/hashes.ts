@@ -21,9 +21,17 @@ export function hset(
   let count = old?.count ?? 0;
   let added = 0;
   const written: Buffer[] = [];
+  // A new key has no stored fields to read, but a field may repeat within the call.
+  const seen = old === undefined ? new Set<string>() : null;
   for (let i = 0; i < pairs.length; i += 2) {
     const itemRow = memberRow(uid, pairs[i]);
-    const exists = ks.items.getBinaryFast(itemRow) !== undefined;
+    let exists: boolean;
+    if (seen === null) exists = ks.items.getBinaryFast(itemRow) !== undefined;
+    else {
+      const id = pairs[i].toString('latin1');
+      exists = seen.has(id);
+      seen.add(id);
+    }
     if (exists && onlyNew) continue;
     ks.items.putSync(itemRow, pairs[i + 1]);
     written.push(pairs[i], pairs[i + 1]);

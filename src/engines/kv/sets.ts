@@ -12,9 +12,17 @@ export function sadd(ks: Keyspace, db: number, key: Buffer, members: readonly Bu
   const old = collection(ks, db, key, KeyType.Set, row);
   const uid = old?.uid ?? ks.allocateUid();
   const added: Buffer[] = [];
+  // A new key has no stored members to read, but a member may repeat within the call.
+  const seen = old === undefined ? new Set<string>() : null;
   for (const member of members) {
     const itemRow = memberRow(uid, member);
-    if (ks.items.doesExist(itemRow)) continue;
+    if (seen === null) {
+      if (ks.items.doesExist(itemRow)) continue;
+    } else {
+      const id = member.toString('latin1');
+      if (seen.has(id)) continue;
+      seen.add(id);
+    }
     ks.items.putSync(itemRow, EMPTY);
     added.push(member);
   }
