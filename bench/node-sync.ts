@@ -348,22 +348,32 @@ async function measureDoppel(): Promise<PairFigures> {
         () => RespClient.open(replicaPort, 'admin', replicaPassword),
         () => RespClient.open(replicaPort, 'admin', primaryPassword),
       ]);
-      say('doppel: REPLICAOF');
-      const syncS = await timeSync(replica, primaryPort);
-      say(`doppel: in sync after ${syncS.toFixed(2)} s; ${RATE} writes/s for ${SECONDS} s`);
-      const writer = await openPrimary();
-      const prober = await openPrimary();
-      const lag = await measureLag(writer, prober, replica);
-      writer.close();
-      prober.close();
-      replica.close();
-      return { sync_s: Number(syncS.toFixed(3)), keys_per_s: Math.round(KEYS / syncS), ...lag };
+      return await syncThenLag('doppel', replica, primaryPort, openPrimary);
     } finally {
       await replicaNode.stop();
     }
   } finally {
     await primary.stop();
   }
+}
+
+/** REPLICAOF, timed until in sync; then the paced writes and the lag probe. */
+async function syncThenLag(
+  name: string,
+  replica: ReplicaConnection,
+  primaryPort: number,
+  openPrimary: () => Promise<RespClient>,
+): Promise<PairFigures> {
+  say(`${name}: REPLICAOF`);
+  const syncS = await timeSync(replica, primaryPort);
+  say(`${name}: in sync after ${syncS.toFixed(2)} s; ${RATE} writes/s for ${SECONDS} s`);
+  const writer = await openPrimary();
+  const prober = await openPrimary();
+  const lag = await measureLag(writer, prober, replica);
+  writer.close();
+  prober.close();
+  replica.close();
+  return { sync_s: Number(syncS.toFixed(3)), keys_per_s: Math.round(KEYS / syncS), ...lag };
 }
 
 async function measureRedis(): Promise<PairFigures> {
@@ -376,16 +386,7 @@ async function measureRedis(): Promise<PairFigures> {
     const peer = await RedisPeer.start();
     try {
       const replica = await ReplicaConnection.open([() => peer.client()]);
-      say('redis-server: REPLICAOF');
-      const syncS = await timeSync(replica, primary.port);
-      say(`redis-server: in sync after ${syncS.toFixed(2)} s; ${RATE} writes/s for ${SECONDS} s`);
-      const writer = await primary.client();
-      const prober = await primary.client();
-      const lag = await measureLag(writer, prober, replica);
-      writer.close();
-      prober.close();
-      replica.close();
-      return { sync_s: Number(syncS.toFixed(3)), keys_per_s: Math.round(KEYS / syncS), ...lag };
+      return await syncThenLag('redis-server', replica, primary.port, () => primary.client());
     } finally {
       await peer.stop();
     }
