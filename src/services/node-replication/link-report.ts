@@ -5,6 +5,7 @@
  * rows; `/metrics` reads the same figures.
  */
 import type { Journal } from '../../engines/journal/journal.js';
+import type { PrimaryLinkStatus } from '../redis-replica/replica-contracts.js';
 import type { RedisReplicaService } from '../redis-replica/replica-service.js';
 import type { ReplicationState, ReplicationStatus } from '../replications/status-board.js';
 import type { NodePrimary } from './primary-feeds.js';
@@ -65,9 +66,12 @@ export class LinkReport {
   }
 
   link(): PrimaryLinkFigures | null {
+    const status = this.#deps.replica.status().primary;
+    return status === null ? null : this.#linkFigures(status);
+  }
+
+  #linkFigures(link: PrimaryLinkStatus): PrimaryLinkFigures {
     const { replica } = this.#deps;
-    const link = replica.status().primary;
-    if (link === null) return null;
     const lag = replica.nodeLag();
     return {
       primary: `${link.host}:${link.port}`,
@@ -96,8 +100,8 @@ export class LinkReport {
       details: { role: 'primary', last_ack_seconds: r.lastAckSeconds },
     }));
     const status = this.#deps.replica.status().primary;
-    const link = this.link();
-    if (status !== null && link !== null) {
+    if (status !== null) {
+      const link = this.#linkFigures(status);
       const state: ReplicationState =
         status.state === 'connected'
           ? 'running'
