@@ -4,7 +4,8 @@
  *   1. bootstrap: a leader database of 100,000 docs (~1 KB) on node L; a
  *      follower started on node F (`_start`); the time until `_status` is
  *      SYNCING with the follower at the leader's seq: >= 40,000 docs/s;
- *   2. latency: 1,000 writes/s to a followed leader database for N seconds;
+ *   2. latency: 1,000 writes/s to a followed leader database, 3 s of warm-up
+ *      then N seconds measured;
  *      the time from each write's acknowledgement by L to its row in the
  *      follower's continuous `_changes` on F: p50 <= 10 ms, p99 <= 50 ms;
  *   3. many followers: 200 followers on a fresh node G of 200 small leader
@@ -202,7 +203,9 @@ async function latency(
     if (Date.now() > deadline) throw new Error('the warm-up doc never reached the follower');
     await new Promise((r) => setTimeout(r, 5));
   }
-  say(`latency: writing ${options.rate} docs/s to the leader for ${options.latencySeconds} s`);
+  say(
+    `latency: writing ${options.rate} docs/s to the leader for 3 s of warm-up, then ${options.latencySeconds} s measured`,
+  );
   const figures = await pacedWriteLatency(
     leader.client,
     '/lat',

@@ -70,13 +70,24 @@ export interface LatencyFigures {
   readonly from_send_p50_ms: number;
   readonly from_send_p99_ms: number;
   readonly achieved_writes_per_s: number;
+  /**
+   * The same figures for the warm-up writes before the measured ones: the same pace for
+   * `seconds` while freshly started processes compile their hot paths (not in the targets).
+   */
+  readonly warmup: {
+    readonly seconds: number;
+    readonly p50_ms: number;
+    readonly p99_ms: number;
+    readonly max_ms: number;
+  };
 }
 
 /**
- * Writes `rate` small documents per second for `seconds` with `PUT
- * {dbPath}/l0000000…` and reports when each showed up in `seenAt` (id →
- * arrival time, filled by a feed watcher the caller runs), waiting up to
- * 30 s for the last ones.
+ * Writes `rate` small documents per second with `PUT {dbPath}/…` and reports when each
+ * showed up in `seenAt` (id → arrival time, filled by a feed watcher the caller runs),
+ * waiting up to 30 s for the last ones. The first `warmupSeconds` of writes (ids
+ * `w0000000…`) only warm the path up; the figures are those of the next `seconds` (ids
+ * `l0000000…`), written at the same pace without a pause in between.
  */
 export async function pacedWriteLatency(
   client: HttpClient,
@@ -84,18 +95,24 @@ export async function pacedWriteLatency(
   rate: number,
   seconds: number,
   seenAt: ReadonlyMap<string, number>,
+  warmupSeconds = 3,
 ): Promise<LatencyFigures> {
+  const warmups = warmupSeconds * rate;
   const total = seconds * rate;
   const body = Buffer.from(JSON.stringify({ type: 'latency', payload: 'p'.repeat(200) }));
   const sentAt = new Map<string, number>();
   const ackedAt = new Map<string, number>();
   const inFlight = new Set<Promise<void>>();
+  const idOf = (n: number): string =>
+    n < warmups ? `w${String(n).padStart(7, '0')}` : `l${String(n - warmups).padStart(7, '0')}`;
   const t0 = performance.now();
+  let measuredFrom = t0;
   let written = 0;
-  while (written < total) {
-    const due = Math.min(total, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
+  while (written < warmups + total) {
+    const due = Math.min(warmups + total, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
     for (; written < due; written++) {
-      const id = `l${String(written).padStart(7, '0')}`;
+      const id = idOf(written);
+      if (written === warmups) measuredFrom = performance.now();
       sentAt.set(id, performance.now());
       const p = client.request('PUT', `${dbPath}/${id}`, body).then((res) => {
         if (res.status !== 201 && res.status !== 202)
@@ -108,21 +125,28 @@ export async function pacedWriteLatency(
     await new Promise((r) => setTimeout(r, 1));
   }
   await Promise.all(inFlight);
-  const writeMs = performance.now() - t0;
+  const writeMs = performance.now() - measuredFrom;
   const allSeen = (): boolean => [...sentAt.keys()].every((id) => seenAt.has(id));
   for (const deadline = Date.now() + 30_000; !allSeen() && Date.now() < deadline;)
     await new Promise((r) => setTimeout(r, 20));
   const fromAck: number[] = [];
   const fromSend: number[] = [];
+  const warmupFromAck: number[] = [];
   for (const [id, sent] of sentAt) {
     const seen = seenAt.get(id);
     const acked = ackedAt.get(id);
     if (seen === undefined || acked === undefined) continue;
+    if (id.startsWith('w')) {
+      warmupFromAck.push(Math.max(0, seen - acked));
+      continue;
+    }
     fromAck.push(Math.max(0, seen - acked));
     fromSend.push(seen - sent);
   }
-  fromAck.sort((x, y) => x - y);
-  fromSend.sort((x, y) => x - y);
+  const byValue = (x: number, y: number): number => x - y;
+  fromAck.sort(byValue);
+  fromSend.sort(byValue);
+  warmupFromAck.sort(byValue);
   return {
     writes: total,
     seen: fromAck.length,
@@ -132,5 +156,11 @@ export async function pacedWriteLatency(
     from_send_p50_ms: percentile(fromSend, 50),
     from_send_p99_ms: percentile(fromSend, 99),
     achieved_writes_per_s: perSecond(total, writeMs),
+    warmup: {
+      seconds: warmupSeconds,
+      p50_ms: percentile(warmupFromAck, 50),
+      p99_ms: percentile(warmupFromAck, 99),
+      max_ms: percentile(warmupFromAck, 100),
+    },
   };
 }
