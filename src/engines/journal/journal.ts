@@ -239,7 +239,7 @@ export class Journal {
     }
     const lsn = this.#state.head + 1;
     const framed = frame(entry, ts);
-    this.#entries.putSync(lsn, framed);
+    this.#entries.putSync(lsn, framed, { append: true });
     this.#state = { head: lsn, low: this.#state.low, bytes: this.#state.bytes + framed.length };
     this.#dirty = true;
     return lsn;
@@ -268,7 +268,7 @@ export class Journal {
     if (replaying.appended !== 1) {
       throw new Error(`journal replay of entry ${lsn} journaled ${replaying.appended} entries, not one`);
     }
-    this.#entries.putSync(lsn, framed);
+    this.#entries.putSync(lsn, framed, { append: true });
     this.#state = { head: lsn, low: this.#state.low, bytes: this.#state.bytes + framed.length };
     this.#dirty = true;
     return result;
