@@ -299,6 +299,36 @@ void describe('Doppel → Doppel node replication (REPLICAOF)', { timeout: 240_0
     assert.equal((await ok(primary, '/alpha-from-replica'))['doc_count'], alphaDocs);
   });
 
+  void it('a replica copies follower databases, read-only, but runs no follower', async () => {
+    await ok(primary, '/_doppel/remotes/self', {
+      method: 'PUT',
+      body: {
+        kind: 'doppel',
+        url: primary.url,
+        username: primary.adminUser,
+        password: primary.adminPassword,
+      },
+    });
+    await ok(primary, '/_plugins/_replication/alpha-f/_start', {
+      method: 'PUT',
+      body: { leader_alias: 'self', leader_index: 'alpha' },
+    });
+    const alphaDocs = (await ok(primary, '/alpha'))['doc_count'];
+    await waitFor('the follower to copy alpha', async () => {
+      const res = await primary.request('/alpha-f');
+      return (res.json as Record<string, unknown>)['doc_count'] === alphaDocs;
+    });
+    await caughtUp(p, r);
+    assert.equal((await ok(replica, '/alpha-f'))['doc_count'], alphaDocs);
+    const status = await ok(replica, '/_plugins/_replication/alpha-f/_status');
+    assert.equal(status['status'], 'REPLICATION NOT IN PROGRESS');
+    const rows = (await ok(replica, '/_doppel/replications'))['replications'] as Record<string, unknown>[];
+    assert.ok(
+      rows.every((row) => row['kind'] !== 'follower'),
+      JSON.stringify(rows),
+    );
+  });
+
   void it('a replica of the replica (chained) copies the primary too', async () => {
     chained = await startReplica(replica);
     const c = await connect(chained, primary);
@@ -391,6 +421,13 @@ void describe('Doppel → Doppel node replication (REPLICAOF)', { timeout: 240_0
       const res = await replica.request('/_scheduler/docs/_replicator/alpha-copy');
       return (res.json as Record<string, unknown>)['state'] === 'running';
     });
+    // A follower database copied from the primary has no follower here: `_stop`, as its
+    // read-only reason says, makes it writable.
+    const followerWrite = await replica.request('/alpha-f/mine', { method: 'PUT', body: {} });
+    assert.equal(followerWrite.status, 403);
+    assert.match(JSON.stringify(followerWrite.json), /_replication\/alpha-f\/_stop/);
+    await ok(replica, '/_plugins/_replication/alpha-f/_stop', { method: 'POST', body: {} });
+    assert.equal((await replica.request('/alpha-f/mine', { method: 'PUT', body: {} })).status, 201);
     // Writable on both doors, and its own replica follows the new history.
     assert.equal(await r.call('SET', 'after-promotion', 'yes'), 'OK');
     assert.equal(

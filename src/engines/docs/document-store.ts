@@ -365,15 +365,11 @@ export class DocumentStore {
     });
   }
 
-  /** Marks a database read-only (for followers and replicas); `reason` is the 403's reason. */
+  /** Marks a database read-only (a follower); `reason` is the 403's reason. Undefined: writable. */
   async setReadOnly(name: string, reason: string | undefined): Promise<void> {
-    await this.#storage.write(() => {
-      const rec = this.#dbs.get(name);
-      if (rec === undefined) throw notFound('Database does not exist.');
-      const next = { ...rec };
-      if (reason === undefined) delete next.readOnly;
-      else next.readOnly = reason;
-      this.#dbs.putSync(name, next);
+    await this.#updateRecord(name, (rec) => {
+      setReadOnlyReason(rec, reason ?? null);
+      return { k: 'read_only', db: name, reason: reason ?? null };
     });
   }
 
@@ -1238,6 +1234,16 @@ export class DocumentStore {
           now,
         );
         return { db: entry.db };
+      case 'read_only':
+        this.#updateRecordInWrite(
+          entry.db,
+          (rec) => {
+            setReadOnlyReason(rec, entry.reason);
+            return entry;
+          },
+          now,
+        );
+        return { db: entry.db };
       case 'local': {
         const rec = this.record(entry.db);
         this.#putLocalInWrite(entry.db, rec.uid, entry.id, entry.body, now);
@@ -1318,4 +1324,9 @@ export class DocumentStore {
   notifyAll(): void {
     for (const { key, value } of this.#dbs.getRange()) this.#notify(key, value.seq);
   }
+}
+
+function setReadOnlyReason(rec: DatabaseRecord, reason: string | null): void {
+  if (reason === null) delete rec.readOnly;
+  else rec.readOnly = reason;
 }

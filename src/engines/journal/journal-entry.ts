@@ -36,6 +36,8 @@ export type JournalEntry =
   | { readonly k: 'local'; readonly db: string; readonly id: string; readonly body: string | null }
   | { readonly k: 'security'; readonly db: string; readonly security: unknown }
   | { readonly k: 'revs_limit'; readonly db: string; readonly limit: number }
+  /** A database marked read-only (a follower) with the 403's reason, or writable again (null). */
+  | { readonly k: 'read_only'; readonly db: string; readonly reason: string | null }
   | { readonly k: 'admin'; readonly name: string; readonly hash: unknown }
   | KvEntry;
 

@@ -29,6 +29,7 @@ import {
 import {
   checkLeaderRole,
   Follower,
+  isFollowerReadOnly,
   readOnlyReason,
   type FollowerHost,
   type FollowerSnapshot,
@@ -437,6 +438,12 @@ export class FollowerService {
    * data. Never waits for the leader; stopping a stopped follower succeeds.
    */
   async stopReplication(ctx: UserContext, name: string): Promise<void> {
+    if (!this.#followers.has(name) && this.#isOrphanedFollower(name)) {
+      if (!isServerAdmin(ctx)) throw forbidden('replication actions need a server admin');
+      await this.#exclusive(name, () => this.#docs.store.setReadOnly(name, undefined));
+      this.#log.info({ follower: name }, 'follower database without a follower here made writable');
+      return;
+    }
     const follower = this.#existing(ctx, name);
     await this.#exclusive(name, async () => {
       if (follower.record.state === 'stopped') return;
@@ -445,6 +452,15 @@ export class FollowerService {
       await follower.update({ state: 'stopped', reason: 'User initiated stop', historyLost: false });
       this.#log.info({ follower: name }, 'follower stopped; the database is writable');
     });
+  }
+
+  /**
+   * A follower database whose follower record is not on this node: a node replica copies
+   * databases (read-only marks included) but not followers, which are node-local. Once
+   * promoted, `_stop` is how the copy becomes writable, as its read-only reason says.
+   */
+  #isOrphanedFollower(name: string): boolean {
+    return this.#docs.store.exists(name) && isFollowerReadOnly(name, this.#docs.store.record(name).readOnly);
   }
 
   /** `PUT …/_update`: the follower's own settings overrides; they apply to the running follower at once. */

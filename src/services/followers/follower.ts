@@ -93,10 +93,19 @@ export function readOnlyReason(
   record: Pick<FollowerRecord, 'follower' | 'leaderAlias' | 'leaderIndex'>,
 ): string {
   return (
-    `Database "${record.follower}" is a read-only follower of "${record.leaderIndex}" on remote ` +
+    `${followerMark(record.follower)}"${record.leaderIndex}" on remote ` +
     `"${record.leaderAlias}" (cross-cluster replication). Stop the replication first: ` +
     `POST /_plugins/_replication/${record.follower}/_stop`
   );
+}
+
+function followerMark(db: string): string {
+  return `Database "${db}" is a read-only follower of `;
+}
+
+/** Whether a database's read-only reason is the one `readOnlyReason` gives a follower. */
+export function isFollowerReadOnly(db: string, reason: string | undefined): boolean {
+  return reason?.startsWith(followerMark(db)) === true;
 }
 
 export class Follower {
