@@ -447,3 +447,75 @@ void describe('Doppel → Doppel node replication (REPLICAOF)', { timeout: 240_0
     }
   });
 });
+
+void describe(
+  'a node that becomes a replica holds its own followers and streams',
+  { timeout: 90_000 },
+  () => {
+    let primary: DoppelProcess;
+    let node: DoppelProcess;
+
+    before(async () => {
+      primary = await DoppelProcess.start();
+      node = await DoppelProcess.start({
+        adminPassword: primary.adminPassword,
+        args: ['--masterauth', primary.adminPassword],
+      });
+    });
+
+    after(async () => {
+      await node?.stop();
+      await primary?.stop();
+    });
+
+    void it('PAUSED, naming its primary, while a replica; running again once promoted', async () => {
+      await ok(primary, '/lead', { method: 'PUT' });
+      await ok(primary, '/lead/a', { method: 'PUT', body: { x: 1 } });
+      await ok(primary, '/api/v2/buckets', { method: 'POST', body: { name: 'sink' } });
+      await ok(node, '/_doppel/remotes/primary', {
+        method: 'PUT',
+        body: {
+          kind: 'doppel',
+          url: primary.url,
+          username: primary.adminUser,
+          password: primary.adminPassword,
+        },
+      });
+      await ok(node, '/_plugins/_replication/fol/_start', {
+        method: 'PUT',
+        body: { leader_alias: 'primary', leader_index: 'lead' },
+      });
+      await ok(node, '/api/v2/buckets', { method: 'POST', body: { name: 'edge' } });
+      await ok(node, '/_doppel/streams', {
+        method: 'POST',
+        body: { name: 's', source: 'edge', remote: 'primary', target: 'sink' },
+      });
+      const followerStatus = async () => ok(node, '/_plugins/_replication/fol/_status');
+      const streamState = async () =>
+        ((await ok(node, '/_doppel/streams'))['streams'] as Record<string, unknown>[])[0];
+      await waitFor('the follower to sync', async () => (await followerStatus())['status'] === 'SYNCING');
+      await waitFor('the stream to run', async () => (await streamState())?.['state'] === 'running');
+
+      const r = await connect(node, primary);
+      try {
+        assert.equal(await r.call('REPLICAOF', '127.0.0.1', respPort(primary)), 'OK');
+        await waitFor(
+          'the link to come up',
+          async () => field(await r.call('INFO', 'replication'), 'master_link_status') === 'up',
+        );
+        const held = await followerStatus();
+        assert.equal(held['status'], 'PAUSED');
+        assert.match(String(held['reason']), /read-only replica of 127\.0\.0\.1:\d+/);
+        const stream = await streamState();
+        assert.equal(stream?.['state'], 'paused');
+        assert.match(String(stream?.['latest_error']), /read-only replica of 127\.0\.0\.1:\d+/);
+
+        assert.equal(await r.call('REPLICAOF', 'NO', 'ONE'), 'OK');
+        await waitFor('the stream to run again', async () => (await streamState())?.['state'] === 'running');
+        assert.notEqual((await followerStatus())['status'], 'PAUSED');
+      } finally {
+        r.close();
+      }
+    });
+  },
+);

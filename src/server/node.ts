@@ -201,6 +201,8 @@ export async function startNode(config: Config): Promise<RunningNode> {
       setReadOnly: (reason) => {
         store.setNodeReadOnly(reason);
         replicator.pauseDocJobs(reason ?? null);
+        followers.hold(reason ?? null);
+        streams.hold(reason ?? null);
       },
       onHistoryChanged: () => nodePrimary.closeAll(),
     },

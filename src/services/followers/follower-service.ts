@@ -129,6 +129,7 @@ export class FollowerService {
   readonly #locks = new Map<string, Promise<unknown>>();
   readonly #host: FollowerHost;
   #stopping = false;
+  #held: string | null = null;
 
   constructor(
     storage: Storage,
@@ -154,6 +155,7 @@ export class FollowerService {
       leader: (alias) => ({ remote: this.#remote(alias), client: this.#client(alias) }),
       persist: (record) => this.#persist(record),
       leaderDeleted: (follower) => this.#leaderDeleted(follower),
+      held: () => this.#held,
     };
     board.register(() => Promise.resolve(this.#boardRows()));
   }
@@ -168,6 +170,26 @@ export class FollowerService {
       follower.start();
     }
     for (const { value } of this.#ruleDb.getRange()) this.#startRule(value);
+  }
+
+  /**
+   * While this node is a read-only replica (`reason`), no follower or auto-follow rule
+   * runs: the follower databases here are its primary's copies, kept up to date by the
+   * node link (their followers run on the primary). They show as PAUSED with `reason`;
+   * nothing is persisted, and `null` (a promotion) starts them again.
+   */
+  hold(reason: string | null): void {
+    this.#held = reason;
+    if (reason !== null) {
+      for (const follower of this.#followers.values()) follower.abandon();
+      for (const runner of this.#rules.values()) void runner.stop();
+      return;
+    }
+    for (const follower of this.#followers.values()) {
+      // An abandoned run may still be winding down: start once it has.
+      void follower.halt(0).then(() => follower.start());
+    }
+    for (const runner of [...this.#rules.values()]) this.#startRule(runner.rule);
   }
 
   async stop(): Promise<void> {
@@ -586,7 +608,7 @@ export class FollowerService {
       rule,
     );
     this.#rules.set(this.#ruleKey(rule.leaderAlias, rule.name), runner);
-    runner.start();
+    if (this.#held === null) runner.start();
   }
 
   /** `POST _plugins/_replication/_autofollow`: creates or replaces a rule. */

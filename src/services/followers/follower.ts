@@ -47,6 +47,8 @@ export interface FollowerHost {
   persist(record: FollowerRecord): Promise<void>;
   /** The leader database is gone: the service pauses the follower, or stops and deletes it. */
   leaderDeleted(follower: Follower): Promise<void>;
+  /** Why no follower may run now (this node is a read-only replica), or null. */
+  held(): string | null;
 }
 
 /** `status` values of `_status`, as OpenSearch spells them. */
@@ -157,7 +159,7 @@ export class Follower {
 
   /** Starts the loop of runs if the follower is meant to run and is not running yet. */
   start(): void {
-    if (this.#record.state !== 'running' || this.#loop !== undefined) return;
+    if (this.#record.state !== 'running' || this.#loop !== undefined || this.#host.held() !== null) return;
     const loopAbort = new AbortController();
     const hard = new AbortController();
     this.#loopAbort = loopAbort;
@@ -501,8 +503,9 @@ export class Follower {
     } catch {
       // deleted meanwhile
     }
+    const held = this.#host.held();
     let status: FollowerStatusValue;
-    switch (r.state) {
+    switch (held !== null && r.state === 'running' ? 'paused' : r.state) {
       case 'running':
         status =
           !r.bootstrapped && (r.bootstrap === null || followerCheckpoint < r.bootstrap.targetSeq)
@@ -523,11 +526,13 @@ export class Follower {
     if (leaderCheckpoint > followerCheckpoint) this.#behindSince ??= now;
     else this.#behindSince = null;
     const reason =
-      r.state === 'running'
-        ? this.#retrying && this.#lastError !== null
-          ? `Retrying after: ${this.#lastError}`
-          : (r.reason ?? 'User initiated')
-        : (r.reason ?? 'User initiated');
+      held !== null && r.state === 'running'
+        ? held
+        : r.state === 'running'
+          ? this.#retrying && this.#lastError !== null
+            ? `Retrying after: ${this.#lastError}`
+            : (r.reason ?? 'User initiated')
+          : (r.reason ?? 'User initiated');
     return {
       record: r,
       status,

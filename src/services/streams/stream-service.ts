@@ -44,6 +44,8 @@ export class StreamService {
   /** Point streams by source bucket, read inside local writes (kept in step inside the writes that change it). */
   readonly #bySource = new Map<string, StreamConfig[]>();
   #started = false;
+  /** Why senders are held (this node is a read-only replica: its primary sends), or null. */
+  #held: string | null = null;
 
   constructor(deps: {
     store: StreamStore;
@@ -73,13 +75,32 @@ export class StreamService {
 
   start(): void {
     this.#started = true;
-    for (const config of this.#store.configs()) this.#senderOf(config.id).start();
+    if (this.#held === null) for (const config of this.#store.configs()) this.#senderOf(config.id).start();
   }
 
   async stop(): Promise<void> {
     this.#started = false;
-    await Promise.all([...this.#senders.values()].map((s) => s.stop()));
+    await this.#stopSenders();
+  }
+
+  async #stopSenders(): Promise<void> {
+    const senders = [...this.#senders.values()];
     this.#senders.clear();
+    await Promise.all(senders.map((s) => s.stop()));
+  }
+
+  /**
+   * While this node is a read-only replica (`reason`), its streams send nothing: what
+   * reaches its buckets is its primary's, and the primary's streams send it. `null` (a
+   * promotion) starts them again.
+   */
+  hold(reason: string | null): void {
+    this.#held = reason;
+    if (reason !== null) {
+      this.#stopSenders().catch((err: unknown) => this.#log.error({ err }, 'stopping stream senders failed'));
+    } else if (this.#started) {
+      for (const config of this.#store.configs()) this.#senderOf(config.id).start();
+    }
   }
 
   #senderOf(id: string): StreamSender {
@@ -196,9 +217,9 @@ export class StreamService {
       config,
       queue: this.#store.state(config.id) ?? freshState(0),
       status: this.#senders.get(config.id)?.status ?? {
-        state: 'stopped',
+        state: this.#held === null ? 'stopped' : 'paused',
         latestResponseCode: null,
-        latestErrorMessage: null,
+        latestErrorMessage: this.#held,
         credentialRejected: false,
         attempts: 0,
         nextAttemptAt: null,
@@ -249,7 +270,7 @@ export class StreamService {
       this.#index(config);
     });
     await this.#journal.setCursor(streamCursorName(config.id), this.#journal.head);
-    if (this.#started) this.#senderOf(config.id).start();
+    if (this.#started && this.#held === null) this.#senderOf(config.id).start();
     return this.#view(config);
   }
 
