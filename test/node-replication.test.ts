@@ -469,6 +469,8 @@ void describe(
     });
 
     void it('PAUSED, naming its primary, while a replica; running again once promoted', async () => {
+      // The replica's full sync replaces its databases; its follower then fails with a reason
+      // that says how to bootstrap it again.
       await ok(primary, '/lead', { method: 'PUT' });
       await ok(primary, '/lead/a', { method: 'PUT', body: { x: 1 } });
       await ok(primary, '/api/v2/buckets', { method: 'POST', body: { name: 'sink' } });
@@ -512,7 +514,18 @@ void describe(
 
         assert.equal(await r.call('REPLICAOF', 'NO', 'ONE'), 'OK');
         await waitFor('the stream to run again', async () => (await streamState())?.['state'] === 'running');
-        assert.notEqual((await followerStatus())['status'], 'PAUSED');
+        // The full sync replaced this node's databases with the primary's: the follower's is gone.
+        await waitFor('the follower to fail', async () => (await followerStatus())['status'] === 'FAILED');
+        assert.match(String((await followerStatus())['reason']), /no longer exists.*force_resume/);
+        await ok(node, '/_plugins/_replication/fol/_resume', {
+          method: 'POST',
+          body: { force_resume: true },
+        });
+        await waitFor(
+          'the follower to sync again',
+          async () => (await followerStatus())['status'] === 'SYNCING',
+        );
+        assert.equal((await ok(node, '/fol/a'))['x'], 1);
       } finally {
         r.close();
       }

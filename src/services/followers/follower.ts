@@ -281,6 +281,16 @@ export class Follower {
   /** One run: checks, then the continuous replication until it ends; returns its failure, if any. */
   async #runOnce(signal: AbortSignal, hardSignal: AbortSignal): Promise<DoppelError | undefined> {
     const record = this.#record;
+    if (!this.#host.docs.store.exists(record.follower)) {
+      // Only a full sync from a primary node removes it (a follower refuses its own deletion).
+      this.#interrupt = {
+        kind: 'history_lost',
+        reason:
+          `The follower database "${record.follower}" no longer exists on this node. ` +
+          'Use force_resume=true to bootstrap it again.',
+      };
+      return undefined;
+    }
     const { remote, client } = this.#host.leader(record.leaderAlias);
     const info = await client.dbInfo(record.leaderIndex, hardSignal);
     if (info === null) {
