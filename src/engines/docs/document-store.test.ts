@@ -1266,6 +1266,30 @@ void describe('journal trim', () => {
       );
     });
   });
+
+  void it('a long pass works in short writes that other writers interleave with, and never overlaps', async () => {
+    await withJournal({ maxBytes: 1 << 30, maxAgeMs: 1e12, backlogBytes: 3 * SIZE }, async (e) => {
+      await e.storage.write(() => {
+        for (let i = 0; i < 1_300; i++) e.journal.append(ENTRY, Date.now());
+      });
+      await e.journal.setCursor('reader', 1_200);
+      // Every write of the pass sees the previous one committed: a write queued meanwhile
+      // runs between two of them, and a second pass asked for meanwhile removes nothing.
+      const lows: number[] = [];
+      const pass = e.journal.trim();
+      const during = e.journal.trim();
+      const between = e.storage.write(() => {
+        lows.push(e.journal.low);
+        e.journal.append(ENTRY, Date.now());
+      });
+      assert.equal(await during, 0);
+      assert.equal(await pass, 1_197);
+      await between;
+      assert.ok(lows[0] > 1 && lows[0] < 1_198, `the queued write ran inside the pass (low ${lows[0]})`);
+      assert.equal(e.journal.low, 1_198);
+      assert.equal(e.journal.status().entries, 1_301 - 1_197);
+    });
+  });
 });
 
 // ---- randomized model check ---------------------------------------------------------------------

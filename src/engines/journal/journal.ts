@@ -201,6 +201,9 @@ export interface JournalStatus {
  * by LSN, wait for new entries, and keep durable cursors; retention trims
  * below the lowest cursor within byte and age bounds.
  */
+/** Entries a trim removes per storage write (a few ms of work). */
+const TRIM_CHUNK = 500;
+
 export class Journal {
   readonly #entries: Database<Buffer, number>;
   readonly #meta: Database<JournalState, string>;
@@ -210,6 +213,7 @@ export class Journal {
   readonly #events = new EventEmitter();
   #state: JournalState;
   #dirty = false;
+  #trimming = false;
   /** State as of the last commit, which readers may see. */
   #committedHead: number;
   /** Set while a replica replays its primary's entry (see `replay`). */
@@ -386,40 +390,64 @@ export class Journal {
   /**
    * Drops entries that retention no longer requires: everything past the age
    * or byte bound, and entries below every cursor beyond the backlog allowance.
+   * Removes at most `maxPerPass`, `TRIM_CHUNK` per storage write, so that other
+   * writers never wait long behind a trim (after a bulk load a pass removes
+   * thousands of entries). A pass still running is not joined by a second one.
    * Returns how many entries were removed.
    */
   async trim(now = Date.now(), maxPerPass = 10_000): Promise<number> {
+    if (this.#trimming) return 0;
+    this.#trimming = true;
+    try {
+      return await this.#trimPass(now, maxPerPass);
+    } finally {
+      this.#trimming = false;
+    }
+  }
+
+  async #trimPass(now: number, maxPerPass: number): Promise<number> {
     const cursorValues = [...this.#cursors.getRange()].map((c) => c.value);
-    return this.#storage.write(() => {
-      const head = this.#state.head;
-      const lowestCursor = cursorValues.length === 0 ? head : Math.min(...cursorValues);
-      let { low, bytes } = this.#state;
-      // Bytes held by entries every consumer has passed (they only serve as backlog).
-      let passedBytes = 0;
-      if (lowestCursor >= head) passedBytes = bytes;
-      else if (bytes > this.#limits.backlogBytes) {
-        for (const { value } of this.#entries.getRange({ start: low, end: lowestCursor + 1 }))
-          passedBytes += frameSize(value);
-      }
-      let removed = 0;
-      for (const { key, value } of this.#entries.getRange({ start: low })) {
-        if (removed >= maxPerPass) break;
-        const size = frameSize(value);
-        const tooOld = now - frameTime(value) > this.#limits.maxAgeMs;
-        const tooBig = bytes > this.#limits.maxBytes;
-        const passedAndOverBacklog = key <= lowestCursor && passedBytes > this.#limits.backlogBytes;
-        if (!tooOld && !tooBig && !passedAndOverBacklog) break;
-        this.#entries.removeSync(key);
-        bytes -= size;
-        if (key <= lowestCursor) passedBytes -= size;
-        low = key + 1;
-        removed++;
-      }
-      if (removed > 0) {
-        this.#state = { head: this.#state.head, low, bytes };
-        this.#dirty = true;
-      }
-      return removed;
-    });
+    // Bytes held by entries below every cursor: summed once per pass, then kept up to date.
+    let passedBelowCursors: number | null = null;
+    let removed = 0;
+    for (;;) {
+      const chunk = Math.min(TRIM_CHUNK, maxPerPass - removed);
+      const removedNow = await this.#storage.write(() => {
+        const head = this.#state.head;
+        const lowestCursor = cursorValues.length === 0 ? head : Math.min(...cursorValues);
+        let { low, bytes } = this.#state;
+        // Bytes held by entries every consumer has passed (they only serve as backlog).
+        let passedBytes = 0;
+        if (lowestCursor >= head) passedBytes = bytes;
+        else if (passedBelowCursors !== null) passedBytes = passedBelowCursors;
+        else if (bytes > this.#limits.backlogBytes) {
+          for (const { value } of this.#entries.getRange({ start: low, end: lowestCursor + 1 }))
+            passedBytes += frameSize(value);
+          passedBelowCursors = passedBytes;
+        }
+        let count = 0;
+        for (const { key, value } of this.#entries.getRange({ start: low })) {
+          if (count >= chunk) break;
+          const size = frameSize(value);
+          const tooOld = now - frameTime(value) > this.#limits.maxAgeMs;
+          const tooBig = bytes > this.#limits.maxBytes;
+          const passedAndOverBacklog = key <= lowestCursor && passedBytes > this.#limits.backlogBytes;
+          if (!tooOld && !tooBig && !passedAndOverBacklog) break;
+          this.#entries.removeSync(key);
+          bytes -= size;
+          if (key <= lowestCursor) passedBytes -= size;
+          low = key + 1;
+          count++;
+        }
+        if (count > 0) {
+          this.#state = { head: this.#state.head, low, bytes };
+          this.#dirty = true;
+          if (passedBelowCursors !== null) passedBelowCursors = passedBytes;
+        }
+        return count;
+      });
+      removed += removedNow;
+      if (removedNow < chunk || removed >= maxPerPass) return removed;
+    }
   }
 }
