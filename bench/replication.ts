@@ -494,6 +494,10 @@ async function continuousLatency(
 ): Promise<LatencyFigures> {
   await a.client.json('PUT', `/${LATENCY_SRC}`, [201, 202]);
   await b.client.json('PUT', `/${LATENCY_DST}`, [201, 202]);
+  // The one-shot's hundreds of MB on disk first: the kernel writing them back would
+  // stall this phase's commits, measuring the previous phase rather than this one.
+  await a.client.json('POST', `/${LATENCY_SRC}/_ensure_full_commit`, [201]);
+  await b.client.json('POST', `/${LATENCY_DST}/_ensure_full_commit`, [201]);
   await addReplicatorUser(a, [LATENCY_SRC]);
   await addReplicatorUser(b, [LATENCY_DST]);
   const seenAt = new Map<string, number>();

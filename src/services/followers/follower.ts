@@ -513,9 +513,9 @@ export class Follower {
     } catch {
       // deleted meanwhile
     }
-    const held = this.#host.held();
+    const held = r.state === 'running' ? this.#host.held() : null;
     let status: FollowerStatusValue;
-    switch (held !== null && r.state === 'running' ? 'paused' : r.state) {
+    switch (held !== null ? 'paused' : r.state) {
       case 'running':
         status =
           !r.bootstrapped && (r.bootstrap === null || followerCheckpoint < r.bootstrap.targetSeq)
@@ -536,13 +536,10 @@ export class Follower {
     if (leaderCheckpoint > followerCheckpoint) this.#behindSince ??= now;
     else this.#behindSince = null;
     const reason =
-      held !== null && r.state === 'running'
-        ? held
-        : r.state === 'running'
-          ? this.#retrying && this.#lastError !== null
-            ? `Retrying after: ${this.#lastError}`
-            : (r.reason ?? 'User initiated')
-          : (r.reason ?? 'User initiated');
+      held ??
+      (r.state === 'running' && this.#retrying && this.#lastError !== null
+        ? `Retrying after: ${this.#lastError}`
+        : (r.reason ?? 'User initiated'));
     return {
       record: r,
       status,
