@@ -390,12 +390,13 @@ export class Journal {
   /**
    * Drops entries that retention no longer requires: everything past the age
    * or byte bound, and entries below every cursor beyond the backlog allowance.
-   * Removes at most `maxPerPass`, `TRIM_CHUNK` per storage write, so that other
-   * writers never wait long behind a trim (after a bulk load a pass removes
-   * thousands of entries). A pass still running is not joined by a second one.
+   * Removes everything due (or at most `maxPerPass`), `TRIM_CHUNK` per storage
+   * write, so that other writers never wait long behind a trim: a pass keeps up
+   * with any write rate, and after a bulk load removes many thousands of entries.
+   * A pass still running is not joined by a second one.
    * Returns how many entries were removed.
    */
-  async trim(now = Date.now(), maxPerPass = 10_000): Promise<number> {
+  async trim(now = Date.now(), maxPerPass = Number.POSITIVE_INFINITY): Promise<number> {
     if (this.#trimming) return 0;
     this.#trimming = true;
     try {
