@@ -1,8 +1,10 @@
 /**
  * 1,000 idle continuous replication jobs on one node: each pulls a database of
  * a second Doppel node over HTTP (a registered remote) into a local database,
- * holding its continuous `_changes` feed open. Once every job runs and is
- * caught up, the node's RSS and CPU are measured over an idle window.
+ * holding its continuous `_changes` feed open. Once every job runs, is caught
+ * up and has checkpointed that position (the first checkpoint comes one
+ * `replicator_checkpoint_interval_ms` after a job starts), the node's RSS and
+ * CPU are measured over an idle window.
  * Targets: < 1 GiB RSS, < 5% CPU.
  *
  *   npx tsx bench/replicator-idle.ts [--jobs 1000] [--idle-s 30] [--profile]
@@ -78,20 +80,36 @@ async function main(): Promise<void> {
       }));
       await json(node, 'POST', '/_replicator/_bulk_docs', { docs });
     }
-    say(`${JOBS} _replicator documents written; waiting for every job to run and catch up`);
+    say(`${JOBS} _replicator documents written; waiting for every job to run, catch up and checkpoint`);
     for (;;) {
       const page = (await json(node, 'GET', `/_scheduler/jobs?limit=${JOBS}`)) as {
-        jobs: { info: { changes_pending: number | null; docs_written: number } | null; pid: string | null }[];
+        jobs: {
+          info: {
+            changes_pending: number | null;
+            docs_written: number;
+            checkpointed_source_seq: unknown;
+            through_seq: unknown;
+          } | null;
+          pid: string | null;
+        }[];
       };
+      // Caught up and checkpointed there: a job's first checkpoint comes one checkpoint
+      // interval after its start, which is the ramp's work, not idling.
       const caughtUp = page.jobs.filter(
-        (j) => j.pid !== null && j.info?.changes_pending === 0 && j.info.docs_written === 10,
+        (j) =>
+          j.pid !== null &&
+          j.info?.changes_pending === 0 &&
+          j.info.docs_written === 10 &&
+          j.info.checkpointed_source_seq === j.info.through_seq,
       ).length;
       if (caughtUp === JOBS) break;
       if (Date.now() - started > 300_000) throw new Error(`only ${caughtUp} of ${JOBS} jobs caught up`);
       await new Promise((r) => setTimeout(r, 1000));
     }
     const rampS = (Date.now() - started) / 1000;
-    say(`all ${JOBS} jobs running and caught up after ${rampS.toFixed(1)} s; idling ${IDLE_S} s`);
+    say(
+      `all ${JOBS} jobs running, caught up and checkpointed after ${rampS.toFixed(1)} s; idling ${IDLE_S} s`,
+    );
     // Let the ramp's garbage go before measuring the steady state.
     await new Promise((r) => setTimeout(r, 5000));
     const cpu0 = cpuSeconds(node.pid);
