@@ -469,8 +469,9 @@ void describe(
     });
 
     void it('PAUSED, naming its primary, while a replica; running again once promoted', async () => {
-      // The replica's full sync replaces its databases; its follower then fails with a reason
-      // that says how to bootstrap it again.
+      // The replica's full sync replaces its databases: afterwards its follower fails with a
+      // reason that says how to bootstrap it again, and its stream with its bucket gone;
+      // a stream of a bucket it got from the primary runs.
       await ok(primary, '/lead', { method: 'PUT' });
       await ok(primary, '/lead/a', { method: 'PUT', body: { x: 1 } });
       await ok(primary, '/api/v2/buckets', { method: 'POST', body: { name: 'sink' } });
@@ -493,8 +494,10 @@ void describe(
         body: { name: 's', source: 'edge', remote: 'primary', target: 'sink' },
       });
       const followerStatus = async () => ok(node, '/_plugins/_replication/fol/_status');
-      const streamState = async () =>
-        ((await ok(node, '/_doppel/streams'))['streams'] as Record<string, unknown>[])[0];
+      const streamState = async (name = 's') =>
+        ((await ok(node, '/_doppel/streams'))['streams'] as Record<string, unknown>[]).find(
+          (s) => s['name'] === name,
+        );
       await waitFor('the follower to sync', async () => (await followerStatus())['status'] === 'SYNCING');
       await waitFor('the stream to run', async () => (await streamState())?.['state'] === 'running');
 
@@ -511,9 +514,17 @@ void describe(
         const stream = await streamState();
         assert.equal(stream?.['state'], 'paused');
         assert.match(String(stream?.['latest_error']), /read-only replica of 127\.0\.0\.1:\d+/);
+        // A stream created here now, of a bucket that came from the primary, waits too.
+        await ok(node, '/_doppel/streams', {
+          method: 'POST',
+          body: { name: 's2', source: 'sink', remote: 'primary', target: 'sink' },
+        });
+        assert.equal((await streamState('s2'))?.['state'], 'paused');
 
         assert.equal(await r.call('REPLICAOF', 'NO', 'ONE'), 'OK');
-        await waitFor('the stream to run again', async () => (await streamState())?.['state'] === 'running');
+        await waitFor('s2 to run', async () => (await streamState('s2'))?.['state'] === 'running');
+        await waitFor('s to fail', async () => (await streamState())?.['state'] === 'failed');
+        assert.match(String((await streamState())?.['latest_error']), /local source "edge" was deleted/);
         // The full sync replaced this node's databases with the primary's: the follower's is gone.
         await waitFor('the follower to fail', async () => (await followerStatus())['status'] === 'FAILED');
         assert.match(String((await followerStatus())['reason']), /no longer exists.*force_resume/);

@@ -60,6 +60,7 @@ export class StreamSender {
   readonly #metrics: NodeMetrics;
   readonly #log: Logger;
   readonly #options: SenderOptions;
+  readonly #sourceExists: (config: StreamConfig) => boolean;
   #sink: StreamSink | undefined;
   #sinkInsecure = false;
   #running = false;
@@ -88,9 +89,12 @@ export class StreamSender {
       metrics: NodeMetrics;
       log: Logger;
       options: SenderOptions;
+      /** Whether the stream's local source still exists (the same database, by uid). */
+      sourceExists: (config: StreamConfig) => boolean;
     },
   ) {
     this.#id = id;
+    this.#sourceExists = deps.sourceExists;
     this.#store = deps.store;
     this.#journal = deps.journal;
     this.#remotes = deps.remotes;
@@ -224,6 +228,12 @@ export class StreamSender {
   }
 
   async #run(): Promise<void> {
+    const initial = this.#store.config(this.#id);
+    if (initial !== undefined && !this.#sourceExists(initial)) {
+      // Gone without a journaled delete: a full sync from a primary node replaced the databases.
+      this.#setStatus({ state: 'failed', latestErrorMessage: sourceDeleted(initial) });
+      return;
+    }
     this.#setStatus({ state: 'running' });
     let attempts = 0;
     let backoffUntil = 0;
@@ -251,10 +261,7 @@ export class StreamSender {
         if (!plan.sourceDeleted) continue;
       }
       if (plan.sourceDeleted && plan.points === 0) {
-        this.#setStatus({
-          state: 'failed',
-          latestErrorMessage: `the local source "${config.source}" was deleted`,
-        });
+        this.#setStatus({ state: 'failed', latestErrorMessage: sourceDeleted(config) });
         return;
       }
       if (waiting) {
@@ -439,3 +446,7 @@ export class StreamSender {
 }
 
 export const streamCursorName = (id: string): string => `stream:${id}`;
+
+function sourceDeleted(config: StreamConfig): string {
+  return `the local source "${config.source}" was deleted`;
+}

@@ -38,7 +38,7 @@ export class StreamService {
   readonly #remotes: RemoteRegistry;
   readonly #metrics: NodeMetrics;
   readonly #log: Logger;
-  readonly #senderOptions: SenderOptions;
+  readonly #senderDeps: ConstructorParameters<typeof StreamSender>[1];
   readonly #limits: ConfigLimits;
   readonly #senders = new Map<string, StreamSender>();
   /** Point streams by source bucket, read inside local writes (kept in step inside the writes that change it). */
@@ -64,7 +64,16 @@ export class StreamService {
     this.#remotes = deps.remotes;
     this.#metrics = deps.metrics;
     this.#log = deps.log;
-    this.#senderOptions = deps.senderOptions;
+    this.#senderDeps = {
+      store: deps.store,
+      journal: deps.journal,
+      remotes: deps.remotes,
+      metrics: deps.metrics,
+      log: deps.log,
+      options: deps.senderOptions,
+      sourceExists: (config) =>
+        this.#docs.exists(config.source) && this.#docs.record(config.source).uid === config.sourceUid,
+    };
     this.#limits = deps.limits;
     for (const config of this.#store.configs()) this.#index(config);
     deps.board.register(async () => this.#statusRows());
@@ -106,14 +115,7 @@ export class StreamService {
   #senderOf(id: string): StreamSender {
     let sender = this.#senders.get(id);
     if (sender === undefined) {
-      sender = new StreamSender(id, {
-        store: this.#store,
-        journal: this.#journal,
-        remotes: this.#remotes,
-        metrics: this.#metrics,
-        log: this.#log,
-        options: this.#senderOptions,
-      });
+      sender = new StreamSender(id, this.#senderDeps);
       this.#senders.set(id, sender);
     }
     return sender;
@@ -331,14 +333,7 @@ export class StreamService {
   }
 
   #probe(): StreamSender {
-    return new StreamSender('validation', {
-      store: this.#store,
-      journal: this.#journal,
-      remotes: this.#remotes,
-      metrics: this.#metrics,
-      log: this.#log,
-      options: this.#senderOptions,
-    });
+    return new StreamSender('validation', this.#senderDeps);
   }
 
   // ---- status --------------------------------------------------------------------
