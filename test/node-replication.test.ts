@@ -52,6 +52,14 @@ async function ok(node: DoppelProcess, path: string, init: Parameters<DoppelProc
   return res.json as Record<string, unknown>;
 }
 
+/** Registers `target` on `node` as the Doppel remote `name`, with `target`'s admin credentials. */
+async function addRemote(node: DoppelProcess, name: string, target: DoppelProcess): Promise<void> {
+  await ok(node, `/_doppel/remotes/${name}`, {
+    method: 'PUT',
+    body: { kind: 'doppel', url: target.url, username: target.adminUser, password: target.adminPassword },
+  });
+}
+
 /** Documents of every shape: plain, updated, deleted, conflicting branches, attachments, local docs. */
 async function seedDocuments(primary: DoppelProcess): Promise<void> {
   for (const db of DBS) {
@@ -300,15 +308,7 @@ void describe('Doppel → Doppel node replication (REPLICAOF)', { timeout: 240_0
   });
 
   void it('a replica copies follower databases, read-only, but runs no follower', async () => {
-    await ok(primary, '/_doppel/remotes/self', {
-      method: 'PUT',
-      body: {
-        kind: 'doppel',
-        url: primary.url,
-        username: primary.adminUser,
-        password: primary.adminPassword,
-      },
-    });
+    await addRemote(primary, 'self', primary);
     await ok(primary, '/_plugins/_replication/alpha-f/_start', {
       method: 'PUT',
       body: { leader_alias: 'self', leader_index: 'alpha' },
@@ -475,15 +475,7 @@ void describe(
       await ok(primary, '/lead', { method: 'PUT' });
       await ok(primary, '/lead/a', { method: 'PUT', body: { x: 1 } });
       await ok(primary, '/api/v2/buckets', { method: 'POST', body: { name: 'sink' } });
-      await ok(node, '/_doppel/remotes/primary', {
-        method: 'PUT',
-        body: {
-          kind: 'doppel',
-          url: primary.url,
-          username: primary.adminUser,
-          password: primary.adminPassword,
-        },
-      });
+      await addRemote(node, 'primary', primary);
       await ok(node, '/_plugins/_replication/fol/_start', {
         method: 'PUT',
         body: { leader_alias: 'primary', leader_index: 'lead' },

@@ -41,6 +41,9 @@ interface DbUpdate {
   readonly type: 'created' | 'updated' | 'deleted';
 }
 
+/** The journal entries that change a database's settings (its record). */
+type RecordEntry = Extract<JournalEntry, { k: 'security' | 'revs_limit' | 'read_only' }>;
+
 export type WriteResult =
   | { readonly ok: true; readonly id: string; readonly rev: string }
   | {
@@ -351,41 +354,44 @@ export class DocumentStore {
   }
 
   async setSecurity(name: string, security: unknown): Promise<void> {
-    await this.#updateRecord(name, (rec) => {
-      rec.security = security;
-      return { k: 'security', db: name, security };
-    });
+    await this.#updateRecord({ k: 'security', db: name, security });
   }
 
   async setRevsLimit(name: string, limit: number): Promise<void> {
     if (!Number.isSafeInteger(limit) || limit < 1) throw badRequest('_revs_limit must be a positive integer');
-    await this.#updateRecord(name, (rec) => {
-      rec.revsLimit = limit;
-      return { k: 'revs_limit', db: name, limit };
-    });
+    await this.#updateRecord({ k: 'revs_limit', db: name, limit });
   }
 
   /** Marks a database read-only (a follower); `reason` is the 403's reason. Undefined: writable. */
   async setReadOnly(name: string, reason: string | undefined): Promise<void> {
-    await this.#updateRecord(name, (rec) => {
-      setReadOnlyReason(rec, reason ?? null);
-      return { k: 'read_only', db: name, reason: reason ?? null };
-    });
+    await this.#updateRecord({ k: 'read_only', db: name, reason: reason ?? null });
   }
 
-  async #updateRecord(name: string, change: (rec: DatabaseRecord) => JournalEntry): Promise<void> {
+  async #updateRecord(entry: RecordEntry): Promise<void> {
     await this.#storage.write(() => {
       this.#checkNodeWritable();
-      this.#updateRecordInWrite(name, change, Date.now());
+      this.#updateRecordInWrite(entry, Date.now());
     });
   }
 
-  #updateRecordInWrite(name: string, change: (rec: DatabaseRecord) => JournalEntry, now: number): void {
-    const rec = this.#dbs.get(name);
+  /** Applies a database setting and journals it: the same on a primary and on a replica. */
+  #updateRecordInWrite(entry: RecordEntry, now: number): void {
+    const rec = this.#dbs.get(entry.db);
     if (rec === undefined) throw notFound('Database does not exist.');
     const next = { ...rec };
-    const entry = change(next);
-    this.#dbs.putSync(name, next);
+    switch (entry.k) {
+      case 'security':
+        next.security = entry.security;
+        break;
+      case 'revs_limit':
+        next.revsLimit = entry.limit;
+        break;
+      case 'read_only':
+        if (entry.reason === null) delete next.readOnly;
+        else next.readOnly = entry.reason;
+        break;
+    }
+    this.#dbs.putSync(entry.db, next);
     this.#journal.append(entry, now);
   }
 
@@ -1215,34 +1221,9 @@ export class DocumentStore {
       case 'db.delete':
         return { db: entry.db, droppedUid: this.#deleteInWrite(entry.db, now, true) };
       case 'security':
-        this.#updateRecordInWrite(
-          entry.db,
-          (rec) => {
-            rec.security = entry.security;
-            return entry;
-          },
-          now,
-        );
-        return { db: entry.db };
       case 'revs_limit':
-        this.#updateRecordInWrite(
-          entry.db,
-          (rec) => {
-            rec.revsLimit = entry.limit;
-            return entry;
-          },
-          now,
-        );
-        return { db: entry.db };
       case 'read_only':
-        this.#updateRecordInWrite(
-          entry.db,
-          (rec) => {
-            setReadOnlyReason(rec, entry.reason);
-            return entry;
-          },
-          now,
-        );
+        this.#updateRecordInWrite(entry, now);
         return { db: entry.db };
       case 'local': {
         const rec = this.record(entry.db);
@@ -1324,9 +1305,4 @@ export class DocumentStore {
   notifyAll(): void {
     for (const { key, value } of this.#dbs.getRange()) this.#notify(key, value.seq);
   }
-}
-
-function setReadOnlyReason(rec: DatabaseRecord, reason: string | null): void {
-  if (reason === null) delete rec.readOnly;
-  else rec.readOnly = reason;
 }
