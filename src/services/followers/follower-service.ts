@@ -179,7 +179,10 @@ export class FollowerService {
    * nothing is persisted, and `null` (a promotion) starts them again.
    */
   hold(reason: string | null): void {
+    const wasHeld = this.#held !== null;
     this.#held = reason;
+    // Called on every link to a primary (a Redis one releases): only a change acts.
+    if (wasHeld === (reason !== null)) return;
     if (reason !== null) {
       for (const follower of this.#followers.values()) follower.abandon();
       for (const runner of this.#rules.values()) void runner.stop();

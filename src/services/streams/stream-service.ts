@@ -104,7 +104,10 @@ export class StreamService {
    * promotion) starts them again.
    */
   hold(reason: string | null): void {
+    const wasHeld = this.#held !== null;
     this.#held = reason;
+    // Called on every link to a primary (a Redis one releases): only a change acts.
+    if (wasHeld === (reason !== null)) return;
     if (reason !== null) {
       this.#stopSenders().catch((err: unknown) => this.#log.error({ err }, 'stopping stream senders failed'));
     } else if (this.#started) {
