@@ -1267,6 +1267,16 @@ void describe('journal trim', () => {
     });
   });
 
+  void it('one pass removes everything due, however much (a journal stays within maxBytes)', async () => {
+    await withJournal({ maxBytes: 100 * SIZE, maxAgeMs: 1e12, backlogBytes: 1 << 30 }, async (e) => {
+      await e.storage.write(() => {
+        for (let i = 0; i < 12_000; i++) e.journal.append(ENTRY, Date.now());
+      });
+      assert.equal(await e.journal.trim(), 11_900);
+      assert.equal(e.journal.status().bytes, 100 * SIZE);
+    });
+  });
+
   void it('a long pass works in short writes that other writers interleave with, and never overlaps', async () => {
     await withJournal({ maxBytes: 1 << 30, maxAgeMs: 1e12, backlogBytes: 3 * SIZE }, async (e) => {
       await e.storage.write(() => {
