@@ -195,15 +195,15 @@ export interface JournalStatus {
   readonly limits: RetentionLimits;
 }
 
+/** Entries a trim removes per storage write (a few ms of work). */
+const TRIM_CHUNK = 500;
+
 /**
  * The node-wide ordered log of committed mutations. `append` is called only
  * inside a storage write (same transaction as the mutation). Consumers read
  * by LSN, wait for new entries, and keep durable cursors; retention trims
  * below the lowest cursor within byte and age bounds.
  */
-/** Entries a trim removes per storage write (a few ms of work). */
-const TRIM_CHUNK = 500;
-
 export class Journal {
   readonly #entries: Database<Buffer, number>;
   readonly #meta: Database<JournalState, string>;

@@ -71,8 +71,7 @@ export class StreamService {
       metrics: deps.metrics,
       log: deps.log,
       options: deps.senderOptions,
-      sourceExists: (config) =>
-        this.#docs.exists(config.source) && this.#docs.record(config.source).uid === config.sourceUid,
+      sourceExists: (config) => this.#sourceExists(config),
     };
     this.#limits = deps.limits;
     for (const config of this.#store.configs()) this.#index(config);
@@ -84,7 +83,16 @@ export class StreamService {
 
   start(): void {
     this.#started = true;
-    if (this.#held === null) for (const config of this.#store.configs()) this.#senderOf(config.id).start();
+    if (this.#held === null) this.#startSenders();
+  }
+
+  #startSenders(): void {
+    for (const config of this.#store.configs()) this.#senderOf(config.id).start();
+  }
+
+  /** Whether a stream's local source is still the database it was created on (same uid). */
+  #sourceExists(config: StreamConfig): boolean {
+    return this.#docs.exists(config.source) && this.#docs.record(config.source).uid === config.sourceUid;
   }
 
   async stop(): Promise<void> {
@@ -111,7 +119,7 @@ export class StreamService {
     if (reason !== null) {
       this.#stopSenders().catch((err: unknown) => this.#log.error({ err }, 'stopping stream senders failed'));
     } else if (this.#started) {
-      for (const config of this.#store.configs()) this.#senderOf(config.id).start();
+      this.#startSenders();
     }
   }
 
@@ -240,9 +248,9 @@ export class StreamService {
     if (remote === undefined) throw notFound(`remote "${settings.remote}" not found`);
     if (remote.kind === 'redis') throw badRequest('a stream cannot write to a redis remote');
     if (!this.#docs.exists(settings.source)) throw notFound(`local bucket "${settings.source}" not found`);
-    const record = this.#docs.record(settings.source);
-    if (base !== undefined && base.source === settings.source && base.sourceUid !== record.uid)
+    if (base !== undefined && base.source === settings.source && !this.#sourceExists(base))
       throw notFound(`local bucket "${settings.source}" not found`);
+    const record = this.#docs.record(settings.source);
     const sourceKind = record.kind === 'bucket' ? 'bucket' : 'database';
     if (sourceKind === 'bucket' && settings.sink === 'bulk_docs')
       throw badRequest('a bucket streams line protocol: its sink is influxdb2, influxdb1 or auto');
