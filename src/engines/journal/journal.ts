@@ -62,6 +62,7 @@ const isWellFormed = (text: string): boolean =>
 function frame(entry: JournalEntry, ts: number): Buffer {
   // Hand-written UTF-8 would replace a lone surrogate (only an id can have one: bodies are JSON text).
   if (entry.k === 'doc' && entry.atts === undefined && isWellFormed(entry.id)) return frameDoc(entry, ts);
+  if (entry.k === 'kv' && entry.op === 'set' && hasFastKvSetFrame(entry)) return frameKvSet(entry, ts);
   const header = Buffer.allocUnsafe(HEADER_BYTES);
   const body = packr.pack(compact(entry));
   header.writeDoubleLE(ts, 0);
@@ -114,6 +115,82 @@ function frameDoc(entry: DocEntry, ts: number): Buffer {
   at = writeStr(out, at, body);
   out.writeUInt32LE(at, 8);
   return out.subarray(0, at);
+}
+
+type KvSetEntry = Extract<JournalEntry, { k: 'kv'; op: 'set' }>;
+
+/** Larger SETs take msgpackr's path: the scratch buffer never grows to a huge value's size. */
+const KV_SET_FAST_BYTES = 64 * 1024;
+
+function hasFastKvSetFrame({ key, value, pxat }: KvSetEntry): boolean {
+  return (
+    key.length + value.length <= KV_SET_FAST_BYTES &&
+    (pxat === undefined || (Number.isSafeInteger(pxat) && pxat >= 0))
+  );
+}
+
+/** The constant parts of a SET frame: msgpack strs of its field names and of `kv` and `set`. */
+const SET_FIELDS = {
+  kindToDb: Buffer.from([0xa1, 0x6b, 0xa2, 0x6b, 0x76, 0xa2, 0x64, 0x62]), // "k" "kv" "db"
+  opToKey: Buffer.from([0xa2, 0x6f, 0x70, 0xa3, 0x73, 0x65, 0x74, 0xa3, 0x6b, 0x65, 0x79]), // "op" "set" "key"
+  value: Buffer.from([0xa5, 0x76, 0x61, 0x6c, 0x75, 0x65]), // "value"
+  pxat: Buffer.from([0xa4, 0x70, 0x78, 0x61, 0x74]), // "pxat"
+  keepttlTrue: Buffer.from([0xa7, 0x6b, 0x65, 0x65, 0x70, 0x74, 0x74, 0x6c, 0xc3]), // "keepttl" true
+};
+
+/**
+ * A keyspace SET, the bulk of a Redis workload's journal, framed by hand: the
+ * bytes `packr` writes for the entry object (`k`, `db`, `op`, `key`, `value`,
+ * then `keepttl` or `pxat`), straight into the scratch buffer.
+ */
+function frameKvSet(entry: KvSetEntry, ts: number): Buffer {
+  const { db, key, value, pxat, keepttl } = entry;
+  const bound = HEADER_BYTES + 64 + key.length + value.length;
+  if (bound > scratch.length) scratch = Buffer.allocUnsafe(Math.max(bound, scratch.length * 2));
+  const out = scratch;
+  out.writeDoubleLE(ts, 0);
+  let at = HEADER_BYTES;
+  // map16 of 6 or 5 entries: msgpackr writes every object's map header in this form.
+  out[at++] = 0xde;
+  out[at++] = 0;
+  out[at++] = pxat !== undefined || keepttl !== undefined ? 6 : 5;
+  at = put(out, at, SET_FIELDS.kindToDb);
+  at = writeUint(out, at, db);
+  at = put(out, at, SET_FIELDS.opToKey);
+  at = writeBin(out, at, key);
+  at = put(out, at, SET_FIELDS.value);
+  at = writeBin(out, at, value);
+  if (pxat !== undefined) {
+    at = put(out, at, SET_FIELDS.pxat);
+    at = writeUint(out, at, pxat);
+  } else if (keepttl !== undefined) {
+    at = put(out, at, SET_FIELDS.keepttlTrue);
+  }
+  out.writeUInt32LE(at, 8);
+  return out.subarray(0, at);
+}
+
+function put(out: Buffer, at: number, bytes: Uint8Array): number {
+  out.set(bytes, at);
+  return at + bytes.length;
+}
+
+/** A msgpack bin (the shortest header that fits). */
+function writeBin(out: Buffer, at: number, bytes: Buffer): number {
+  const n = bytes.length;
+  if (n < 0x100) {
+    out[at++] = 0xc4;
+    out[at++] = n;
+  } else if (n < 0x10000) {
+    out[at] = 0xc5;
+    out.writeUInt16BE(n, at + 1);
+    at += 3;
+  } else {
+    out[at] = 0xc6;
+    out.writeUInt32BE(n, at + 1);
+    at += 5;
+  }
+  return put(out, at, bytes);
 }
 
 /** A msgpack str (the shortest header that fits, as msgpackr writes it). */
