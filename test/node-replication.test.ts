@@ -492,6 +492,20 @@ void describe(
         );
       await waitFor('the follower to sync', async () => (await followerStatus())['status'] === 'SYNCING');
       await waitFor('the stream to run', async () => (await streamState())?.['state'] === 'running');
+      // An auto-follow rule: its counters must survive the hold.
+      await ok(primary, '/auto-one', { method: 'PUT' });
+      await ok(node, '/_plugins/_replication/_autofollow', {
+        method: 'POST',
+        body: {
+          leader_alias: 'primary',
+          name: 'autos',
+          pattern: 'auto-*',
+          settings: { 'plugins.replication.autofollow.fetch_poll_interval': '200ms' },
+        },
+      });
+      const autoStarted = async () =>
+        (await ok(node, '/_plugins/_replication/autofollow_stats'))['num_success_start_replication'];
+      await waitFor('the rule to start a follower', async () => (await autoStarted()) === 1);
 
       const r = await connect(node, primary);
       try {
@@ -529,6 +543,7 @@ void describe(
           async () => (await followerStatus())['status'] === 'SYNCING',
         );
         assert.equal((await ok(node, '/fol/a'))['x'], 1);
+        assert.equal(await autoStarted(), 1, 'autofollow_stats kept across the hold');
       } finally {
         r.close();
       }

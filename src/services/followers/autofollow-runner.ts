@@ -33,22 +33,27 @@ const LEADER_RETRY_MS = 1_000;
 
 export class AutoFollowRunner {
   readonly rule: AutoFollowRuleRecord;
-  readonly counters: AutoFollowCounters = {
-    num_success_start_replication: 0,
-    num_failed_start_replication: 0,
-    num_failed_leader_calls: 0,
-    failed_indices: [],
-    last_execution_time: 0,
-  };
+  readonly counters: AutoFollowCounters;
   lastError: string | null = null;
   readonly #host: AutoFollowHost;
   readonly #abort = new AbortController();
   readonly #matches: (name: string) => boolean;
   #loop: Promise<void> | undefined;
 
-  constructor(host: AutoFollowHost, rule: AutoFollowRuleRecord) {
+  /** `counters`: those of the runner this one continues (the same rule, run again after a hold). */
+  constructor(host: AutoFollowHost, rule: AutoFollowRuleRecord, counters?: AutoFollowCounters) {
     this.#host = host;
     this.rule = rule;
+    this.counters =
+      counters === undefined
+        ? {
+            num_success_start_replication: 0,
+            num_failed_start_replication: 0,
+            num_failed_leader_calls: 0,
+            failed_indices: [],
+            last_execution_time: 0,
+          }
+        : { ...counters, failed_indices: [...counters.failed_indices] };
     this.#matches = compilePattern(rule.pattern);
   }
 

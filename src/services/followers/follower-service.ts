@@ -192,7 +192,8 @@ export class FollowerService {
       // An abandoned run may still be winding down: start once it has.
       void follower.halt(0).then(() => follower.start());
     }
-    for (const runner of [...this.#rules.values()]) this.#startRule(runner.rule);
+    // The rules start again where their counters were (autofollow_stats survive the hold).
+    for (const runner of [...this.#rules.values()]) this.#startRule(runner.rule, runner.counters);
   }
 
   async stop(): Promise<void> {
@@ -593,7 +594,7 @@ export class FollowerService {
     return `${alias}\u0000${name}`;
   }
 
-  #startRule(rule: AutoFollowRuleRecord): void {
+  #startRule(rule: AutoFollowRuleRecord, counters?: AutoFollowCounters): void {
     const runner = new AutoFollowRunner(
       {
         log: this.#log,
@@ -609,6 +610,7 @@ export class FollowerService {
           }),
       },
       rule,
+      counters,
     );
     this.#rules.set(this.#ruleKey(rule.leaderAlias, rule.name), runner);
     if (this.#held === null) runner.start();
