@@ -71,7 +71,7 @@ function frame(entry: JournalEntry, ts: number): Buffer {
 }
 
 /**
- * Scratch space for framing document entries. `append` hands the frame to a
+ * Scratch space for the frames written by hand (documents, SETs). `append` hands the frame to a
  * synchronous put inside the write transaction, which copies it, so one buffer
  * serves every entry (grown when an entry does not fit).
  */
