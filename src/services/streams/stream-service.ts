@@ -179,7 +179,7 @@ export class StreamService {
               `(${state.queuedBytes} of ${config.maxQueueSizeBytes} bytes); retry later`,
           );
         }
-        this.#store.skip(config.id, lsn);
+        this.#store.markDropped(config.id, lsn);
         this.#store.putState(config.id, {
           ...state,
           droppedFullBytes: state.droppedFullBytes + bytes,

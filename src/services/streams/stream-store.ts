@@ -95,8 +95,8 @@ export class StreamStore {
     this.#db.putSync(['state', id], state);
   }
 
-  /** Inside a storage write: marks an entry as not queued for this stream. */
-  skip(id: string, lsn: number): void {
+  /** Inside a storage write: this stream dropped the entry (its queue was full) and never sends it. */
+  markDropped(id: string, lsn: number): void {
     this.#db.putSync(['skip', id, lsn], 1);
   }
 
