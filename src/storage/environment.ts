@@ -36,8 +36,7 @@ export class Storage {
   readonly root: RootDatabase;
   readonly #options: StorageOptions;
   #unsyncedSince: number | null = null;
-  readonly #afterCommit: (() => void)[] = [];
-  readonly #beforeCommit: (() => void)[] = [];
+  readonly #beforeCommit: (() => (() => void) | undefined)[] = [];
   readonly #afterAbort: (() => void)[] = [];
   /** Commit marks: the mark of the last `write()` of each transaction (see `#watchVisibility`). */
   readonly #marks: Database<Buffer, Buffer>;
@@ -104,6 +103,7 @@ export class Storage {
     let result: T | undefined;
     let visible: Promise<void> | undefined;
     let onVisible: (() => void) | undefined;
+    const afterCommit: (() => void)[] = [];
     if (this.#options.durability === 'flush' && this.#earlyAcks) {
       visible = new Promise<void>((resolve) => {
         onVisible = resolve;
@@ -114,7 +114,10 @@ export class Storage {
     const committed = this.root.childTransaction(() => {
       try {
         result = action();
-        for (const hook of this.#beforeCommit) hook();
+        for (const hook of this.#beforeCommit) {
+          const then = hook();
+          if (then !== undefined) afterCommit.push(then);
+        }
         if (onVisible !== undefined) this.#watchVisibility(onVisible);
         return result;
       } catch (err) {
@@ -139,7 +142,7 @@ export class Storage {
     }
     // Resolved by visibility, lmdb-js still settles the commit later; nothing waits for it then.
     committed.catch(() => undefined);
-    for (const listener of this.#afterCommit) listener();
+    for (const listener of afterCommit) listener();
     if (this.#options.durability === 'fsync') {
       await this.root.flushed;
     } else {
@@ -196,19 +199,18 @@ export class Storage {
     return raw === undefined ? 0 : raw.readDoubleBE(0);
   }
 
-  /** Registers a hook run at the end of every `write()` action, inside its transaction. */
-  beforeCommit(hook: () => void): void {
+  /**
+   * Registers a hook run at the end of every `write()` action, inside its transaction.
+   * What it returns runs once that write has committed: a later write's action may run
+   * before an earlier one's commit resolves, so state captured here is what is committed.
+   */
+  beforeCommit(hook: () => (() => void) | undefined): void {
     this.#beforeCommit.push(hook);
   }
 
   /** Registers a listener run when a `write()` fails (its transaction wrote nothing). */
   afterAbort(listener: () => void): void {
     this.#afterAbort.push(listener);
-  }
-
-  /** Registers a listener run after every commit of `write()` (to wake readers of new data). */
-  afterCommit(listener: () => void): void {
-    this.#afterCommit.push(listener);
   }
 
   async #boundUnsynced(): Promise<void> {

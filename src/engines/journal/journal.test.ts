@@ -83,3 +83,44 @@ void describe('journal frames', () => {
     assert.deepEqual(await roundTrip(entry), generic.pack([0, db, id, seq, path, deleted, body]));
   });
 });
+
+void describe('journal head', () => {
+  void it('wakes readers only for entries they can read, while later writes overlap', async () => {
+    // A later write's action can run before an earlier write's commit resolves; the
+    // head published for the earlier one must not include what the later one appended.
+    const entry: JournalEntry = { k: 'kv', db: 0, op: 'set', key: Buffer.from('k'), value: Buffer.from('v') };
+    let seen = journal.head;
+    let wakes = 0;
+    let unreadable = 0;
+    let writing = true;
+    const reader = (async () => {
+      while (writing) {
+        await journal.waitFor(seen);
+        wakes++;
+        // Read in the task that woke us: what the head promises must already be there.
+        const records = journal.read(seen, 1_000_000);
+        const last = records.at(-1)?.lsn ?? seen;
+        if (last < journal.head) unreadable++;
+        seen = last;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    const inFlight = new Set<Promise<number>>();
+    for (let written = 0; written < 300_000;) {
+      // A few writes per event-loop turn: each turn's writes join the next transaction.
+      for (let i = 0; i < 5 && inFlight.size < 200; i++) {
+        const write = storage.write(() => journal.append(entry, Date.now()));
+        inFlight.add(write);
+        void write.then(() => inFlight.delete(write));
+        written++;
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(inFlight);
+    writing = false;
+    await storage.write(() => journal.append(entry, Date.now()));
+    await reader;
+    assert.ok(wakes > 100, `the reader woke ${wakes} times`);
+    assert.equal(unreadable, 0, `${unreadable} of ${wakes} wakes found the head's entries unreadable`);
+  });
+});

@@ -290,6 +290,8 @@ export class Journal {
   readonly #events = new EventEmitter();
   #state: JournalState;
   #dirty = false;
+  /** The write in progress emptied the journal (see `resetTo`): its head may be lower. */
+  #wasReset = false;
   #trimming = false;
   /** State as of the last commit, which readers may see. */
   #committedHead: number;
@@ -306,7 +308,6 @@ export class Journal {
     this.#committedHead = this.#state.head;
     this.#events.setMaxListeners(0);
     storage.beforeCommit(() => this.#persistState());
-    storage.afterCommit(() => this.#published());
     storage.afterAbort(() => this.#reload());
   }
 
@@ -364,25 +365,35 @@ export class Journal {
     this.#entries.clearSync();
     this.#state = { head: lsn, low: lsn + 1, bytes: 0 };
     this.#dirty = true;
+    this.#wasReset = true;
   }
 
-  /** Persists the head once per transaction rather than once per entry. */
-  #persistState(): void {
-    if (!this.#dirty) return;
+  /**
+   * Persists the head once per write rather than once per entry, and publishes that
+   * head once the write commits (never `#state.head` then: a later write may have
+   * appended since, uncommitted, and a reader woken for it would find nothing).
+   */
+  #persistState(): (() => void) | undefined {
+    if (!this.#dirty) return undefined;
     this.#meta.putSync('state', this.#state);
     this.#dirty = false;
+    const head = this.#state.head;
+    const reset = this.#wasReset;
+    this.#wasReset = false;
+    return () => this.#published(head, reset);
   }
 
   /** A failed transaction wrote nothing: forget what it appended. */
   #reload(): void {
     this.#state = this.#meta.get('state') ?? { head: 0, low: 1, bytes: 0 };
     this.#dirty = false;
+    this.#wasReset = false;
   }
 
-  #published(): void {
-    if (this.#state.head === this.#committedHead) return;
-    this.#committedHead = this.#state.head;
-    this.#events.emit('head', this.#committedHead);
+  #published(head: number, reset: boolean): void {
+    if (reset ? head === this.#committedHead : head <= this.#committedHead) return;
+    this.#committedHead = head;
+    this.#events.emit('head', head);
   }
 
   get head(): number {

@@ -11,6 +11,7 @@
  * timeouts, connection errors — waits 0.5 s·2^(n−1), capped (15 min by default). The
  * settings and the remote are read again before every attempt.
  */
+import { setImmediate } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback, constants as zlib } from 'node:zlib';
 import type { Logger } from 'pino';
@@ -152,6 +153,9 @@ export class StreamSender {
 
   /** Sleeps `ms` (forever when null), or until woken; new journal data wakes when `after` is given. */
   async #sleep(ms: number | null, after?: number): Promise<WakeReason> {
+    // Yield to I/O whatever happens: a wake may come before the reads can see its data,
+    // and this loop must never spin on microtasks (it would starve the commit it waits for).
+    await setImmediate();
     if (this.#pendingWake !== undefined) {
       const reason = this.#pendingWake;
       this.#pendingWake = undefined;
