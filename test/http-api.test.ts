@@ -1347,6 +1347,14 @@ void describe('CouchDB HTTP API', () => {
       assert.equal(res.json.last_seq, since + 1);
       const timedOut = await expectOk<ChangesBody>(`/${db}/_changes?feed=longpoll&since=now&timeout=200`);
       assert.deepEqual(timedOut.results, []);
+      // limit=0 can never return a row: it answers at once (it once spun the node forever).
+      const none = await expectOk<ChangesBody>(
+        `/${db}/_changes?feed=longpoll&since=0&limit=0&timeout=15000`,
+        {
+          signal: AbortSignal.timeout(5_000),
+        },
+      );
+      assert.deepEqual(none.results, []);
     });
 
     void it('feed=continuous streams rows, heartbeats and new changes', async () => {
@@ -1381,6 +1389,12 @@ void describe('CouchDB HTTP API', () => {
       const last = JSON.parse(lines[2]) as { last_seq: number; pending: number };
       assert.equal(typeof last.last_seq, 'number');
       assert.ok(last.pending > 0, 'last.pending > 0');
+    });
+
+    void it('live feeds refuse descending', async () => {
+      for (const feed of ['continuous', 'eventsource']) {
+        assertError(await api(`/${db}/_changes?feed=${feed}&descending=true`), 400, 'bad_request');
+      }
     });
 
     void it('feed=eventsource sends data/id events', async () => {

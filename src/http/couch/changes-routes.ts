@@ -148,6 +148,10 @@ export function registerChangesRoutes(app: FastifyInstance, deps: HttpDependenci
       since = Number(numeric[1]);
     }
     const descending = boolParam(query, 'descending');
+    if (descending && feed !== 'normal' && feed !== 'longpoll') {
+      // A live feed follows new changes forward; newest-first has no next page to wait for.
+      throw badRequest(`descending is not supported by the ${feed} feed`, 'bad_request');
+    }
     const limit = intParam(query, 'limit', Number.MAX_SAFE_INTEGER, 0);
     const includeDocs = boolParam(query, 'include_docs');
     const style = stringParam(query, 'style') ?? 'main_only';
@@ -181,7 +185,8 @@ export function registerChangesRoutes(app: FastifyInstance, deps: HttpDependenci
         `{"results":[${result.rows.map(changeRowJson).join(',\n')}],"last_seq":${result.lastSeq},"pending":${result.pending}}`;
       if (feed === 'normal' && !descending) return streamNormalFeed(reply, since, limit, page);
       let result = await page(since, limit);
-      if (feed === 'normal' || result.rows.length > 0 || descending)
+      // limit=0 can never return a row: waiting for one would never end.
+      if (feed === 'normal' || result.rows.length > 0 || descending || limit === 0)
         return sendJson(reply, 200, render(result));
       // Longpoll waits for the next change; with a heartbeat, newlines keep the connection
       // alive meanwhile (JSON parsers skip the leading whitespace).
