@@ -67,4 +67,28 @@ void describe('stream batch plans', () => {
     assert.equal(plan.sourceDeleted, true);
     assert.deepEqual(plan.end, { lsn: 4, skipPoints: 0 });
   });
+
+  void it('send a document larger than a batch alone, and close the batch before one', () => {
+    const doc = (lsn: number, bytes: number): JournalRecord => ({
+      lsn,
+      ts: 1_000,
+      entry: {
+        k: 'doc',
+        db: 'd',
+        id: `doc${lsn}`,
+        seq: lsn,
+        path: ['1-a'],
+        deleted: false,
+        body: `{"pad":"${'x'.repeat(bytes)}"}`,
+      },
+    });
+    const docs = options({ kind: 'docs', source: 'd', maxBytes: 1_000 });
+    const alone = planBatch([doc(1, 5_000), doc(2, 10)], { lsn: 0, skipPoints: 0 }, docs);
+    assert.equal(alone.points, 1);
+    assert.ok(alone.bytes > 5_000);
+    assert.deepEqual(alone.end, { lsn: 1, skipPoints: 0 });
+    const before = planBatch([doc(1, 10), doc(2, 5_000)], { lsn: 0, skipPoints: 0 }, docs);
+    assert.equal(before.points, 1);
+    assert.deepEqual(before.end, { lsn: 1, skipPoints: 0 });
+  });
 });

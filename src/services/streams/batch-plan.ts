@@ -99,7 +99,9 @@ export function planBatch(
     }
     if (options.purgeOnly === true) break;
     const size = Buffer.byteLength(text);
-    if (points + count <= maxPoints && bytes + size <= maxBytes) {
+    // A document larger than a batch goes alone: it cannot be split, and waiting never makes it fit.
+    const fits = bytes + size <= maxBytes || (entry.k === 'doc' && points === 0);
+    if (points + count <= maxPoints && fits) {
       chunks.push(text);
       points += count;
       bytes += size;
