@@ -9,12 +9,17 @@
  * without it the test fails saying so.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DoppelProcess } from './support/doppel-process.js';
 import { assertSameKeyspace, field, KEYS, loadKeys, waitFor, Writer } from './support/keyspace-workload.js';
 import { RedisPeer } from './support/redis-peer.js';
 import { RespClient, RespError, type Reply } from './support/resp-client.js';
+
+/** Where Doppel spools a Redis primary's RDB (in its data directory) until it is loaded. */
+const RDB_SPOOL = 'replica-sync.rdb';
 
 /** Waits until Doppel applied everything Redis sent (equal offsets), then compares every key of both dbs. */
 async function assertSameData(redis: RespClient, doppel: RespClient): Promise<number> {
@@ -79,6 +84,7 @@ void describe('Doppel as a replica of redis-server 7.0', { timeout: 120_000 }, (
     const compared = await assertSameData(r, d);
     assert.ok(compared > KEYS * 0.9, `compared ${compared} keys`);
     assert.match(doppel.output, /redis full sync loaded/);
+    assert.ok(!existsSync(join(doppel.dataDir, RDB_SPOOL)), 'the spooled RDB is removed once loaded');
   });
 
   void it('a killed link resumes with a partial resync (+CONTINUE) and converges', async () => {
@@ -139,6 +145,7 @@ void describe('Doppel as a replica of redis-server 7.0', { timeout: 120_000 }, (
       `readers never saw an empty or half-loaded db 0 (smallest DBSIZE ${smallest})`,
     );
     assert.match(redis.log, /replicas sockets/, 'Redis streamed the RDB to the socket (diskless)');
+    assert.ok(!existsSync(join(doppel.dataDir, RDB_SPOOL)), 'the spooled RDB is removed once loaded');
     await assertSameData(r, d);
   });
 

@@ -211,6 +211,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
     createParser: () => new RespParser(),
     createRunner: () => resp.primaryCommandRunner(),
     listeningPort: () => resp.port,
+    rdbSpoolPath: join(config.data_dir, 'replica-sync.rdb'),
     replicaOf: config.replicaof,
     masterUser: config.masteruser,
     masterAuth: config.masterauth,

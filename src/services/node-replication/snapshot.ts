@@ -4,11 +4,12 @@
  * LSN it holds; the replica spools the frames to a file and, once the end
  * frame arrived, replaces its tables with them in one storage write.
  */
-import { closeSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import type { Database, Key, Transaction } from 'lmdb';
 import type { Journal } from '../../engines/journal/journal.js';
 import type { Keyspace } from '../../engines/kv/keyspace.js';
 import type { Storage } from '../../storage/environment.js';
+import { fileChunks } from '../../storage/file-chunks.js';
 import type { AuthService } from '../auth/auth-service.js';
 import { REPLICATED_TABLES, type ReplicatedTable } from './replicated-tables.js';
 import type { FeedSink } from './contracts.js';
@@ -171,38 +172,30 @@ export function restoreSnapshot(target: RestoreTarget, spoolPath: string): numbe
   let current: { handle: AnyTable; binary: boolean } | undefined;
   let rows = 0;
   const reader = new FrameReader();
-  const fd = openSync(spoolPath, 'r');
-  try {
-    const chunk = Buffer.allocUnsafe(4 * 1024 * 1024);
-    for (;;) {
-      const n = readSync(fd, chunk, 0, chunk.length, null);
-      if (n === 0) break;
-      reader.feed(Buffer.from(chunk.subarray(0, n)));
-      for (let f = reader.next(); f !== undefined; f = reader.next()) {
-        if (f.kind === FrameKind.Table) {
-          const name = f.payload.toString('utf8');
-          current = handles.get(name);
-          if (current === undefined)
-            throw new Error(`the primary sent table ${name}, which replicas do not copy`);
-        } else if (f.kind === FrameKind.Rows) {
-          if (current === undefined) throw new Error('rows before any table in the snapshot');
-          const { handle, binary } = current;
-          for (const [key, value] of readRows(f.payload)) {
-            const k = binary ? key : (wirePackr.unpack(key) as Key);
-            const v: unknown = binary ? value : wirePackr.unpack(value);
-            // Rows arrive in key order into an emptied table: appending skips the B-tree
-            // search. A key out of order makes the append fail; then it is an ordinary put.
-            if (!appended(handle, k, v)) handle.putSync(k, v);
-            rows++;
-          }
-        } else if (f.kind === FrameKind.Admin) {
-          const admin = wirePackr.unpack(f.payload) as { name: string; hash: unknown };
-          auth.storeAdmin(admin.name, admin.hash);
+  for (const chunk of fileChunks(spoolPath)) {
+    reader.feed(chunk);
+    for (let f = reader.next(); f !== undefined; f = reader.next()) {
+      if (f.kind === FrameKind.Table) {
+        const name = f.payload.toString('utf8');
+        current = handles.get(name);
+        if (current === undefined)
+          throw new Error(`the primary sent table ${name}, which replicas do not copy`);
+      } else if (f.kind === FrameKind.Rows) {
+        if (current === undefined) throw new Error('rows before any table in the snapshot');
+        const { handle, binary } = current;
+        for (const [key, value] of readRows(f.payload)) {
+          const k = binary ? key : (wirePackr.unpack(key) as Key);
+          const v: unknown = binary ? value : wirePackr.unpack(value);
+          // Rows arrive in key order into an emptied table: appending skips the B-tree
+          // search. A key out of order makes the append fail; then it is an ordinary put.
+          if (!appended(handle, k, v)) handle.putSync(k, v);
+          rows++;
         }
+      } else if (f.kind === FrameKind.Admin) {
+        const admin = wirePackr.unpack(f.payload) as { name: string; hash: unknown };
+        auth.storeAdmin(admin.name, admin.hash);
       }
     }
-  } finally {
-    closeSync(fd);
   }
   keyspace.reloadCounters();
   return rows;

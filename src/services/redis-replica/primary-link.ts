@@ -10,10 +10,12 @@
  * sends `REPLCONF ACK <offset>` every second and right after a full sync,
  * and drops a primary silent for longer than the replication timeout.
  */
+import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Keyspace } from '../../engines/kv/keyspace.js';
 import { replaceKeyspaceWithRdb, type RdbLoadSummary } from '../../engines/kv/rdb/rdb-loader.js';
+import { fileChunks } from '../../storage/file-chunks.js';
 import { newReplid, ZERO_REPLID } from '../node-replication/node-identity.js';
 import { NodeStream, receiveFullSync, type NodeReplicaDeps } from '../node-replication/replica-stream.js';
 import { CommandStream } from './command-stream.js';
@@ -51,6 +53,8 @@ export interface LinkSettings {
   readonly ackIntervalMs: number;
   readonly minBackoffMs: number;
   readonly maxBackoffMs: number;
+  /** Where a Redis primary's RDB is spooled until it has completely arrived. */
+  readonly rdbSpoolPath: string;
   /** Present: a Doppel primary is followed as a whole node (see `services/node-replication`). */
   readonly node?: NodeReplicaDeps;
   /** Called once the handshake tells what the primary is. */
@@ -340,9 +344,24 @@ export class PrimaryLink {
     const transfer: TransferProgress = { size: -1, read: 0, lastIo: Date.now() };
     this.#transfer = transfer;
     const started = performance.now();
-    const chunks = await receiveSnapshot(conn, transfer);
+    const spoolPath = this.#settings.rdbSpoolPath;
+    try {
+      await receiveSnapshot(conn, transfer, spoolPath);
+      if (signal.aborted) return;
+      await this.#loadSnapshot(conn, replid, offset, spoolPath, started);
+    } finally {
+      rmSync(spoolPath, { force: true });
+    }
+  }
+
+  async #loadSnapshot(
+    conn: PrimaryConnection,
+    replid: string,
+    offset: number,
+    spoolPath: string,
+    started: number,
+  ): Promise<void> {
     const received = performance.now();
-    if (signal.aborted) return;
     const { log, keyspace, node } = this.#settings;
     let warnings = 0;
     const warn = (message: string, detail: { db: number; key: string }): void => {
@@ -356,7 +375,7 @@ export class PrimaryLink {
         : () => node.identity.putInWrite({ replid: newReplid(), replid2: ZERO_REPLID, secondOffset: -1 });
     let summary: RdbLoadSummary;
     try {
-      summary = await replaceKeyspaceWithRdb(keyspace, chunks, warn, newHistory);
+      summary = await replaceKeyspaceWithRdb(keyspace, fileChunks(spoolPath), warn, newHistory);
     } catch (err) {
       node?.identity.reload();
       throw err;

@@ -10,6 +10,7 @@
  * primary's replid and offset; promotion keeps the data and shifts the
  * replid into replid2.
  */
+import { rmSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Keyspace } from '../../engines/kv/keyspace.js';
 import { newReplid, ZERO_REPLID } from '../node-replication/node-identity.js';
@@ -37,6 +38,8 @@ export interface RedisReplicaOptions {
   readonly createRunner: () => PrimaryCommandRunner;
   /** Our RESP port, announced with `REPLCONF listening-port`. */
   readonly listeningPort: () => number;
+  /** Where a Redis primary's RDB is spooled during a full sync (removed once loaded). */
+  readonly rdbSpoolPath: string;
   /** `host port` to follow from the start (the `replicaof` setting); '' for none. */
   readonly replicaOf?: string;
   readonly masterUser?: string;
@@ -95,6 +98,7 @@ export class RedisReplicaService implements ReplicaControl {
       createParser: options.createParser,
       runner: () => (this.#runner ??= options.createRunner()),
       listeningPort: options.listeningPort,
+      rdbSpoolPath: options.rdbSpoolPath,
       masterUser: options.masterUser ?? '',
       masterAuth: options.masterAuth ?? '',
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
@@ -119,6 +123,9 @@ export class RedisReplicaService implements ReplicaControl {
    * nothing written here can fork it from its primary before the link is up.
    */
   prepare(): void {
+    // A sync cut short by a crash may have left a spool behind; the next sync starts afresh.
+    rmSync(this.#options.rdbSpoolPath, { force: true });
+    if (this.#options.node !== undefined) rmSync(this.#options.node.spoolPath, { force: true });
     const configured = this.#options.replicaOf ?? '';
     const node = this.#options.node;
     const target = parseReplicaOf(configured === '' ? (node?.identity.current.primary ?? '') : configured);

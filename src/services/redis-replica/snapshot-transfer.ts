@@ -8,9 +8,11 @@
  *   the payload ends where the received bytes end with the mark.
  *
  * Empty `\n` lines (the primary's keepalives while it prepares the snapshot)
- * may come first. The payload is kept in memory, as received, for the
- * loader: the keyspace is replaced only once all of it is here.
+ * may come first. The payload is spooled to a file, as received, for the loader
+ * (the keyspace is replaced only once all of it is here): a replica of a large
+ * Redis needs disk for its RDB, as Redis' own replicas do, not memory.
  */
+import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import type { PrimaryConnection } from './primary-connection.js';
 import { LinkClosed } from './primary-connection.js';
 
@@ -24,62 +26,59 @@ export interface TransferProgress {
   lastIo: number;
 }
 
+/** Receives the snapshot into the file at `spoolPath` (replaced); resolves with its size. */
 export async function receiveSnapshot(
   conn: PrimaryConnection,
   progress: TransferProgress,
-): Promise<Buffer[]> {
+  spoolPath: string,
+): Promise<number> {
   const header = await conn.reply();
   if (header.startsWith('-')) throw new LinkClosed(`the primary aborted the transfer: ${header.slice(1)}`);
   if (!header.startsWith('$')) {
     throw new LinkClosed(`bad snapshot header from the primary: ${JSON.stringify(header.slice(0, 64))}`);
   }
   progress.lastIo = Date.now();
-  if (header.startsWith('$EOF:')) {
-    const mark = Buffer.from(header.slice(5), 'latin1');
-    if (mark.length !== EOF_MARK_BYTES) throw new LinkClosed('bad EOF mark in the snapshot header');
-    progress.size = 0;
-    return receiveUntilMark(conn, mark, progress);
+  const fd = openSync(spoolPath, 'w');
+  try {
+    if (header.startsWith('$EOF:')) {
+      const mark = Buffer.from(header.slice(5), 'latin1');
+      if (mark.length !== EOF_MARK_BYTES) throw new LinkClosed('bad EOF mark in the snapshot header');
+      progress.size = 0;
+      return await receiveUntilMark(conn, mark, progress, fd);
+    }
+    const size = Number(header.slice(1));
+    if (!Number.isSafeInteger(size) || size < 0) throw new LinkClosed(`bad snapshot length ${header}`);
+    progress.size = size;
+    while (progress.read < size) {
+      const chunk = await conn.chunk(Math.min(READ_SIZE, size - progress.read));
+      writeSync(fd, chunk);
+      progress.read += chunk.length;
+      progress.lastIo = Date.now();
+    }
+    return size;
+  } finally {
+    closeSync(fd);
   }
-  const size = Number(header.slice(1));
-  if (!Number.isSafeInteger(size) || size < 0) throw new LinkClosed(`bad snapshot length ${header}`);
-  progress.size = size;
-  const chunks: Buffer[] = [];
-  while (progress.read < size) {
-    const chunk = await conn.chunk(Math.min(READ_SIZE, size - progress.read));
-    chunks.push(chunk);
-    progress.read += chunk.length;
-    progress.lastIo = Date.now();
-  }
-  return chunks;
 }
 
 async function receiveUntilMark(
   conn: PrimaryConnection,
   mark: Buffer,
   progress: TransferProgress,
-): Promise<Buffer[]> {
-  const chunks: Buffer[] = [];
+  fd: number,
+): Promise<number> {
   let tail = Buffer.alloc(0);
   for (;;) {
     const chunk = await conn.chunk(READ_SIZE);
-    chunks.push(chunk);
+    writeSync(fd, chunk);
     progress.read += chunk.length;
     progress.lastIo = Date.now();
     tail = Buffer.concat([tail, chunk.subarray(Math.max(0, chunk.length - EOF_MARK_BYTES))]);
     if (tail.length > EOF_MARK_BYTES) tail = tail.subarray(tail.length - EOF_MARK_BYTES);
     if (tail.length === EOF_MARK_BYTES && tail.equals(mark)) break;
   }
-  // Drop the mark from the end of the payload.
-  let drop = EOF_MARK_BYTES;
-  while (drop > 0) {
-    const last = chunks[chunks.length - 1];
-    if (last.length <= drop) {
-      chunks.pop();
-      drop -= last.length;
-    } else {
-      chunks[chunks.length - 1] = last.subarray(0, last.length - drop);
-      drop = 0;
-    }
-  }
-  return chunks;
+  // The mark is not part of the payload.
+  const size = progress.read - EOF_MARK_BYTES;
+  ftruncateSync(fd, size);
+  return size;
 }
