@@ -132,7 +132,9 @@ void describe('follower databases (OpenSearch replication API)', () => {
   before(async () => {
     [leader, follower] = await Promise.all([
       DoppelProcess.start(),
-      DoppelProcess.start({ args: [...FOLLOWER_ARGS, '--autofollow-poll-interval-ms', '500'] }),
+      DoppelProcess.start({
+        args: [...FOLLOWER_ARGS, '--autofollow-poll-interval-ms', '500', '--follower-roles', 'follower_role'],
+      }),
     ]);
     await registerRemote(follower, 'leader', leader);
     await call(leader, '/movies', 'PUT');
@@ -429,7 +431,7 @@ void describe('follower databases (OpenSearch replication API)', () => {
     await call(follower, '/_users/org.couchdb.user:fran', 'PUT', {
       name: 'fran',
       password: 'fran-pw',
-      roles: ['follower_role'],
+      roles: ['follower_role', 'other_role'],
       type: 'user',
     });
     await call(leader, '/guarded', 'PUT');
@@ -456,6 +458,39 @@ void describe('follower databases (OpenSearch replication API)', () => {
       },
     });
     assert.equal(wrongLeaderRole.status, 403, wrongLeaderRole.text);
+    // A role fran holds, but that no admin made a follower role (--follower-roles), grants nothing.
+    const notAFollowerRole = await follower.request<Json>(`${R}/guarded-f/_start`, {
+      method: 'PUT',
+      auth: fran,
+      body: {
+        leader_alias: 'leader',
+        leader_index: 'guarded',
+        use_roles: { leader_cluster_role: 'leader_role', follower_cluster_role: 'other_role' },
+      },
+    });
+    assert.equal(notAFollowerRole.status, 403, notAFollowerRole.text);
+    assert.match(notAFollowerRole.text, /not a follower role/);
+    // System roles are every database's defaults, never replication roles.
+    const systemRole = await follower.request<Json>(`${R}/guarded-f/_start`, {
+      method: 'PUT',
+      auth: fran,
+      body: {
+        leader_alias: 'leader',
+        leader_index: 'guarded',
+        use_roles: { leader_cluster_role: '_admin', follower_cluster_role: 'follower_role' },
+      },
+    });
+    assert.equal(systemRole.status, 400, systemRole.text);
+    // A follower named like a replicator database would run the leader's documents as jobs here.
+    const replicatorDb = await follower.request<Json>(
+      `${R}/${encodeURIComponent('evil/_replicator')}/_start`,
+      {
+        method: 'PUT',
+        body: { leader_alias: 'leader', leader_index: 'guarded' },
+      },
+    );
+    assert.equal(replicatorDb.status, 400, replicatorDb.text);
+    assert.match(replicatorDb.text, /replicator database cannot be a follower/);
     const started = await follower.request<Json>(`${R}/guarded-f/_start`, {
       method: 'PUT',
       auth: fran,

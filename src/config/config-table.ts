@@ -198,6 +198,12 @@ export const configTable = {
     min: 100,
     description: 'Default checkpoint_interval of a replication.',
   },
+  follower_roles: {
+    type: 'string',
+    default: '',
+    description:
+      'Comma-separated roles whose holders may run follower replication by naming the role as follower_cluster_role in use_roles; empty: server admins only.',
+  },
   follower_ops_batch_size: {
     type: 'integer',
     default: 1000,

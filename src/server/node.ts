@@ -151,6 +151,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
         checkpointIntervalMs: config.follower_checkpoint_interval_ms,
       },
       autofollowPollMs: config.autofollow_poll_interval_ms,
+      followerRoles: commaList(config.follower_roles),
     },
     log.child({ service: 'followers' }),
   );
@@ -238,10 +239,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
     nodeId,
     version: packageVersion(),
     maxBodyBytes: config.max_body_bytes,
-    corsOrigins: config.cors_origins
-      .split(',')
-      .map((o) => o.trim())
-      .filter((o) => o !== ''),
+    corsOrigins: commaList(config.cors_origins),
     corsCredentials: config.cors_credentials,
     isReady: () => ready,
   });
@@ -301,4 +299,12 @@ export async function startNode(config: Config): Promise<RunningNode> {
       await storage.close();
     },
   };
+}
+
+/** A comma-separated setting's items, trimmed, empty ones dropped. */
+function commaList(value: string): string[] {
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
 }

@@ -43,6 +43,8 @@ export interface FollowerServiceOptions {
   readonly connection: FollowerHost['connection'];
   /** Default poll interval of auto-follow rules, in ms. */
   readonly autofollowPollMs: number;
+  /** Roles an admin made follower roles: their holders may name them in `use_roles`. */
+  readonly followerRoles: readonly string[];
 }
 
 type Json = Record<string, unknown>;
@@ -92,11 +94,18 @@ function parseUseRoles(value: unknown): UseRoles | undefined {
       'use_roles needs both leader_cluster_role and follower_cluster_role',
       'action_request_validation_exception',
     );
+  // System roles (`_admin`, `_reader` …) are every database's default grants, not replication roles.
+  for (const role of [leader, follower]) {
+    if (role.startsWith('_'))
+      throw badRequest(`use_roles cannot name a system role: ${role}`, 'action_request_validation_exception');
+  }
   return { leader_cluster_role: leader, follower_cluster_role: follower };
 }
 
 function followerDbName(name: string): string {
   if (name.startsWith('_')) throw badRequest(`a system database cannot be a follower: ${name}`);
+  // Its documents would run as replication jobs on this node, written by whoever writes the leader.
+  if (name.endsWith('/_replicator')) throw badRequest(`a replicator database cannot be a follower: ${name}`);
   return validateDatabaseName(name);
 }
 
@@ -249,15 +258,21 @@ export class FollowerService {
     }
   }
 
-  /** Without use_roles: admins only; with them: admins or holders of the follower role. */
+  /**
+   * Without use_roles: admins only; with them: admins, or holders of the follower role when
+   * an admin made it one (`follower_roles`): any other role grants nothing here.
+   */
   #authorize(ctx: UserContext, useRoles: UseRoles | undefined): void {
     if (isServerAdmin(ctx)) return;
-    if (useRoles !== undefined && ctx.roles.includes(useRoles.follower_cluster_role)) return;
-    throw forbidden(
-      useRoles === undefined
-        ? 'replication actions need a server admin (or use_roles with a follower role you hold)'
-        : `you need the follower role "${useRoles.follower_cluster_role}" for this replication`,
-    );
+    if (useRoles === undefined)
+      throw forbidden('replication actions need a server admin (or use_roles with a follower role you hold)');
+    const role = useRoles.follower_cluster_role;
+    if (!this.#options.followerRoles.includes(role))
+      throw forbidden(
+        `"${role}" is not a follower role on this node (an admin lists them in follower_roles)`,
+      );
+    if (!ctx.roles.includes(role))
+      throw forbidden(`you need the follower role "${role}" for this replication`);
   }
 
   #existing(ctx: UserContext, name: string): Follower {
