@@ -501,6 +501,41 @@ void describe('RESP server', () => {
     });
   });
 
+  void describe('input limits', () => {
+    /** Bytes the node has read from all its clients. */
+    async function inputBytes(): Promise<number> {
+      const info = str(await r.call('INFO', 'stats'));
+      const line = info.split('\r\n').find((l) => l.startsWith('total_net_input_bytes:'));
+      assert.ok(line !== undefined, info);
+      return Number(line.slice(line.indexOf(':') + 1));
+    }
+
+    void it('reads no more from a client whose command waits (WAIT), nor after QUIT', async () => {
+      const flood = Buffer.from('PING\r\n'.repeat(1024 * 1024));
+      for (const first of ['WAIT 1 0\r\n', 'QUIT\r\n']) {
+        const client = await RespClient.open(port, node.adminUser, node.adminPassword);
+        const before = await inputBytes();
+        client.writeRaw(first);
+        for (let i = 0; i < 8; i++) client.writeRaw(flood);
+        // Until the node stops reading (it may read slowly, copying what it holds).
+        let read = -1;
+        for (let waited = 0; waited < 60_000; waited += 500) {
+          await sleep(500);
+          const now = (await inputBytes()) - before;
+          if (now === read) break;
+          read = now;
+        }
+        // The socket buffers hold a few MB; the other 40 MB must stay with the client.
+        assert.ok(
+          read < 16 * 1024 * 1024,
+          `after ${first.trim()} the node read ${read} of ${8 * flood.length} bytes`,
+        );
+        client.close();
+      }
+      assert.equal(await r.call('PING'), 'PONG');
+    });
+  });
+
   void describe('pipelining and inline commands', () => {
     void it('answers a pipeline of writes and reads in order, each read seeing the writes before it', async () => {
       const c = await fresh();

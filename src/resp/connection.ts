@@ -23,6 +23,8 @@ import { ProtocolError, RespParser } from './parser.js';
 
 /** Stop reading from a client whose unsent replies exceed this. */
 const OUTPUT_HIGH_WATER = 64 * 1024 * 1024;
+/** Stop reading from a client that sent this much while its commands cannot run (AUTH, WAIT …). */
+const HELD_INPUT_HIGH_WATER = 1024 * 1024;
 
 export interface ConnectionEvents {
   /** A failure that is not the client's fault (e.g. a storage commit failed). */
@@ -52,6 +54,8 @@ export class Connection {
   #sendScheduled = false;
   /** A protocol error was seen: the rest of the input is ignored. */
   #broken = false;
+  /** Reading stopped while a command waits (see `HELD_INPUT_HIGH_WATER`). */
+  #inputHeld = false;
   /** Commands submitted to the next storage write that has not started yet. */
   #queued: QueuedCommands | null = null;
   /** After PSYNC: the replica feed this connection now carries (its input goes there). */
@@ -82,11 +86,29 @@ export class Connection {
   }
 
   #onData(chunk: Buffer): void {
-    this.client.server.stats.netInputBytes += chunk.length;
-    if (this.#broken) return;
-    this.client.lastInteraction = Date.now();
-    this.#parser.feed(chunk);
-    this.#process();
+    const client = this.client;
+    client.server.stats.netInputBytes += chunk.length;
+    // After QUIT or a protocol error nothing more is read.
+    if (this.#broken || client.closeRequested) {
+      this.#socket.pause();
+      return;
+    }
+    client.lastInteraction = Date.now();
+    try {
+      this.#parser.feed(chunk);
+      this.#process();
+    } catch (err) {
+      // Not the client's protocol error (those are answered): e.g. no memory for a huge bulk.
+      // It ends this connection only; thrown from a socket handler it would end the process.
+      this.#events.onInternalError(err);
+      this.#socket.destroy();
+      return;
+    }
+    if (this.#paused && this.#parser.buffered > HELD_INPUT_HIGH_WATER) {
+      // Its commands wait (AUTH, WAIT …): read no more until they run, or memory grows unbounded.
+      this.#inputHeld = true;
+      this.#socket.pause();
+    }
   }
 
   #process(): void {
@@ -196,6 +218,10 @@ export class Connection {
       .finally(() => {
         this.#paused = false;
         if (this.#closed) return;
+        if (this.#inputHeld) {
+          this.#inputHeld = false;
+          this.#socket.resume();
+        }
         if (client.replicaFeed !== null) this.#startFeed(client.replicaFeed);
         this.#process();
       });
@@ -269,7 +295,8 @@ export class Connection {
       this.#socket.write(chunk);
     }
     if (client.closeRequested && this.#inflight === 0 && client.reply.pending === 0) {
-      this.#socket.end();
+      // Closed once the replies are out, whether or not the client ever closes its side.
+      this.#socket.end(() => this.#socket.destroy());
       return;
     }
     if (this.#socket.writableLength > OUTPUT_HIGH_WATER) this.#socket.pause();
