@@ -342,6 +342,51 @@ void describe('HttpEndpoint over HTTP', () => {
     }
   });
 
+  void it(
+    'resumes a gzip-encoded normal feed cut mid-reply (it used to wait forever)',
+    { timeout: 20_000 },
+    async () => {
+      const row = (n: number): string =>
+        JSON.stringify({ seq: n, id: `d${n}`, changes: [{ rev: `1-${n}` }] });
+      let calls = 0;
+      handler = (req, _body, res) => {
+        calls++;
+        const since = Number(new URL(req.url ?? '', 'http://x').searchParams.get('since'));
+        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+        if (calls === 1) {
+          res.write(gzipSync(`{"results":[\n${[1, 2, 3].map(row).join(',\n')},\n{"seq":4,"id":"d4","ch`));
+          setTimeout(() => res.socket?.destroy(), 50);
+          return;
+        }
+        const rows = [1, 2, 3, 4, 5].filter((n) => n > since);
+        res.end(gzipSync(`{"results":[\n${rows.map(row).join(',\n')}\n],\n"last_seq":5,"pending":0}\n`));
+      };
+      const ep = endpoint();
+      const ids: string[] = [];
+      try {
+        const result = await ep.changes(
+          {
+            since: 0,
+            filter: { kind: 'none' },
+            winningRevsOnly: false,
+            batchSize: 1,
+            continuous: false,
+            heartbeatMs: 10_000,
+            signal: new AbortController().signal,
+          },
+          async (rows) => {
+            ids.push(...rows.map((r) => r.id));
+          },
+        );
+        assert.equal(result.lastSeq, 5);
+        assert.deepEqual(ids, ['d1', 'd2', 'd3', 'd4', 'd5']);
+        assert.equal(calls, 2);
+      } finally {
+        await ep.close();
+      }
+    },
+  );
+
   void it('falls back to open_revs without _bulk_get, and refuses a multipart reply instead of losing docs', async () => {
     handler = (req, _body, res) => {
       if (req.url?.startsWith('/db/_bulk_get') === true) return json(res, 404, { error: 'not_found' });

@@ -14,9 +14,9 @@
  * Replies are read whole and parsed as JSON (gzip/deflate accepted), except
  * for `stream()`, which hands the raw (decompressed) body to the caller.
  */
-import { isAscii } from 'node:buffer';
+import { constants as bufferConstants, isAscii } from 'node:buffer';
 import { setMaxListeners } from 'node:events';
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { createGunzip, createInflate, gunzip, inflate } from 'node:zlib';
 import { Pool, ProxyAgent, type Dispatcher } from 'undici';
@@ -34,6 +34,8 @@ const MIN_THROTTLE_MS = 20;
 /** How long an idle pooled connection stays open (servers usually allow more). */
 const KEEP_ALIVE_MS = 30_000;
 
+/** The longest reply read whole (decompressed too): the most a JavaScript string can hold. */
+const MAX_RESPONSE_BYTES = bufferConstants.MAX_STRING_LENGTH;
 const gunzipAsync = promisify(gunzip);
 const inflateAsync = promisify(inflate);
 
@@ -147,17 +149,43 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** A whole body as text; ASCII (the usual JSON) is decoded as latin1, which skips UTF-8 validation. */
+/**
+ * A whole body as text; ASCII (the usual JSON) is decoded as latin1, which skips UTF-8
+ * validation. Bodies larger than a string can hold are refused, compressed or not: a peer
+ * must not be able to exhaust this node's memory.
+ */
 async function readAll(body: Dispatcher.ResponseData['body'], encoding: string): Promise<string> {
-  let bytes = Buffer.from(await body.arrayBuffer());
-  if (encoding === 'gzip' || encoding === 'x-gzip') bytes = await gunzipAsync(bytes);
-  else if (encoding === 'deflate') bytes = await inflateAsync(bytes);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_RESPONSE_BYTES) {
+      body.destroy();
+      throw responseTooLarge();
+    }
+    chunks.push(chunk);
+  }
+  let bytes = Buffer.concat(chunks, size);
+  try {
+    if (encoding === 'gzip' || encoding === 'x-gzip')
+      bytes = await gunzipAsync(bytes, { maxOutputLength: MAX_RESPONSE_BYTES });
+    else if (encoding === 'deflate')
+      bytes = await inflateAsync(bytes, { maxOutputLength: MAX_RESPONSE_BYTES });
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') throw responseTooLarge();
+    throw err;
+  }
   return bytes.toString(isAscii(bytes) ? 'latin1' : 'utf8');
 }
 
+const responseTooLarge = (): DoppelError =>
+  new DoppelError(ErrorKind.TooLarge, `the peer's response is larger than ${MAX_RESPONSE_BYTES} bytes`);
+
+/** A streamed body, decompressed; a failure of the body (reset, timeout) fails the result too. */
 function decoded(body: Readable, encoding: string): Readable {
-  if (encoding === 'gzip' || encoding === 'x-gzip') return body.pipe(createGunzip());
-  if (encoding === 'deflate') return body.pipe(createInflate());
+  const ignore = (): void => undefined;
+  if (encoding === 'gzip' || encoding === 'x-gzip') return pipeline(body, createGunzip(), ignore);
+  if (encoding === 'deflate') return pipeline(body, createInflate(), ignore);
   return body;
 }
 
