@@ -379,6 +379,19 @@ void describe('CouchDB HTTP API', () => {
         body: { ...own.json, roles: ['writer', '_admin'] },
       });
       assertError(escalate, 403, 'forbidden', 'raising own roles');
+      // A replicated-style write would leave a hidden branch that deleting the winner revives.
+      const branch = await fetchJson(`${node.url}/_users/org.couchdb.user:alice?new_edits=false`, {
+        auth: asAlice,
+        method: 'PUT',
+        body: { ...own.json, _rev: '1-0123456789abcdef0123456789abcdef', password: 'x' },
+      });
+      assertError(branch, 403, 'forbidden', 'new_edits=false into _users');
+      const bulk = await fetchJson(`${node.url}/_users/_bulk_docs`, {
+        auth: asAlice,
+        method: 'POST',
+        body: { new_edits: false, docs: [{ ...own.json, _rev: '1-0123456789abcdef0123456789abcdef' }] },
+      });
+      assertError(bulk, 403, 'forbidden', 'new_edits=false into _users via _bulk_docs');
       const other = await fetchJson(`${node.url}/_users/org.couchdb.user:bob`, { auth: asAlice });
       assert.ok(
         other.status === 403 || other.status === 404,

@@ -169,6 +169,9 @@ export class DocumentService {
     const sec = this.security(db);
     const isAdmin = isDbAdmin(ctx, sec);
     if (db !== USERS_DB) requireDbMember(ctx, sec);
+    // Replicated revisions are checked against the winner, not their own branch: a user could
+    // plant a branch with today's roles that deleting the winner later revives.
+    else if (!newEdits && !isAdmin) throw forbidden('Only admins can write to _users with new_edits=false.');
     const rules = this.#rules.filter((r) => r.appliesTo(db));
     const edits: DocEdit[] = [];
     for (let raw of docs) {
