@@ -288,7 +288,8 @@ export const configTable = {
     type: 'integer',
     default: 15 * 60 * 1000,
     min: 100,
-    description: 'Outbound streams: longest wait between retries (0.5 s doubling up to this).',
+    description:
+      "Outbound streams: longest wait between retries (0.5 s doubling up to this, and a remote's Retry-After).",
   },
   replicaof: {
     type: 'string',

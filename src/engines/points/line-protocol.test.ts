@@ -99,6 +99,21 @@ void describe('line protocol', () => {
     assert.match(errors[2].message, /bad timestamp/);
   });
 
+  void it(
+    'refuses a long digit run with a stray letter without backtracking over it',
+    { timeout: 10_000 },
+    () => {
+      // The old float pattern took ~2 s for 40,000 digits and grew with the square of the length.
+      const { points, errors } = parse(`m v=${'1'.repeat(200_000)}x 1\nok v=1.5 2`);
+      assert.deepEqual(
+        points.map((p) => p.measurement),
+        ['ok'],
+      );
+      assert.equal(errors.length, 1);
+      assert.match(errors[0].message, /invalid field value/);
+    },
+  );
+
   void it('accepts CRLF, leading blanks and trailing blanks', () => {
     const { points, errors } = parse('  m v=1 1 \r\nm v=2\r\n');
     assert.deepEqual(errors, []);

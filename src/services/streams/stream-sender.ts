@@ -332,10 +332,13 @@ export class StreamSender {
         continue;
       }
       attempts++;
-      const wait =
+      // A remote's Retry-After is honoured up to the longest backoff (a huge one would overflow the timer).
+      const wait = Math.min(
         result.code === 429
           ? Math.max((result.retryAfterS ?? 0) * 1000, BASE_BACKOFF_MS)
-          : Math.min(BASE_BACKOFF_MS * 2 ** Math.min(attempts - 1, 30), this.#options.maxBackoffMs);
+          : BASE_BACKOFF_MS * 2 ** Math.min(attempts - 1, 30),
+        this.#options.maxBackoffMs,
+      );
       backoffUntil = Date.now() + wait;
       this.#setStatus({
         state: rejected ? 'error' : 'crashing',
