@@ -82,12 +82,21 @@ export class Client {
   replicaFeed: ((sink: FeedSink) => ReplicaFeed) | null = null;
   /** Called when the client authenticates (lifts the parser's unauthenticated limits). */
   onAuthenticated: () => void = () => undefined;
+  readonly #gone = new AbortController();
 
   constructor(id: number, server: ServerContext, addr: string, laddr: string) {
     this.id = id;
     this.server = server;
     this.addr = addr;
     this.laddr = laddr;
+  }
+  /** Aborted when the connection closes: what a command waits for is then given up. */
+  get gone(): AbortSignal {
+    return this.#gone.signal;
+  }
+
+  disconnected(): void {
+    this.#gone.abort();
   }
 
   get protocol(): 2 | 3 {

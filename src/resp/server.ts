@@ -129,6 +129,7 @@ export class RespServer {
     const connection = new Connection(socket, client, {
       onInternalError: (err) => this.#options.log.error({ err, client: client.id }, 'resp command failed'),
       onClose: () => {
+        client.disconnected();
         this.#context.watches.unwatchAll(client);
         this.#clients.delete(client);
         this.#connections.delete(connection);

@@ -3,7 +3,7 @@ import type { ChangeRow, ChangesQuery } from '../../engines/docs/document-store.
 import { badRequest } from '../../errors.js';
 import type { ChangesFilterSpec } from '../../services/docs/document-service.js';
 import { jsonBody, sendJson, type HttpDependencies } from './app.js';
-import { feedStream } from './feed-stream.js';
+import { drainedOrClosed, feedStream } from './feed-stream.js';
 import { boolParam, intParam, stringListParam, stringParam, type Query } from './query.js';
 import { closeSignal } from './server-routes.js';
 
@@ -113,7 +113,7 @@ async function streamNormalFeed(
       if (result.rows.length > 0) {
         const chunk = changeRowsBytes(result.rows, sent > 0);
         sent += result.rows.length;
-        if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve));
+        if (!res.write(chunk)) await drainedOrClosed(res);
       }
       if (closed.aborted || sent >= limit || result.rows.length < requested) break;
       requested = Math.min(limit - sent, PAGE_ROWS);

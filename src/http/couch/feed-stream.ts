@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import { closeSignal } from './server-routes.js';
 
@@ -39,17 +40,7 @@ export async function feedStream(reply: FastifyReply, options: FeedOptions): Pro
   const closed = closeSignal(reply.raw);
   const write = async (text: string): Promise<void> => {
     if (closed.aborted) return;
-    if (!res.write(text)) {
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          res.off('drain', done);
-          res.off('close', done);
-          resolve();
-        };
-        res.once('drain', done);
-        res.once('close', done);
-      });
-    }
+    if (!res.write(text)) await drainedOrClosed(res);
   };
   const heartbeat =
     options.heartbeatMs === undefined
@@ -78,4 +69,18 @@ export async function feedStream(reply: FastifyReply, options: FeedOptions): Pro
     if (heartbeat !== undefined) clearInterval(heartbeat);
     res.end();
   }
+}
+
+/** After a write that filled the socket: resolves when it drains, or when the client is gone (it never will). */
+export function drainedOrClosed(res: ServerResponse): Promise<void> {
+  if (res.destroyed) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.once('drain', done);
+    res.once('close', done);
+  });
 }

@@ -190,7 +190,7 @@ async function wait(c: Client, argv: Buffer[]): Promise<void> {
       'WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.',
     );
   const primary = c.server.nodePrimary;
-  c.reply.integer(primary === undefined ? 0 : await primary.waitForReplicas(count, timeout));
+  c.reply.integer(primary === undefined ? 0 : await primary.waitForReplicas(count, timeout, c.gone));
 }
 
 export const replicationCommands: CommandSpec[] = [

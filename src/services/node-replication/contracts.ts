@@ -57,5 +57,6 @@ export interface NodePrimaryControl {
    * WAIT: resolves with how many replicas acknowledged everything written
    * so far, once `count` did or after `timeoutMs` (0: no limit).
    */
-  waitForReplicas(count: number, timeoutMs: number): Promise<number>;
+  /** Resolves early (with the count so far) when `gone` aborts: the client left. */
+  waitForReplicas(count: number, timeoutMs: number, gone?: AbortSignal): Promise<number>;
 }

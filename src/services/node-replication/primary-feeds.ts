@@ -73,23 +73,26 @@ export class NodePrimary implements NodePrimaryControl {
     return [...this.#feeds].map((f) => f.describe());
   }
 
-  waitForReplicas(count: number, timeoutMs: number): Promise<number> {
+  waitForReplicas(count: number, timeoutMs: number, gone?: AbortSignal): Promise<number> {
     const lsn = this.#deps.journal.head;
     const acked = this.#ackedAtLeast(lsn);
-    if (acked >= count || count <= 0) return Promise.resolve(acked);
+    if (acked >= count || count <= 0 || gone?.aborted === true) return Promise.resolve(acked);
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
+      const giveUp = (): void => waiter.resolve(this.#ackedAtLeast(lsn));
       const waiter: AckWaiter = {
         lsn,
         count,
         resolve: (n) => {
           if (timer !== undefined) clearTimeout(timer);
+          gone?.removeEventListener('abort', giveUp);
           this.#waiters.delete(waiter);
           resolve(n);
         },
       };
       this.#waiters.add(waiter);
-      if (timeoutMs > 0) timer = setTimeout(() => waiter.resolve(this.#ackedAtLeast(lsn)), timeoutMs);
+      gone?.addEventListener('abort', giveUp, { once: true });
+      if (timeoutMs > 0) timer = setTimeout(giveUp, timeoutMs);
     });
   }
 
