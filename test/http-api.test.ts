@@ -1689,6 +1689,38 @@ void describe('CouchDB HTTP API', () => {
       });
     });
 
+    void it('POST bodies not labelled JSON are 415 (a web page could send them with the browser credentials)', async () => {
+      const form = (path: string, body: unknown, type: string): Promise<JsonResponse<unknown>> =>
+        api(path, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': type } });
+      await writesNothing(db, async () => {
+        for (const type of [
+          'text/plain',
+          'application/x-www-form-urlencoded',
+          'multipart/form-data; boundary=x',
+        ]) {
+          assertError(
+            await form(`/${db}`, { _id: 'csrf' }, type),
+            415,
+            'bad_content_type',
+            `POST db as ${type}`,
+          );
+          assertError(
+            await form(`/${db}/_bulk_docs`, { docs: [{ _id: 'csrf' }] }, type),
+            415,
+            'bad_content_type',
+            `_bulk_docs as ${type}`,
+          );
+        }
+      });
+      assertError(
+        await form('/_replicate', { source: db, target: `${db}-csrf`, create_target: true }, 'text/plain'),
+        415,
+        'bad_content_type',
+        '_replicate',
+      );
+      assert.equal((await api(`/${db}-csrf`)).status, 404, 'no replication ran');
+    });
+
     void it('documents that are not objects, or carry bad members, are 400', async () => {
       await writesNothing(db, async () => {
         assertError(await raw(`/${db}/new`, 'PUT', '[1,2]'), 400, undefined, 'array doc');

@@ -8,7 +8,7 @@ import Fastify, {
 import type { Logger } from 'pino';
 import type { Journal } from '../../engines/journal/journal.js';
 import { decodeJson } from '../../engines/docs/bulk-docs-request.js';
-import { unauthorized } from '../../errors.js';
+import { DoppelError, ErrorKind, unauthorized } from '../../errors.js';
 import type { AuthService } from '../../services/auth/auth-service.js';
 import { setCookieHeader } from '../../services/auth/session-cookie.js';
 import { anonymousContext, type UserContext } from '../../services/auth/user-context.js';
@@ -69,10 +69,25 @@ export interface HttpDependencies {
 /** Paths anyone may reach without credentials. */
 const PUBLIC_PATHS = new Set(['/', '/_up', '/_session', '/ping', '/health']);
 
-/** The request body parsed as JSON; 400 `bad_request` when it is not. */
+/** The request body parsed as JSON; 400 `bad_request` when it is not (415 when not labelled JSON). */
 export function jsonBody(req: FastifyRequest): unknown {
-  const raw = req.body;
-  return decodeJson(Buffer.isBuffer(raw) ? raw : Buffer.alloc(0));
+  return decodeJson(requestBytes(req));
+}
+
+/**
+ * The request body's bytes; a POST body must say it is JSON (415 otherwise, as CouchDB): an
+ * HTML form on any web page can POST text/plain with the browser's credentials, never JSON.
+ */
+export function requestBytes(req: FastifyRequest): Buffer {
+  const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+  if (req.method === 'POST' && raw.length > 0 && !isJsonContentType(req.headers['content-type']))
+    throw new DoppelError(ErrorKind.UnsupportedMediaType, 'Content-Type must be application/json');
+  return raw;
+}
+
+function isJsonContentType(header: string | undefined): boolean {
+  const type = header?.split(';')[0]?.trim().toLowerCase();
+  return type === 'application/json' || (type?.startsWith('application/') === true && type.endsWith('+json'));
 }
 
 /** Sends JSON text already rendered (documents are spliced, not re-serialized). */

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AllDocsQuery, AllDocsRow, RevsReader } from '../../engines/docs/document-store.js';
 import { badRequest } from '../../errors.js';
-import { jsonBody, sendJson, type HttpDependencies } from './app.js';
+import { jsonBody, requestBytes, sendJson, type HttpDependencies } from './app.js';
 import { boolParam, intParam, keyParam, stringListParam, type Query } from './query.js';
 
 type DbRequest = FastifyRequest<{ Params: { db: string } }>;
@@ -89,8 +89,7 @@ export function registerDatabaseRoutes(app: FastifyInstance, deps: HttpDependenc
   app.post('/:db/_all_docs', allDocs);
 
   app.post('/:db/_bulk_docs', async (req: DbRequest, reply) => {
-    const bytes = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const { newEdits, results } = await deps.docs.bulkDocsBody(req.ctx, req.params.db, bytes);
+    const { newEdits, results } = await deps.docs.bulkDocsBody(req.ctx, req.params.db, requestBytes(req));
     const shown = newEdits ? results : results.filter((r) => !r.ok);
     const rows = shown.map((r) =>
       r.ok

@@ -8,6 +8,7 @@ import { decodeJson } from '../../engines/docs/bulk-docs-request.js';
 import { anonymousContext, requireServerAdmin } from '../../services/auth/user-context.js';
 import type { FollowerService } from '../../services/followers/follower-service.js';
 import type { LeaderStats } from '../../services/followers/leader-stats.js';
+import { requestBytes } from '../couch/app.js';
 import { toOpenSearchError } from './error-mapper.js';
 
 export interface OpenSearchDependencies {
@@ -27,8 +28,8 @@ type IndexRequest = FastifyRequest<{
 
 /** The JSON body; an empty body is `{}` (OpenSearch accepts bodiless `_stop`, `_resume`, …). */
 function body(req: FastifyRequest): unknown {
-  const raw = req.body;
-  if (!Buffer.isBuffer(raw) || raw.length === 0 || raw.toString('utf8').trim() === '') return {};
+  const raw = requestBytes(req);
+  if (raw.length === 0 || raw.toString('utf8').trim() === '') return {};
   return decodeJson(raw);
 }
 
