@@ -410,6 +410,35 @@ void describe('replicator scheduler and control plane', () => {
     assert.ok(direct.status === 401 || direct.status === 403, direct.text);
     // CouchDB answers non-admins with 401 "You are not a server admin."
     assert.equal((await node.request('/_scheduler/jobs', { auth: bob })).status, 401);
+    // Someone else's job is not bob's to change, delete or shadow with a replicated branch.
+    const adminJob = ok(
+      await node.request<Json>('/_replicator/adminjob', {
+        method: 'PUT',
+        body: { source: 'src', target: 'admincopy', create_target: true },
+      }),
+      'admin job',
+    );
+    const rev = String(adminJob['rev']);
+    const own = { source: 'src', target: 'bobcopy3', user_ctx: { name: 'bob', roles: [] } };
+    const takeOver = await node.request('/_replicator/adminjob', {
+      method: 'PUT',
+      auth: bob,
+      body: { ...own, _rev: rev },
+    });
+    assert.equal(takeOver.status, 403, takeOver.text);
+    const remove = await node.request(`/_replicator/adminjob?rev=${rev}`, { method: 'DELETE', auth: bob });
+    assert.equal(remove.status, 403, remove.text);
+    const branch = await node.request('/_replicator/adminjob?new_edits=false', {
+      method: 'PUT',
+      auth: bob,
+      body: { ...own, _rev: '999-0123456789abcdef0123456789abcdef' },
+    });
+    assert.equal(branch.status, 403, branch.text);
+    const bobJob = ok(await node.request<Json>('/_replicator/bob1', { auth: bob }), 'bob job');
+    ok(
+      await node.request(`/_replicator/bob1?rev=${String(bobJob['_rev'])}`, { method: 'DELETE', auth: bob }),
+      'bob deletes his own job',
+    );
   });
 
   void it('shows a bad credential as crashing with a clear reason, backing off', async () => {

@@ -49,7 +49,12 @@ export type ChangesFilterSpec =
  */
 export interface DocumentRule {
   appliesTo(db: string): boolean;
-  validate(ctx: UserContext, doc: Readonly<Record<string, unknown>>): void;
+  /** Every write, deletions too; `existing` is the current winning body (null for a new document). */
+  validate(
+    ctx: UserContext,
+    doc: Readonly<Record<string, unknown>>,
+    existing: Readonly<Record<string, unknown>> | null,
+  ): void;
 }
 
 /**
@@ -169,26 +174,20 @@ export class DocumentService {
     const sec = this.security(db);
     const isAdmin = isDbAdmin(ctx, sec);
     if (db !== USERS_DB) requireDbMember(ctx, sec);
-    // Replicated revisions are checked against the winner, not their own branch: a user could
-    // plant a branch with today's roles that deleting the winner later revives.
-    else if (!newEdits && !isAdmin) throw forbidden('Only admins can write to _users with new_edits=false.');
     const rules = this.#rules.filter((r) => r.appliesTo(db));
+    // Rules check a write against the winner, not its own branch: a replicated revision could
+    // plant a branch (today's roles, another owner's job) that a later winner change revives.
+    if ((db === USERS_DB || rules.length > 0) && !newEdits && !isAdmin)
+      throw forbidden(`Only admins can write to ${db} with new_edits=false.`);
     const edits: DocEdit[] = [];
     for (let raw of docs) {
+      const docId = id ?? (raw as { _id?: unknown } | null)?._id;
       if (rules.length > 0 && typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
-        const doc = raw as Record<string, unknown>;
-        if (doc['_deleted'] !== true) for (const rule of rules) rule.validate(ctx, doc);
+        const existing = this.#winningBody(db, docId);
+        for (const rule of rules) rule.validate(ctx, raw as Record<string, unknown>, existing);
       }
       if (db === USERS_DB) {
-        const docId = id ?? (raw as { _id?: unknown } | null)?._id;
-        let existing: unknown = null;
-        if (typeof docId === 'string') {
-          try {
-            existing = JSON.parse(this.#store.revision(db, docId, undefined).stored.b);
-          } catch {
-            existing = null;
-          }
-        }
+        const existing = this.#winningBody(db, docId);
         const withId = id === undefined ? raw : { ...(raw as object), _id: id };
         if ((withId as { _deleted?: unknown })._deleted !== true) {
           validateUserDoc(withId, existing, ctx, sec);
@@ -211,6 +210,16 @@ export class DocumentService {
       edits.push(edit);
     }
     return edits;
+  }
+
+  /** The winning revision's body of `docId`, or null (none, deleted, or not an id). */
+  #winningBody(db: string, docId: unknown): Record<string, unknown> | null {
+    if (typeof docId !== 'string') return null;
+    try {
+      return JSON.parse(this.#store.revision(db, docId, undefined).stored.b) as Record<string, unknown>;
+    } catch {
+      return null;
+    }
   }
 
   /**

@@ -2,7 +2,7 @@
  * The write rule of `_replicator` databases (CouchDB's `_design/_replicator`
  * validation): a non-admin may only create replications that run as
  * themselves — `user_ctx.name` is their name and `user_ctx.roles` a subset of
- * their roles. Admins may delegate to anyone.
+ * their roles — and may change or delete only their own. Admins may delegate to anyone.
  */
 import { forbidden } from '../../errors.js';
 import { isServerAdmin, type UserContext } from '../auth/user-context.js';
@@ -11,11 +11,19 @@ import { isReplicatorDb } from './replicator-docs.js';
 
 export const replicatorDocRule: DocumentRule = {
   appliesTo: isReplicatorDb,
-  validate(ctx: UserContext, doc: Readonly<Record<string, unknown>>): void {
+  validate(
+    ctx: UserContext,
+    doc: Readonly<Record<string, unknown>>,
+    existing: Readonly<Record<string, unknown>> | null,
+  ): void {
     if (isServerAdmin(ctx)) return;
+    if (existing !== null && ownerOf(existing) !== ctx.name)
+      throw forbidden(
+        'only its owner (user_ctx.name) or an admin may change or delete a replication document',
+      );
+    if (doc['_deleted'] === true) return;
     const userCtx = doc['user_ctx'];
-    const name =
-      typeof userCtx === 'object' && userCtx !== null ? (userCtx as { name?: unknown }).name : undefined;
+    const name = ownerOf(doc);
     if (name !== ctx.name)
       throw forbidden(
         `non-admins may only run replications as themselves: set user_ctx.name to ${JSON.stringify(ctx.name)}`,
@@ -25,3 +33,9 @@ export const replicatorDocRule: DocumentRule = {
       throw forbidden('user_ctx.roles may only list roles you have');
   },
 };
+
+/** The user a replication document runs as (its `user_ctx.name`). */
+function ownerOf(doc: Readonly<Record<string, unknown>>): unknown {
+  const userCtx = doc['user_ctx'];
+  return typeof userCtx === 'object' && userCtx !== null ? (userCtx as { name?: unknown }).name : undefined;
+}
