@@ -16,6 +16,7 @@ import { replayKvEntry } from '../../engines/kv/entry-replay.js';
 import type { Keyspace } from '../../engines/kv/keyspace.js';
 import type { Storage } from '../../storage/environment.js';
 import type { AuthService } from '../auth/auth-service.js';
+import { APPLY_BACKLOG_BYTES, ApplyBacklog } from './apply-backlog.js';
 import { ZERO_REPLID, type NodeIdentity } from './node-identity.js';
 import { restoreSnapshot, SnapshotSpool } from './snapshot.js';
 import { FrameKind, FrameReader, parseAttachment, parseEntry } from './wire.js';
@@ -55,6 +56,8 @@ interface PendingEntry {
   readonly lsn: number;
   readonly journalFrame: Buffer;
   readonly attachments: ReadonlyMap<string, Buffer>;
+  /** Received bytes it holds (see `ApplyBacklog`). */
+  readonly bytes: number;
 }
 
 export interface NodeStreamOptions {
@@ -63,6 +66,8 @@ export interface NodeStreamOptions {
   readonly sendAck: (lsn: number) => void;
   /** A broken stream or a failed write: the link must be dropped. */
   readonly onFailure: (err: unknown) => void;
+  /** After `feed` returned false: enough is applied, reading may resume. */
+  readonly onCaughtUp: () => void;
 }
 
 export class NodeStream {
@@ -82,9 +87,12 @@ export class NodeStream {
   lastAppliedTs = 0;
   entriesApplied = 0;
 
+  readonly #backlog: ApplyBacklog;
+
   constructor(deps: NodeReplicaDeps, options: NodeStreamOptions, reader = new FrameReader()) {
     this.#deps = deps;
     this.#options = options;
+    this.#backlog = new ApplyBacklog(APPLY_BACKLOG_BYTES, options.onCaughtUp);
     this.#reader = reader;
     this.#readLsn = this.#appliedLsn = options.lsn;
     this.primaryHead = options.lsn;
@@ -103,19 +111,24 @@ export class NodeStream {
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
-  feed(chunk: Buffer): void {
-    if (this.#failed) return;
+  /** Applies what `chunk` completes; false: read no more until `onCaughtUp`. */
+  feed(chunk: Buffer): boolean {
+    if (this.#failed) return true;
     this.#reader.feed(chunk);
-    this.drain();
+    return this.drain();
   }
 
   /** Takes the complete frames buffered so far (also those that came with the snapshot's end). */
-  drain(): void {
+  drain(): boolean {
+    let reading = true;
     try {
       for (let f = this.#reader.next(); f !== undefined; f = this.#reader.next()) {
         if (f.kind === FrameKind.Entry) {
           const { lsn, journalFrame } = parseEntry(f.payload);
-          this.#pending.push({ lsn, journalFrame, attachments: this.#attachments });
+          let bytes = journalFrame.length;
+          for (const attachment of this.#attachments.values()) bytes += attachment.length;
+          this.#pending.push({ lsn, journalFrame, attachments: this.#attachments, bytes });
+          reading = this.#backlog.add(bytes);
           if (this.#attachments.size > 0) this.#attachments = new Map();
           this.#readLsn = lsn;
           if (lsn > this.primaryHead) this.primaryHead = lsn;
@@ -130,9 +143,10 @@ export class NodeStream {
       }
     } catch (err) {
       this.#fail(err);
-      return;
+      return true;
     }
     this.#pump();
+    return reading;
   }
 
   /**
@@ -152,6 +166,7 @@ export class NodeStream {
     const dropped: number[] = [];
     const { storage, identity, store } = this.#deps;
     const last = batch[batch.length - 1];
+    const bytes = batch.reduce((sum, item) => sum + item.bytes, 0);
     storage
       .write(() => {
         for (const item of batch) this.#replay(item, changed, dropped);
@@ -160,6 +175,7 @@ export class NodeStream {
       .then(
         () => {
           this.#writesInFlight--;
+          this.#backlog.done(bytes);
           // Writes commit in order: this one's LSN is the highest applied.
           this.#appliedLsn = last.lsn;
           this.lastAppliedTs = decodeFrameTime(last.journalFrame);
@@ -173,6 +189,7 @@ export class NodeStream {
         },
         (err: unknown) => {
           this.#writesInFlight--;
+          this.#backlog.done(bytes);
           identity.reload();
           this.#deps.keyspace.reloadCounters();
           this.#fail(err);

@@ -12,6 +12,7 @@
  * it.
  */
 import type { Keyspace } from '../../engines/kv/keyspace.js';
+import { APPLY_BACKLOG_BYTES, ApplyBacklog } from '../node-replication/apply-backlog.js';
 import type { PrimaryCommandRunner, StreamCommandParser } from './replica-contracts.js';
 
 export interface CommandStreamOptions {
@@ -25,6 +26,8 @@ export interface CommandStreamOptions {
   readonly onFailure: (err: unknown) => void;
   /** A command the keyspace refused or does not know (the stream goes on, as on a Redis replica). */
   readonly onCommandError: (command: string, error: string) => void;
+  /** After `feed` returned false: enough is applied, reading may resume. */
+  readonly onCaughtUp: () => void;
 }
 
 type Step = { readonly argv: Buffer[] } | { readonly group: Buffer[][] };
@@ -42,8 +45,11 @@ export class CommandStream {
   commandsApplied = 0;
   commandErrors = 0;
 
+  readonly #backlog: ApplyBacklog;
+
   constructor(options: CommandStreamOptions) {
     this.#options = options;
+    this.#backlog = new ApplyBacklog(APPLY_BACKLOG_BYTES, options.onCaughtUp);
     this.#readOffset = this.#queuedOffset = this.#appliedOffset = options.offset;
   }
 
@@ -61,8 +67,9 @@ export class CommandStream {
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
-  feed(chunk: Buffer): void {
-    if (this.#failed) return;
+  /** Applies what `chunk` completes; false: read no more until `onCaughtUp`. */
+  feed(chunk: Buffer): boolean {
+    if (this.#failed) return true;
     const parser = this.#options.parser;
     parser.feed(chunk);
     const steps: Step[] = [];
@@ -74,7 +81,7 @@ export class CommandStream {
         command = parser.next();
       } catch (err) {
         this.#fail(err);
-        return;
+        return true;
       }
       if (command === undefined) break;
       const { argv } = command;
@@ -107,8 +114,10 @@ export class CommandStream {
       }
       bytes += command.bytes;
     }
-    if (bytes === 0 && steps.length === 0) return;
+    if (bytes === 0 && steps.length === 0) return this.#backlog.add(0);
+    const reading = this.#backlog.add(bytes);
     this.#submit(steps, bytes, acks);
+    return reading;
   }
 
   #submit(steps: Step[], bytes: number, acks: number[]): void {
@@ -119,6 +128,7 @@ export class CommandStream {
     };
     if (steps.length === 0 && this.#inflight === 0) {
       done();
+      this.#backlog.done(bytes);
       return;
     }
     this.#inflight++;
@@ -126,6 +136,7 @@ export class CommandStream {
       () => this.#apply(steps),
       (err) => {
         this.#inflight--;
+        this.#backlog.done(bytes);
         // After a failed commit nothing later may count: the link is dropped and resyncs.
         if (err === undefined && !this.#failed) done();
         else this.#fail(err ?? new Error('stream write failed'));

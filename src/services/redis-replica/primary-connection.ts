@@ -15,7 +15,7 @@ export class PrimaryConnection {
   #chunks: Buffer[] = [];
   #waiter: (() => void) | null = null;
   #closed: Error | null = null;
-  #onStream: ((chunk: Buffer) => void) | null = null;
+  #onStream: ((chunk: Buffer) => boolean) | null = null;
   readonly closed: Promise<Error>;
   lastIo = Date.now();
 
@@ -25,7 +25,7 @@ export class PrimaryConnection {
     socket.on('data', (chunk: Buffer) => {
       this.lastIo = Date.now();
       if (this.#onStream !== null) {
-        this.#onStream(chunk);
+        if (!this.#onStream(chunk)) socket.pause();
         return;
       }
       this.#chunks.push(chunk);
@@ -128,12 +128,21 @@ export class PrimaryConnection {
     return first.subarray(0, max);
   }
 
-  /** From now on every received chunk (the buffered ones first) goes to `onChunk`. */
-  stream(onChunk: (chunk: Buffer) => void): void {
+  /**
+   * From now on every received chunk (the buffered ones first) goes to `onChunk`; when it
+   * returns false, reading stops until `resume()`.
+   */
+  stream(onChunk: (chunk: Buffer) => boolean): void {
     const rest = this.#chunks;
     this.#chunks = [];
     this.#onStream = onChunk;
-    for (const chunk of rest) onChunk(chunk);
+    let reading = true;
+    for (const chunk of rest) reading = onChunk(chunk);
+    if (!reading) this.#socket.pause();
+  }
+
+  resume(): void {
+    this.#socket.resume();
   }
 
   close(reason = 'closed by the replica'): void {

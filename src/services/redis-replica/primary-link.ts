@@ -72,7 +72,8 @@ const READ_SIZE = 1024 * 1024;
 interface AppliedStream {
   readonly readOffset: number;
   readonly appliedOffset: number;
-  feed(chunk: Buffer): void;
+  /** False: read no more until the stream's `onCaughtUp`. */
+  feed(chunk: Buffer): boolean;
   settled(): Promise<void>;
 }
 
@@ -285,6 +286,7 @@ export class PrimaryLink {
         this.#forceFullSync = true;
         conn.close('node stream failed');
       },
+      onCaughtUp: () => conn.resume(),
     });
     if (answer.startsWith('+FULLRESYNC')) {
       const [, replid, lsnText] = answer.split(' ');
@@ -449,6 +451,7 @@ export class PrimaryLink {
           log.warn({ command, error, errors: n }, 'redis replica: a command from the primary failed here');
         }
       },
+      onCaughtUp: () => conn.resume(),
     });
   }
 
