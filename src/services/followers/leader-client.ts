@@ -7,6 +7,7 @@
  */
 import { Agent, request, type Dispatcher } from 'undici';
 import { DoppelError, ErrorKind } from '../../errors.js';
+import { readCapped } from '../remotes/capped-body.js';
 import type { Remote } from '../remotes/remote-registry.js';
 
 export interface LeaderDbInfo {
@@ -24,6 +25,8 @@ export interface DbUpdate {
 }
 
 const REQUEST_TIMEOUT_MS = 15_000;
+/** The leader's replies read whole are small (info, security, status): this is far above them. */
+const MAX_REPLY_BYTES = 64 * 1024 * 1024;
 const CONNECTIONS_PER_REMOTE = 4;
 
 function statusError(status: number, what: string, reason: string): DoppelError {
@@ -84,8 +87,15 @@ export class LeaderClient {
     }
     let text: string;
     try {
-      text = await reply.body.text();
+      const bytes = await readCapped(reply.body, MAX_REPLY_BYTES);
+      if (bytes === null)
+        throw new DoppelError(
+          ErrorKind.TooLarge,
+          `${what}: the leader's reply is over ${MAX_REPLY_BYTES} bytes`,
+        );
+      text = bytes.toString('utf8');
     } catch (err) {
+      if (err instanceof DoppelError) throw err;
       throw new DoppelError(ErrorKind.Unavailable, `${what}: reply cut off`, { cause: err });
     }
     if (options.accept?.includes(reply.statusCode) === true) return null;

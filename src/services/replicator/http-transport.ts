@@ -21,6 +21,7 @@ import { promisify } from 'node:util';
 import { createGunzip, createInflate, gunzip, inflate } from 'node:zlib';
 import { Pool, ProxyAgent, type Dispatcher } from 'undici';
 import { badRequest, DoppelError, ErrorKind } from '../../errors.js';
+import { readCapped } from '../remotes/capped-body.js';
 
 export const DEFAULT_HTTP_CONNECTIONS = 20;
 export const DEFAULT_CONNECTION_TIMEOUT_MS = 30_000;
@@ -155,17 +156,8 @@ function parseJson(text: string): unknown {
  * must not be able to exhaust this node's memory.
  */
 async function readAll(body: Dispatcher.ResponseData['body'], encoding: string): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_RESPONSE_BYTES) {
-      body.destroy();
-      throw responseTooLarge();
-    }
-    chunks.push(chunk);
-  }
-  let bytes = Buffer.concat(chunks, size);
+  let bytes = await readCapped(body, MAX_RESPONSE_BYTES);
+  if (bytes === null) throw responseTooLarge();
   try {
     if (encoding === 'gzip' || encoding === 'x-gzip')
       bytes = await gunzipAsync(bytes, { maxOutputLength: MAX_RESPONSE_BYTES });

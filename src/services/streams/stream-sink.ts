@@ -7,6 +7,7 @@
  */
 import { Agent, request, type Dispatcher } from 'undici';
 import { formatBasicAuth } from '../auth/basic-auth.js';
+import { readCapped } from '../remotes/capped-body.js';
 import type { Remote } from '../remotes/remote-registry.js';
 import type { StreamConfig } from './stream-config.js';
 
@@ -23,6 +24,8 @@ export interface SendResult {
 }
 
 const MESSAGE_LIMIT = 512;
+/** A remote's reply is only ever a status and an error message: more is not read. */
+const MAX_REPLY_BYTES = 1024 * 1024;
 
 export class StreamSink {
   readonly #agent: Dispatcher;
@@ -95,7 +98,7 @@ export class StreamSink {
           method: 'GET',
           headers: authHeaders(remote, sink),
         });
-        const text = await res.body.text();
+        const text = await replyText(res.body);
         return res.statusCode === 200
           ? { code: 200, ok: true, message: null }
           : { code: res.statusCode, ok: false, message: failureText(res.statusCode, text) };
@@ -126,7 +129,7 @@ export class StreamSink {
         headers,
         body: payload,
       });
-      const text = await res.body.text();
+      const text = await replyText(res.body);
       const success =
         sink === 'bulk_docs' ? res.statusCode === 201 || res.statusCode === 200 : res.statusCode === 204;
       if (success) return { code: res.statusCode, ok: true, message: null };
@@ -203,4 +206,9 @@ function errorText(err: unknown): string {
     return typeof code === 'string' ? `${code}: ${err.message}` : err.message;
   }
   return String(err);
+}
+
+/** The reply as text, up to `MAX_REPLY_BYTES` (a longer one reads as empty: only its status counts). */
+async function replyText(body: Dispatcher.ResponseData['body']): Promise<string> {
+  return (await readCapped(body, MAX_REPLY_BYTES))?.toString('utf8') ?? '';
 }
