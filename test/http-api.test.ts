@@ -1561,6 +1561,20 @@ void describe('CouchDB HTTP API', () => {
     ): Promise<{ docs: Record<string, unknown>[]; bookmark?: string; warning?: string }> =>
       expectOk(`/${db}/_find`, { method: 'POST', body });
 
+    void it('a catastrophically backtracking $regex answers at once (linear fallback)', async () => {
+      await putDoc(db, 'redos', { k: `${'a'.repeat(40)}b` });
+      // With a backtracking engine alone this pattern needs about 2^40 steps on that value.
+      const res = await api<{ docs: unknown[] }>(`/${db}/_find`, {
+        method: 'POST',
+        body: { selector: { k: { $regex: '^(a|a)*$' } }, fields: ['_id'] },
+        signal: AbortSignal.timeout(10_000),
+      });
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(res.json.docs, []);
+      const rev = (await expectOk<{ _rev: string }>(`/${db}/redos`))._rev;
+      await expectOk(`/${db}/redos?rev=${rev}`, { method: 'DELETE' });
+    });
+
     void it('operators, fields, sort, limit, skip', async () => {
       const older = await find({
         selector: { age: { $gt: 30 } },

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import pino from 'pino';
 import type { Config } from '../config/config-table.js';
 import { SYSTEM_DATABASES } from '../engines/docs/database-record.js';
@@ -50,6 +51,9 @@ function packageVersion(): string {
  * order, and opens the front doors. Nothing else wires parts together.
  */
 export async function startNode(config: Config): Promise<RunningNode> {
+  // Users' patterns ($regex, filters) run in this process: one that backtracks without end
+  // would hold the event loop, so V8 switches such a match to its linear-time engine.
+  setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
   const log = pino({ level: config.log_level, base: { node: undefined } });
   const storage = new Storage({
     path: config.data_dir,
