@@ -379,6 +379,19 @@ void describe('CouchDB HTTP API', () => {
         body: { ...own.json, roles: ['writer', '_admin'] },
       });
       assertError(escalate, 403, 'forbidden', 'raising own roles');
+      // A hash at a cost of her choosing would make each failed login as alice take minutes.
+      const costly = await fetchJson(`${node.url}/_users/org.couchdb.user:alice`, {
+        auth: asAlice,
+        method: 'PUT',
+        body: { ...own.json, iterations: 1_000_000_000 },
+      });
+      assertError(costly, 403, 'forbidden', 'choosing her own hash cost');
+      const profile = await fetchJson(`${node.url}/_users/org.couchdb.user:alice`, {
+        auth: asAlice,
+        method: 'PUT',
+        body: { ...own.json, city: 'Oslo' },
+      });
+      assert.equal(profile.status, 201, `updating her profile: ${profile.text}`);
       // A replicated-style write would leave a hidden branch that deleting the winner revives.
       const branch = await fetchJson(`${node.url}/_users/org.couchdb.user:alice?new_edits=false`, {
         auth: asAlice,

@@ -181,6 +181,14 @@ export function validateUserDoc(
   if (typeof doc['password'] !== 'string') validateStoredCredentials(doc);
 
   if (!isAdmin) {
+    // Stored hashes come only from the node's own hashing (a `password`) or from an admin: a
+    // user-chosen cost (`iterations: 1e9`) would make every failed login as them take minutes.
+    if (typeof doc['password'] !== 'string') {
+      for (const field of CREDENTIAL_FIELDS) {
+        if (field !== 'password' && JSON.stringify(doc[field]) !== JSON.stringify(old?.[field]))
+          throw forbidden('Only admins may set password hashes; send a password instead.');
+      }
+    }
     if (old !== null) {
       if (ctx.name !== name) throw forbidden('You may only update your own user document.');
       const stored: unknown = old['roles'];
