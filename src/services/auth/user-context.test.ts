@@ -219,6 +219,14 @@ void describe('validateUserDoc', () => {
       'Usernames can not be changed.',
     ],
     ['anonymous sets roles', userDoc({ roles: ['x'] }), null, anon, 'Only _admin may set roles'],
+    ['user brings a costly hash', stored({ iterations: 1e9 }), stored(), joe, /Only admins may store a hash/],
+    [
+      'signup with a costly hash',
+      stored({ iterations: 1e9, roles: [] }),
+      null,
+      anon,
+      /Only admins may store/,
+    ],
     [
       'user edits own roles',
       userDoc({ roles: ['reader', 'boss'] }),

@@ -181,14 +181,16 @@ export function validateUserDoc(
   if (typeof doc['password'] !== 'string') validateStoredCredentials(doc);
 
   if (!isAdmin) {
-    // Stored hashes come only from the node's own hashing (a `password`) or from an admin: a
-    // user-chosen cost (`iterations: 1e9`) would make every failed login as them take minutes.
-    if (typeof doc['password'] !== 'string') {
-      for (const field of CREDENTIAL_FIELDS) {
-        if (field !== 'password' && JSON.stringify(doc[field]) !== JSON.stringify(old?.[field]))
-          throw forbidden('Only admins may set password hashes; send a password instead.');
-      }
-    }
+    // A hash a user brings may not cost more than the node's own: at `iterations: 1e9`, every
+    // failed login as them would take minutes of the shared hashing threads.
+    const iterations = doc['iterations'];
+    if (
+      typeof doc['password'] !== 'string' &&
+      typeof iterations === 'number' &&
+      iterations > DEFAULT_PBKDF2_ITERATIONS &&
+      iterations !== old?.['iterations']
+    )
+      throw forbidden(`Only admins may store a hash of more than ${DEFAULT_PBKDF2_ITERATIONS} iterations.`);
     if (old !== null) {
       if (ctx.name !== name) throw forbidden('You may only update your own user document.');
       const stored: unknown = old['roles'];
