@@ -245,6 +245,14 @@ void describe('CouchDB HTTP API', () => {
         'unauthorized',
       );
       assert.equal((await dbInfo('aa-first')).update_seq, 0);
+      // The public paths are public to read only: a database named like one is not.
+      assertError(
+        await fetchJson(`${node.url}/ping`, { method: 'POST', body: { a: 1 } }),
+        401,
+        'unauthorized',
+        'POST /ping',
+      );
+      assert.equal((await fetchJson(`${node.url}/_up`)).status, 200);
     });
   });
 
@@ -430,6 +438,18 @@ void describe('CouchDB HTTP API', () => {
         401,
         'unauthorized',
       );
+      // Attachment writes check membership before looking at the document (no 409 vs 404 probing).
+      for (const path of ['/secure/existing/a.txt', '/secure/nothere/a.txt']) {
+        const put = await fetchJson(`${node.url}${path}`, {
+          auth: asAlice,
+          method: 'PUT',
+          body: 'x',
+          headers: { 'content-type': 'text/plain' },
+        });
+        assertError(put, 403, 'forbidden', `PUT ${path}`);
+        const del = await fetchJson(`${node.url}${path}?rev=1-abc`, { auth: asAlice, method: 'DELETE' });
+        assertError(del, 403, 'forbidden', `DELETE ${path}`);
+      }
       assert.equal((await dbInfo('secure')).doc_count, 1);
     });
 

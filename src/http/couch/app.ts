@@ -66,8 +66,12 @@ export interface HttpDependencies {
   readonly isReady: () => boolean;
 }
 
-/** Paths anyone may reach without credentials. */
+/** Paths anyone may read without credentials (`/_session` also takes logins and logouts). */
 const PUBLIC_PATHS = new Set(['/', '/_up', '/_session', '/ping', '/health']);
+
+function isPublic(path: string, method: string): boolean {
+  return path === '/_session' || (PUBLIC_PATHS.has(path) && (method === 'GET' || method === 'HEAD'));
+}
 
 /** The request body parsed as JSON; 400 `bad_request` when it is not (415 when not labelled JSON). */
 export function jsonBody(req: FastifyRequest): unknown {
@@ -130,7 +134,7 @@ export function buildHttpApp(deps: HttpDependencies): FastifyInstance {
       );
     }
     const path = req.url.split('?')[0];
-    if (ctx.name === null && !PUBLIC_PATHS.has(path) && !(path === '/_session' && req.method === 'POST')) {
+    if (ctx.name === null && !isPublic(path, req.method)) {
       throw unauthorized('Authentication required.');
     }
   });

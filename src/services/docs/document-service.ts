@@ -387,6 +387,8 @@ export class DocumentService {
     contentType: string,
     bytes: Buffer,
   ): Promise<{ id: string; rev: string }> {
+    // Before the document is read: its revisions are no business of a non-member's (409/404 would tell).
+    this.requireReader(ctx, db, id);
     const doc = this.#docWithAttachments(db, id, rev);
     const atts = (doc['_attachments'] ?? {}) as Record<string, unknown>;
     atts[name] = { content_type: contentType, data: bytes.toString('base64') };
@@ -401,6 +403,7 @@ export class DocumentService {
     name: string,
     rev: string | undefined,
   ): Promise<{ id: string; rev: string }> {
+    this.requireReader(ctx, db, id);
     if (rev === undefined) throw new DoppelError(ErrorKind.Conflict, 'Document update conflict.');
     const doc = this.#docWithAttachments(db, id, rev);
     const atts = (doc['_attachments'] ?? {}) as Record<string, unknown>;
