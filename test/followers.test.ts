@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { basicAuth, DoppelProcess, makeTempDir } from './support/doppel-process.js';
+import { basicAuth, DoppelProcess, makeTempDir, type JsonResponse } from './support/doppel-process.js';
 import { FaultProxy } from './support/fault-proxy.js';
 import { eventually, ok } from './support/eventually.js';
 
@@ -441,45 +441,30 @@ void describe('follower databases (OpenSearch replication API)', () => {
     });
     await call(leader, '/guarded/doc', 'PUT', { a: 1 });
     const fran = basicAuth('fran', 'fran-pw');
-    const noRoles = await follower.request<Json>(`${R}/guarded-f/_start`, {
-      method: 'PUT',
-      auth: fran,
-      body: { leader_alias: 'leader', leader_index: 'guarded' },
-    });
+    /** fran starts guarded-f, with `use_roles` [leader role, follower role] when given. */
+    const startAsFran = (roles?: [string, string]): Promise<JsonResponse<Json>> =>
+      follower.request<Json>(`${R}/guarded-f/_start`, {
+        method: 'PUT',
+        auth: fran,
+        body: {
+          leader_alias: 'leader',
+          leader_index: 'guarded',
+          ...(roles === undefined
+            ? {}
+            : { use_roles: { leader_cluster_role: roles[0], follower_cluster_role: roles[1] } }),
+        },
+      });
+    const noRoles = await startAsFran();
     assert.equal(noRoles.status, 403, noRoles.text);
     assert.equal((noRoles.json['error'] as Json)['type'], 'security_exception');
-    const wrongLeaderRole = await follower.request<Json>(`${R}/guarded-f/_start`, {
-      method: 'PUT',
-      auth: fran,
-      body: {
-        leader_alias: 'leader',
-        leader_index: 'guarded',
-        use_roles: { leader_cluster_role: 'other_role', follower_cluster_role: 'follower_role' },
-      },
-    });
+    const wrongLeaderRole = await startAsFran(['other_role', 'follower_role']);
     assert.equal(wrongLeaderRole.status, 403, wrongLeaderRole.text);
     // A role fran holds, but that no admin made a follower role (--follower-roles), grants nothing.
-    const notAFollowerRole = await follower.request<Json>(`${R}/guarded-f/_start`, {
-      method: 'PUT',
-      auth: fran,
-      body: {
-        leader_alias: 'leader',
-        leader_index: 'guarded',
-        use_roles: { leader_cluster_role: 'leader_role', follower_cluster_role: 'other_role' },
-      },
-    });
+    const notAFollowerRole = await startAsFran(['leader_role', 'other_role']);
     assert.equal(notAFollowerRole.status, 403, notAFollowerRole.text);
     assert.match(notAFollowerRole.text, /not a follower role/);
     // System roles are every database's defaults, never replication roles.
-    const systemRole = await follower.request<Json>(`${R}/guarded-f/_start`, {
-      method: 'PUT',
-      auth: fran,
-      body: {
-        leader_alias: 'leader',
-        leader_index: 'guarded',
-        use_roles: { leader_cluster_role: '_admin', follower_cluster_role: 'follower_role' },
-      },
-    });
+    const systemRole = await startAsFran(['_admin', 'follower_role']);
     assert.equal(systemRole.status, 400, systemRole.text);
     // A follower named like a replicator database would run the leader's documents as jobs here.
     const replicatorDb = await follower.request<Json>(
@@ -491,15 +476,7 @@ void describe('follower databases (OpenSearch replication API)', () => {
     );
     assert.equal(replicatorDb.status, 400, replicatorDb.text);
     assert.match(replicatorDb.text, /replicator database cannot be a follower/);
-    const started = await follower.request<Json>(`${R}/guarded-f/_start`, {
-      method: 'PUT',
-      auth: fran,
-      body: {
-        leader_alias: 'leader',
-        leader_index: 'guarded',
-        use_roles: { leader_cluster_role: 'leader_role', follower_cluster_role: 'follower_role' },
-      },
-    });
+    const started = await startAsFran(['leader_role', 'follower_role']);
     assert.equal(started.status, 200, started.text);
     const s = await follower.request<Json>(`${R}/guarded-f/_status`, { auth: fran });
     assert.equal(s.status, 200, s.text);

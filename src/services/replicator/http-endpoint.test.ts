@@ -76,6 +76,17 @@ void describe('HttpEndpoint over HTTP', () => {
     server.close();
   });
 
+  /** A normal (not continuous) feed from the start, `batchSize` rows per batch. */
+  const normalFeed = (batchSize: number): Parameters<HttpEndpoint['changes']>[0] => ({
+    since: 0,
+    filter: { kind: 'none' },
+    winningRevsOnly: false,
+    batchSize,
+    continuous: false,
+    heartbeatMs: 10_000,
+    signal: new AbortController().signal,
+  });
+
   const endpoint = (options: ConstructorParameters<typeof HttpEndpoint>[1] = {}): HttpEndpoint =>
     new HttpEndpoint({ url: `http://127.0.0.1:${port}/db`, auth: { bearer: 'tok-123' } }, options);
 
@@ -312,20 +323,9 @@ void describe('HttpEndpoint over HTTP', () => {
     const ep = endpoint();
     const batches: [Seq, string[]][] = [];
     try {
-      const result = await ep.changes(
-        {
-          since: 0,
-          filter: { kind: 'none' },
-          winningRevsOnly: false,
-          batchSize: 2,
-          continuous: false,
-          heartbeatMs: 10_000,
-          signal: new AbortController().signal,
-        },
-        async (rows, lastSeq) => {
-          batches.push([lastSeq, rows.map((r) => r.id)]);
-        },
-      );
+      const result = await ep.changes(normalFeed(2), async (rows, lastSeq) => {
+        batches.push([lastSeq, rows.map((r) => r.id)]);
+      });
       assert.equal(result.lastSeq, 7);
       assert.deepEqual(batches, [
         [2, ['d1', 'd2']],
@@ -364,20 +364,9 @@ void describe('HttpEndpoint over HTTP', () => {
       const ep = endpoint();
       const ids: string[] = [];
       try {
-        const result = await ep.changes(
-          {
-            since: 0,
-            filter: { kind: 'none' },
-            winningRevsOnly: false,
-            batchSize: 1,
-            continuous: false,
-            heartbeatMs: 10_000,
-            signal: new AbortController().signal,
-          },
-          async (rows) => {
-            ids.push(...rows.map((r) => r.id));
-          },
-        );
+        const result = await ep.changes(normalFeed(1), async (rows) => {
+          ids.push(...rows.map((r) => r.id));
+        });
         assert.equal(result.lastSeq, 5);
         assert.deepEqual(ids, ['d1', 'd2', 'd3', 'd4', 'd5']);
         assert.equal(calls, 2);
