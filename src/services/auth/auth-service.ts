@@ -7,7 +7,13 @@ import { DoppelError, ErrorKind, unauthorized } from '../../errors.js';
 import type { Storage } from '../../storage/environment.js';
 import { ApiTokens } from './api-tokens.js';
 import { parseBasicAuth } from './basic-auth.js';
-import { hashPasswordAsync, VerifiedCredentialCache, type PasswordHash } from './passwords.js';
+import {
+  hashPasswordAsync,
+  UNMATCHABLE_HASH,
+  VerifiedCredentialCache,
+  verifyPasswordAsync,
+  type PasswordHash,
+} from './passwords.js';
 import {
   makeSessionCookie,
   parseSessionCookie,
@@ -144,7 +150,10 @@ export class AuthService {
   /** Checks a name and password; null when they do not match. */
   async verify(name: string, password: string): Promise<UserContext | null> {
     const creds = this.#credentials(name);
-    if (creds === undefined) return null;
+    if (creds === undefined) {
+      await verifyPasswordAsync(UNMATCHABLE_HASH, password);
+      return null;
+    }
     if (!(await this.#cache.verifyAsync(name, creds.stored, password))) return null;
     return this.#context(name, creds);
   }

@@ -1,7 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { DoppelError, ErrorKind } from '../../errors.js';
 import {
   DEFAULT_PBKDF2_ITERATIONS,
+  UNMATCHABLE_HASH,
   VerifiedCredentialCache,
   hashPassword,
   hashPasswordAsync,
@@ -222,5 +224,27 @@ void describe('VerifiedCredentialCache', () => {
 
   void it('rejects a nonsensical bound', () => {
     assert.throws(() => new VerifiedCredentialCache({ maxEntries: 0 }), RangeError);
+  });
+});
+
+void describe('PBKDF2 turns', () => {
+  void it('runs two hashes at a time, queues 256 more and refuses the rest as unavailable', async () => {
+    const stored = hashPassword('pw', FAST);
+    // Every call below takes or queues for its turn before any hash can finish.
+    const accepted = Array.from({ length: 2 + 256 }, () => verifyPasswordAsync(stored, 'pw'));
+    const refused = verifyPasswordAsync(stored, 'pw');
+    await assert.rejects(
+      refused,
+      (err: unknown) => err instanceof DoppelError && err.kind === ErrorKind.Unavailable,
+    );
+    assert.deepEqual(new Set(await Promise.all(accepted)), new Set([true]));
+    // Turns are handed back: a later check runs normally.
+    assert.equal(await verifyPasswordAsync(stored, 'nope'), false);
+  });
+
+  void it('never matches the hash that stands in for unknown users, which costs a default hash', async () => {
+    assert.equal(UNMATCHABLE_HASH.iterations, DEFAULT_PBKDF2_ITERATIONS);
+    assert.equal(UNMATCHABLE_HASH.password_scheme, 'pbkdf2');
+    assert.equal(await verifyPasswordAsync(UNMATCHABLE_HASH, ''), false);
   });
 });

@@ -13,6 +13,7 @@
  *   (`password_sha` = hex sha1(password + salt)); `simple+pbkdf2` runs PBKDF2 over that legacy hash.
  */
 import { createHash, createHmac, pbkdf2, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { DoppelError, ErrorKind } from '../../errors.js';
 
 export interface PasswordHash {
   password_scheme: 'pbkdf2';
@@ -188,7 +189,10 @@ export function verifyPassword(stored: unknown, password: string): boolean {
   }
 }
 
-/** Like {@link verifyPassword} but runs PBKDF2 on the thread pool; never rejects. */
+/**
+ * Like {@link verifyPassword} but runs PBKDF2 on the thread pool. Rejects only when too many
+ * hashes already wait (an `unavailable` error); any other failure is a mismatch.
+ */
 export async function verifyPasswordAsync(stored: unknown, password: string): Promise<boolean> {
   try {
     if (typeof password !== 'string') return false;
@@ -203,21 +207,66 @@ export async function verifyPasswordAsync(stored: unknown, password: string): Pr
       plan.digest,
     );
     return hexEquals(derived.toString('hex'), plan.expected);
-  } catch {
+  } catch (err) {
+    if (err instanceof DoppelError) throw err;
     return false;
   }
 }
 
-function pbkdf2Async(
+/**
+ * Stored credentials no password matches (the derived key is random), at the cost of a
+ * default hash: checking a name that has no account takes as long as checking one that
+ * has, so timing does not tell which names exist.
+ */
+export const UNMATCHABLE_HASH: Readonly<PasswordHash> = Object.freeze(
+  pbkdf2Result(newSalt(), DEFAULT_PBKDF2_ITERATIONS, randomBytes(32)),
+);
+
+/**
+ * At most this many PBKDF2 runs at once: each holds one of libuv's four threads for ~100 ms,
+ * and the rest of the node (file reads, zlib, DNS) needs the others. A flood of failed logins
+ * then slows logins down, not the node.
+ */
+const MAX_RUNNING_HASHES = 2;
+/** Hashes waiting beyond this many are refused (HTTP 503, RESP -ERR) instead of queued. */
+const MAX_WAITING_HASHES = 256;
+
+let runningHashes = 0;
+const waitingHashes: (() => void)[] = [];
+
+async function hashingTurn(): Promise<void> {
+  if (runningHashes < MAX_RUNNING_HASHES) {
+    runningHashes++;
+    return;
+  }
+  if (waitingHashes.length >= MAX_WAITING_HASHES) {
+    throw new DoppelError(ErrorKind.Unavailable, 'Too many password checks are in progress; retry later.');
+  }
+  // The finishing hash hands its turn over directly, so `runningHashes` stays counted.
+  await new Promise<void>((resolve) => waitingHashes.push(resolve));
+}
+
+function endHashingTurn(): void {
+  const next = waitingHashes.shift();
+  if (next === undefined) runningHashes--;
+  else next();
+}
+
+async function pbkdf2Async(
   password: string,
   salt: string,
   iterations: number,
   keyLength: number,
   digest: string,
 ): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    pbkdf2(password, salt, iterations, keyLength, digest, (err, key) => (err ? reject(err) : resolve(key)));
-  });
+  await hashingTurn();
+  try {
+    return await new Promise((resolve, reject) => {
+      pbkdf2(password, salt, iterations, keyLength, digest, (err, key) => (err ? reject(err) : resolve(key)));
+    });
+  } finally {
+    endHashingTurn();
+  }
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
