@@ -315,6 +315,12 @@ void describe('Redis clients against Doppel', () => {
         await rejection(user.flushall()),
         "NOPERM this user has no permissions to run the 'flushall' command",
       );
+      // The connection list shows every user's addresses and names: admins only, as Redis' @admin.
+      assert.equal(
+        await rejection(user.client('LIST')),
+        "NOPERM this user has no permissions to run the 'client|list' command",
+      );
+      assert.match(String(await user.client('INFO')), /user=redis-app/);
       await user.del('app-key');
 
       const wrong = new Redis({

@@ -6,7 +6,7 @@
 import { ADMIN_ROLE } from '../services/auth/user-context.js';
 import type { Client } from './client.js';
 import { Flag, type CommandSpec } from './command-spec.js';
-import { respError, toRespError, unknownCommand, wrongArity } from './errors.js';
+import { noPermission, respError, toRespError, unknownCommand, wrongArity } from './errors.js';
 
 export const NOAUTH = 'Authentication required.';
 
@@ -18,7 +18,7 @@ export function admit(client: Client, spec: CommandSpec | undefined, argv: Buffe
     if ((spec.arity > 0 && argv.length !== spec.arity) || argv.length < -spec.arity)
       throw wrongArity(spec.name);
     if ((spec.flags & Flag.Admin) !== 0 && client.user?.roles.includes(ADMIN_ROLE) !== true) {
-      throw respError(`this user has no permissions to run the '${spec.name}' command`, 'NOPERM');
+      throw noPermission(spec.name);
     }
     if ((spec.flags & Flag.Write) !== 0 && client.server.isReadOnly()) {
       throw respError("You can't write against a read only replica.", 'READONLY');

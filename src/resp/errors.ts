@@ -30,6 +30,10 @@ export function respError(reason: string, code?: string): DoppelError {
   return new DoppelError(ErrorKind.BadRequest, reason, code === undefined ? {} : { errorName: code });
 }
 
+/** Redis' refusal of a command the user's rights do not cover (`command` as `name` or `name|sub`). */
+export const noPermission = (command: string): DoppelError =>
+  respError(`this user has no permissions to run the '${command}' command`, 'NOPERM');
+
 export const syntaxError = (): DoppelError => respError('syntax error');
 export const notIntegerError = (): DoppelError => respError('value is not an integer or out of range');
 export const notFloatError = (): DoppelError => respError('value is not a valid float');

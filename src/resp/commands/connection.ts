@@ -1,10 +1,11 @@
 /** Connection commands: AUTH, HELLO, PING, ECHO, QUIT, SELECT, CLIENT. */
 import { DATABASES } from '../../engines/kv/keyspace.js';
+import { ADMIN_ROLE } from '../../services/auth/user-context.js';
 import { parseInt64 } from '../../engines/kv/numbers.js';
 import { int, text, word } from '../args.js';
 import type { Client } from '../client.js';
 import { command, Flag, type CommandSpec } from '../command-spec.js';
-import { respError, syntaxError } from '../errors.js';
+import { noPermission, respError, syntaxError } from '../errors.js';
 import { clientLine } from './server.js';
 
 const WRONGPASS = (): Error => respError('invalid username-password pair or user is disabled.', 'WRONGPASS');
@@ -68,6 +69,9 @@ function clientCommand(c: Client, argv: Buffer[]): void {
       return;
     }
     case 'LIST': {
+      if (c.user?.roles.includes(ADMIN_ROLE) !== true) {
+        throw noPermission('client|list');
+      }
       const lines = [...c.server.clients].map((other) => clientLine(other) + '\n');
       r.verbatim(lines.join(''));
       return;
