@@ -1,7 +1,7 @@
 /** Connection commands: AUTH, HELLO, PING, ECHO, QUIT, SELECT, CLIENT. */
 import { DATABASES } from '../../engines/kv/keyspace.js';
-import { ADMIN_ROLE } from '../../services/auth/user-context.js';
 import { parseInt64 } from '../../engines/kv/numbers.js';
+import { ADMIN_ROLE } from '../../services/auth/user-context.js';
 import { int, text, word } from '../args.js';
 import type { Client } from '../client.js';
 import { command, Flag, type CommandSpec } from '../command-spec.js';

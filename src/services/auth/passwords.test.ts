@@ -228,7 +228,7 @@ void describe('VerifiedCredentialCache', () => {
 });
 
 void describe('PBKDF2 turns', () => {
-  void it('runs two hashes at a time, queues 256 more and refuses the rest as unavailable', async () => {
+  void it('admits two running and 256 waiting hashes and refuses the next as unavailable', async () => {
     const stored = hashPassword('pw', FAST);
     // Every call below takes or queues for its turn before any hash can finish.
     const accepted = Array.from({ length: 2 + 256 }, () => verifyPasswordAsync(stored, 'pw'));
