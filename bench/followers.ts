@@ -14,7 +14,7 @@
  *
  * Usage: npx tsx bench/followers.ts [--docs 100000] [--doc-bytes 1024]
  *          [--latency-seconds 10] [--rate 1000] [--followers 200]
- *          [--only bootstrap|latency|many]
+ *          [--only bootstrap|latency|many] [--cpu-prof DIR]
  *
  * Needs `npm run build` (the nodes run dist/). Progress goes to stderr; the
  * last line on stdout is one JSON object.
@@ -42,6 +42,7 @@ interface Options {
   readonly rate: number;
   readonly followers: number;
   readonly only: 'bootstrap' | 'latency' | 'many' | undefined;
+  readonly cpuProf: string | undefined;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -54,6 +55,7 @@ function parseOptions(argv: string[]): Options {
       rate: { type: 'string' },
       followers: { type: 'string' },
       only: { type: 'string' },
+      'cpu-prof': { type: 'string' },
     },
   });
   const only = values.only;
@@ -66,6 +68,7 @@ function parseOptions(argv: string[]): Options {
     rate: positiveInt(values.rate, 'rate', 1000),
     followers: positiveInt(values.followers, 'followers', 200),
     only,
+    cpuProf: values['cpu-prof'],
   };
 }
 
@@ -304,7 +307,8 @@ async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   installCleanupHooks();
   say(`node ${process.version}, ${cpus().length} CPUs; docs=${options.docs} doc-bytes=${options.docBytes}`);
-  const [leader, follower] = await Promise.all([startDoppel(), startDoppel()]);
+  const nodeArgs = options.cpuProf === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.cpuProf}`];
+  const [leader, follower] = await Promise.all([startDoppel({ nodeArgs }), startDoppel({ nodeArgs })]);
   try {
     await registerLeader(follower, leader);
     const boot =

@@ -192,3 +192,47 @@ export function newRevision(parent: string | null, edit: DocEdit, attDigests: re
   const hash = md5Hex(JSON.stringify([edit.deleted, pos, parent ?? '', attDigests]) + edit.body);
   return `${pos + 1}-${hash}`;
 }
+
+/**
+ * Checks a revision copied from another node's storage (a database copy) as
+ * a write request would be checked: a valid id, a path of consecutive valid
+ * revisions, a body that is a JSON object without special members other
+ * than those CouchDB keeps. Throws `bad_request` / `doc_validation`.
+ */
+export function validateCopiedRevision(
+  id: string,
+  path: readonly string[],
+  body: string,
+  atts: Readonly<Record<string, unknown>> | undefined,
+): void {
+  validateDocId(id, { allowDesign: true });
+  const first = parseRev(path[0]);
+  if (first === null || path.length > first.pos)
+    throw badRequest(`Invalid revision path of ${id}`, 'bad_request');
+  for (let i = 1; i < path.length; i++) {
+    if (parseRev(path[i])?.pos !== first.pos - i)
+      throw badRequest(`Invalid revision path of ${id}`, 'bad_request');
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    throw badRequest(`The body of ${id} is not JSON`, 'bad_request');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw badRequest(`The body of ${id} is not a JSON object`, 'bad_request');
+  for (const key in parsed) {
+    if (key.charCodeAt(0) === 95 /* _ */ && !BODY_SPECIAL_MEMBERS.has(key))
+      throw badRequest(`Bad special document member: ${key}`, 'doc_validation');
+  }
+  for (const [name, meta] of Object.entries(atts ?? {})) {
+    const m = (meta ?? {}) as Record<string, unknown>;
+    if (
+      typeof m['content_type'] !== 'string' ||
+      typeof m['digest'] !== 'string' ||
+      !Number.isSafeInteger(m['length']) ||
+      !Number.isSafeInteger(m['revpos'])
+    )
+      throw badRequest(`Invalid attachment ${name} of ${id}`, 'bad_request');
+  }
+}

@@ -4,8 +4,9 @@ import { badRequest, conflict, DoppelError, ErrorKind, notFound } from '../../er
 import type { Storage } from '../../storage/environment.js';
 import type { AttachmentMeta, DatabaseKind, JournalEntry } from '../journal/journal-entry.js';
 import type { Journal } from '../journal/journal.js';
+import type { CopiedDoc, CopyGuard, DatabaseCopy } from './database-copy.js';
 import { validateDatabaseName, type DatabaseRecord } from './database-record.js';
-import { newRevision, type AttachmentInput, type DocEdit } from './doc-input.js';
+import { newRevision, validateCopiedRevision, type AttachmentInput, type DocEdit } from './doc-input.js';
 import { changeRevs, renderDoc, type RenderOptions, type StoredRevision } from './doc-output.js';
 import {
   decodeInfo,
@@ -148,6 +149,11 @@ function pointEdit(id: string, body: string): DocEdit {
 }
 
 const CHANGES_BATCH = 256;
+
+/** Whether id `a` sorts before `b` in LMDB keys (by UTF-8 bytes, not UTF-16 units). */
+function keyBefore(a: string, b: string): boolean {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')) < 0;
+}
 
 function sameTree(a: RevTree, b: RevTree): boolean {
   const keys = Object.keys(a);
@@ -1264,32 +1270,198 @@ export class DocumentStore {
   ): void {
     const rec = this.record(entry.db);
     const next = { ...rec };
+    const result = this.#graftCopied(next, entry, attachments, now);
+    if (!result.ok || next.seq !== entry.seq) {
+      throw new Error(`replayed ${entry.db}/${entry.id} at seq ${next.seq}, the primary at ${entry.seq}`);
+    }
+    this.#dbs.putSync(entry.db, next);
+    this.#recordDbUpdate(entry.db, 'updated');
+  }
+
+  /**
+   * Grafts a revision copied from another node (a journal entry, a database
+   * copy) as `new_edits=false` would, storing the attachment bodies it refers
+   * to that `attachments` holds and this database lacks.
+   */
+  #graftCopied(
+    next: DatabaseRecord,
+    copied: {
+      readonly id: string;
+      readonly path: readonly string[];
+      readonly deleted: boolean;
+      readonly body: string;
+      readonly atts?: Readonly<Record<string, AttachmentMeta>> | undefined;
+    },
+    attachments: ReadonlyMap<string, Buffer>,
+    now: number,
+  ): WriteResult {
     let inputs: Map<string, AttachmentInput> | undefined;
-    if (entry.atts !== undefined) {
+    if (copied.atts !== undefined) {
       inputs = new Map();
-      for (const [name, meta] of Object.entries(entry.atts)) {
+      for (const [name, meta] of Object.entries(copied.atts)) {
         const bytes = attachments.get(meta.digest);
-        if (bytes !== undefined && !this.#atts.doesExist([rec.uid, meta.digest])) {
-          this.#atts.putSync([rec.uid, meta.digest], bytes);
+        if (bytes !== undefined && !this.#atts.doesExist([next.uid, meta.digest])) {
+          this.#atts.putSync([next.uid, meta.digest], bytes);
           next.activeBytes += bytes.length;
         }
         inputs.set(name, { kind: 'replica', meta });
       }
     }
     const edit: DocEdit = {
-      id: entry.id,
-      rev: entry.path[0],
-      deleted: entry.deleted,
-      body: entry.body,
-      path: entry.path,
+      id: copied.id,
+      rev: copied.path[0],
+      deleted: copied.deleted,
+      body: copied.body,
+      path: copied.path,
       attachments: inputs,
     };
-    const result = this.#applyGraft(next, edit, now);
-    if (!result.ok || next.seq !== entry.seq) {
-      throw new Error(`replayed ${entry.db}/${entry.id} at seq ${next.seq}, the primary at ${entry.seq}`);
+    return this.#applyGraft(next, edit, now);
+  }
+
+  // ---- whole-database copies (a follower's bootstrap) -------------------------
+
+  /**
+   * Opens a consistent copy of a database: its seq and counters, and its
+   * documents after `afterId` with their leaf revisions, all from one read
+   * transaction while writes go on. The caller must `close()` it.
+   */
+  openCopy(dbName: string, afterId: string | undefined): DatabaseCopy {
+    const transaction = this.#storage.root.useReadTransaction();
+    const rec = this.#dbs.get(dbName, { transaction });
+    if (rec === undefined) {
+      transaction.done();
+      throw notFound('Database does not exist.');
     }
-    this.#dbs.putSync(entry.db, next);
-    this.#recordDbUpdate(entry.db, 'updated');
+    const { uid } = rec;
+    const docs = this.#docs;
+    const revs = this.#revs;
+    const atts = this.#atts;
+    return {
+      seq: rec.seq,
+      docCount: rec.docCount,
+      delCount: rec.delCount,
+      *docs(): Generator<CopiedDoc> {
+        const start: [number, string] | [number] = afterId === undefined ? [uid] : [uid, afterId];
+        // Revision rows are keyed [uid, id, rev]: in step with the documents, read by one cursor
+        // rather than one lookup per leaf.
+        const revRows = revs.getRange({ start, end: [uid + 1], transaction })[Symbol.iterator]();
+        let row = revRows.next();
+        for (const { key, value } of docs.getRange({ start, end: [uid + 1], transaction })) {
+          const id = key[1];
+          const bodies = new Map<string, Buffer>();
+          while (row.done !== true) {
+            const [, rowId, rev] = row.value.key;
+            if (rowId === id) bodies.set(rev, row.value.value);
+            else if (!keyBefore(rowId, id)) break;
+            row = revRows.next();
+          }
+          if (id === afterId) continue;
+          const tree = decodeInfo(value).t;
+          const copied = [];
+          for (const leaf of leaves(tree)) {
+            const flags = tree[leaf][1];
+            const stored = bodies.get(leaf);
+            if ((flags & RevFlag.Available) === 0 || stored === undefined) continue;
+            copied.push({ path: ancestry(tree, leaf), deleted: (flags & RevFlag.Deleted) !== 0, stored });
+          }
+          if (copied.length > 0) yield { id, leaves: copied };
+        }
+      },
+      attachment: (digest) => atts.get([uid, digest], { transaction }),
+      close: () => transaction.done(),
+    };
+  }
+
+  /**
+   * Writes documents read from another database's copy (`openCopy`) in one
+   * transaction: each leaf is grafted as a replication with `new_edits=false`
+   * would, journaled like one. For a follower's bootstrap (its database is
+   * read-only to everyone else).
+   */
+  async restoreCopy(
+    dbName: string,
+    copied: readonly CopiedDoc[],
+    attachments: ReadonlyMap<string, Buffer>,
+    maxBodyBytes: number,
+    guard: CopyGuard,
+  ): Promise<WriteResult[]> {
+    const results = await this.#storage.write(() => {
+      if (guard.failed) throw new DoppelError(ErrorKind.Unavailable, 'an earlier batch of this copy failed');
+      try {
+        return this.#restoreInWrite(dbName, copied, attachments, maxBodyBytes);
+      } catch (err) {
+        guard.failed = true;
+        throw err;
+      }
+    });
+    if (results.changed) this.#notify(dbName, results.seq);
+    return results.out;
+  }
+
+  #restoreInWrite(
+    dbName: string,
+    copied: readonly CopiedDoc[],
+    attachments: ReadonlyMap<string, Buffer>,
+    maxBodyBytes: number,
+  ): { out: WriteResult[]; seq: number; changed: boolean } {
+    this.#checkNodeWritable();
+    const rec = this.record(dbName);
+    const next = { ...rec };
+    const now = Date.now();
+    const out: WriteResult[] = [];
+    for (const doc of copied) {
+      for (const leaf of doc.leaves) {
+        let revision: StoredRevision;
+        try {
+          revision = decodeRevision(leaf.stored);
+          validateCopiedRevision(doc.id, leaf.path, revision.b, revision.a);
+        } catch (err) {
+          const reason = err instanceof Error ? err.message : String(err);
+          out.push({ ok: false, id: doc.id, rev: leaf.path[0] ?? '', error: 'bad_request', reason });
+          continue;
+        }
+        const { b, a } = revision;
+        if (b.length * 3 > maxBodyBytes && Buffer.byteLength(b) > maxBodyBytes) {
+          out.push({
+            ok: false,
+            id: doc.id,
+            rev: leaf.path[0] ?? '',
+            error: 'document_too_large',
+            reason: doc.id,
+          });
+          continue;
+        }
+        const lacking = Object.values(a ?? {}).find(
+          (meta) => !attachments.has(meta.digest) && !this.#atts.doesExist([rec.uid, meta.digest]),
+        );
+        if (lacking !== undefined) {
+          const reason = `The copy of ${doc.id} lacks the body of attachment ${lacking.digest}`;
+          out.push({ ok: false, id: doc.id, rev: leaf.path[0] ?? '', error: 'bad_request', reason });
+          continue;
+        }
+        out.push(
+          this.#graftCopied(
+            next,
+            { id: doc.id, path: leaf.path, deleted: leaf.deleted, body: b, atts: a },
+            attachments,
+            now,
+          ),
+        );
+      }
+    }
+    if (next.seq !== rec.seq) {
+      this.#dbs.putSync(dbName, next);
+      this.#recordDbUpdate(dbName, 'updated');
+    }
+    return { out, seq: next.seq, changed: next.seq !== rec.seq };
+  }
+
+  /** The greatest document id of a database (where an interrupted copy continues), or undefined. */
+  lastDocId(dbName: string): string | undefined {
+    const uid = this.#uid(dbName);
+    for (const key of this.#docs.getKeys({ start: [uid + 1], end: [uid], reverse: true, limit: 1 }))
+      return key[1];
+    return undefined;
   }
 
   /** After a replayed batch committed: wakes feeds of the changed databases and drops deleted ones' rows. */

@@ -35,6 +35,11 @@ export interface ReplicationOptions {
   readonly filter?: ChangesFilterOptions;
   readonly winningRevsOnly?: boolean;
   readonly sinceSeq?: Seq;
+  /**
+   * Where to start when no checkpoint applies, like `sinceSeq` but not part of
+   * the replication id: a follower whose bootstrap copied the database whole.
+   */
+  readonly startWithoutCheckpoint?: Seq;
   /** Rows per batch (CouchDB `worker_batch_size`, default 500). */
   readonly workerBatchSize?: number;
   /** Batches in flight at once (CouchDB `worker_processes`, default 4). */
@@ -198,6 +203,7 @@ export class ReplicationJob {
   readonly #filter: ChangesFilterOptions;
   readonly #winningRevsOnly: boolean;
   readonly #sinceSeq: Seq | undefined;
+  readonly #startWithoutCheckpoint: Seq | undefined;
   readonly #batchSize: number;
   readonly #workers: number;
   readonly #checkpointInterval: number;
@@ -229,6 +235,7 @@ export class ReplicationJob {
     this.#filter = options.filter ?? { kind: 'none' };
     this.#winningRevsOnly = options.winningRevsOnly ?? false;
     this.#sinceSeq = options.sinceSeq;
+    this.#startWithoutCheckpoint = options.startWithoutCheckpoint;
     this.#batchSize = Math.max(1, options.workerBatchSize ?? 500);
     this.#workers = Math.max(1, options.workerProcesses ?? 4);
     this.#checkpointInterval = Math.max(100, options.checkpointInterval ?? 30_000);
@@ -347,7 +354,7 @@ export class ReplicationJob {
 
   async #readCheckpoints(baseId: string): Promise<void> {
     if (!this.#useCheckpoints) {
-      this.#startSeq = this.#sinceSeq ?? 0;
+      this.#startSeq = this.#sinceSeq ?? this.#startWithoutCheckpoint ?? 0;
       this.#stats.start_seq = this.#startSeq;
       return;
     }
@@ -367,7 +374,7 @@ export class ReplicationJob {
     let start: Seq | null = null;
     if (found !== null && typeof found === 'object') start = found.recorded_seq;
     else if (found !== null) start = found;
-    if (start === null || start === 0) start = this.#sinceSeq ?? 0;
+    if (start === null || start === 0) start = this.#sinceSeq ?? this.#startWithoutCheckpoint ?? 0;
     else {
       const last = src?.history[0];
       if (last !== undefined)

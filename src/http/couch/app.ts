@@ -31,6 +31,7 @@ import { registerRemoteRoutes } from '../native/remote-routes.js';
 import { registerReplicationRoutes } from '../native/replication-routes.js';
 import { registerOpenSearchRoutes } from '../opensearch/replication-routes.js';
 import { registerChangesRoutes } from './changes-routes.js';
+import { registerCopyRoutes } from './copy-routes.js';
 import { registerDatabaseRoutes } from './database-routes.js';
 import { registerDocumentRoutes } from './document-routes.js';
 import { toCouchError } from './error-mapper.js';
@@ -169,6 +170,7 @@ export function buildHttpApp(deps: HttpDependencies): FastifyInstance {
   registerOpenSearchRoutes(app, deps);
   registerDatabaseRoutes(app, deps);
   registerChangesRoutes(app, deps);
+  registerCopyRoutes(app, deps);
   registerDocumentRoutes(app, deps);
   return app;
 }

@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { decodeJson } from '../../engines/docs/bulk-docs-request.js';
 import { anonymousContext, requireServerAdmin } from '../../services/auth/user-context.js';
 import type { FollowerService } from '../../services/followers/follower-service.js';
-import type { LeaderStats } from '../../services/followers/leader-stats.js';
+import { FOLLOWER_HEADER, type LeaderStats } from '../../services/followers/leader-stats.js';
 import { requestBytes } from '../couch/app.js';
 import { toOpenSearchError } from './error-mapper.js';
 
@@ -18,8 +18,6 @@ export interface OpenSearchDependencies {
 
 const BASE = '/_plugins/_replication';
 const ACK = { acknowledged: true } as const;
-/** The header a Doppel follower sends with every read of its leader. */
-const FOLLOWER_HEADER = 'x-doppel-follower';
 
 type IndexRequest = FastifyRequest<{
   Params: { index: string };

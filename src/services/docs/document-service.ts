@@ -1,5 +1,7 @@
 import { bulkDocsBody } from '../../engines/docs/bulk-docs-request.js';
 import type { RenderOptions } from '../../engines/docs/doc-output.js';
+import type { CopiedDoc, CopyGuard, DatabaseCopy } from '../../engines/docs/database-copy.js';
+import { decodeRevision } from '../../engines/docs/doc-records.js';
 import { parseDocEdit, type DocEdit } from '../../engines/docs/doc-input.js';
 import type {
   AllDocsQuery,
@@ -15,6 +17,7 @@ import { parseFindRequest, runFind } from '../../engines/docs/mango/find.js';
 import { compileSelector } from '../../engines/docs/mango/selector.js';
 import { badRequest, DoppelError, ErrorKind, forbidden, notFound } from '../../errors.js';
 import { USERS_DB } from '../auth/auth-service.js';
+import { CopyWriter } from './database-copy-wire.js';
 import type { BulkDocsParser } from './parse-pool.js';
 import {
   defaultSecurityObject,
@@ -300,7 +303,19 @@ export class DocumentService {
     return this.#store.getLocal(db, id);
   }
 
-  // ---- follower replication ------------------------------------------------
+  // ---- whole-database copies and follower replication ------------------------
+
+  /**
+   * `GET /{db}/_doppel_copy`: the database's documents after `afterId` from one
+   * snapshot, as copy-stream chunks (`database-copy-wire.ts`), for a follower's
+   * bootstrap. Readers of the whole database only; checked before the first chunk.
+   * The read transaction is held until the generator finishes or is returned.
+   */
+  copy(ctx: UserContext, db: string, afterId: string | undefined): Generator<Buffer, number> {
+    this.#store.record(db);
+    this.requireReader(ctx, db);
+    return copyChunks(this.#store.openCopy(db, afterId));
+  }
 
   /**
    * The writes of a follower database's own replication (`new_edits=false`):
@@ -310,6 +325,16 @@ export class DocumentService {
   async writeAsFollowerReplication(db: string, docs: readonly unknown[]): Promise<WriteResult[]> {
     const edits = docs.map((raw) => parseDocEdit(raw, { newEdits: false, maxBytes: this.#maxDocumentBytes }));
     return this.#store.bulkWrite(db, edits, { newEdits: false, allowReadOnly: true });
+  }
+
+  /** A follower's bootstrap: documents of its leader's copy (`copy`), written as its replication writes. */
+  async restoreAsFollowerReplication(
+    db: string,
+    docs: readonly CopiedDoc[],
+    attachments: ReadonlyMap<string, Buffer>,
+    guard: CopyGuard,
+  ): Promise<WriteResult[]> {
+    return this.#store.restoreCopy(db, docs, attachments, this.#maxDocumentBytes, guard);
   }
 
   /** The follower replication's checkpoint (`_local/{id}`) on its read-only database. */
@@ -580,5 +605,40 @@ export class DocumentService {
       const off = this.#store.onDbUpdate(() => done());
       signal.addEventListener('abort', done, { once: true });
     });
+  }
+}
+
+/** Attachment digests a copy remembers as sent; past this many it forgets them (and may send a body twice). */
+const MAX_REMEMBERED_DIGESTS = 100_000;
+
+/** The copy's chunks; returns the number of documents sent. */
+function* copyChunks(copy: DatabaseCopy): Generator<Buffer, number> {
+  try {
+    const writer = new CopyWriter();
+    writer.header({ seq: copy.seq, doc_count: copy.docCount, doc_del_count: copy.delCount });
+    let docs = 0;
+    const sent = new Set<string>();
+    for (const doc of copy.docs()) {
+      for (const leaf of doc.leaves) {
+        if (leaf.stored[0] === 0) continue;
+        for (const meta of Object.values(decodeRevision(leaf.stored).a ?? {})) {
+          if (sent.has(meta.digest)) continue;
+          const bytes = copy.attachment(meta.digest);
+          if (bytes === undefined) continue;
+          writer.attachment(meta.digest, bytes);
+          if (sent.size >= MAX_REMEMBERED_DIGESTS) sent.clear();
+          sent.add(meta.digest);
+          if (writer.full) yield writer.take();
+        }
+      }
+      writer.doc(doc);
+      docs++;
+      if (writer.full) yield writer.take();
+    }
+    writer.end(docs);
+    yield writer.take();
+    return docs;
+  } finally {
+    copy.close();
   }
 }

@@ -21,6 +21,13 @@ export interface BootstrapTarget {
   readonly targetSeq: number;
   readonly docsTotal: number;
   readonly bytesTotal: number;
+  /**
+   * Set when the bootstrap copies the leader database (`_doppel_copy`) rather
+   * than replicating it: the leader's seq at the first copy (an interrupted
+   * copy continues after the follower's last document; replication then
+   * starts from this seq), and whether the copy has completely arrived.
+   */
+  readonly copy?: { readonly seq: number; readonly done: boolean };
 }
 
 export interface FollowerRecord {

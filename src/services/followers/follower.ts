@@ -19,7 +19,9 @@ import {
   ReplicationJob,
   type ReplicationStats,
 } from '../../engines/replication/replication-job.js';
+import type { CopiedDoc } from '../../engines/docs/database-copy.js';
 import { asDoppelError, DoppelError, ErrorKind } from '../../errors.js';
+import { CopyReader } from '../docs/database-copy-wire.js';
 import type { DocumentService } from '../docs/document-service.js';
 import type { Remote } from '../remotes/remote-registry.js';
 import { HttpEndpoint } from '../replicator/http-endpoint.js';
@@ -28,6 +30,7 @@ import { seqNumber, type FollowerRecord } from './follower-record.js';
 import { applyOverrides, type FollowerTuning } from './follower-settings.js';
 import { FollowerTarget } from './follower-target.js';
 import type { LeaderClient, LeaderDbInfo } from './leader-client.js';
+import { FOLLOWER_HEADER } from './leader-stats.js';
 
 /** What a follower needs from its service. */
 export interface FollowerHost {
@@ -80,6 +83,10 @@ export interface FollowerSnapshot {
 
 const FIRST_RETRY_MS = 1_000;
 const MAX_RETRY_MS = 60_000;
+/** A copied bootstrap writes this many documents (or bytes) per transaction. */
+const COPY_BATCH_DOCS = 1_000;
+const COPY_BATCH_BYTES = 8 * 1024 * 1024;
+const COPY_WRITES_IN_FLIGHT = 2;
 /** A run that lasted this long resets the backoff. */
 const HEALTHY_RUN_MS = 30_000;
 /** How long pause waits for the run's final checkpoint before cutting the leader connection. */
@@ -310,7 +317,7 @@ export class Follower {
       {
         url: `${remote.url}/${encodeURIComponent(record.leaderIndex)}`,
         // Lets the leader count what its followers read (leader_stats).
-        headers: { 'x-doppel-follower': `${this.#host.nodeId}/${record.follower}` },
+        headers: { [FOLLOWER_HEADER]: `${this.#host.nodeId}/${record.follower}` },
         ...(remote.username !== undefined
           ? { auth: { basic: { username: remote.username, password: remote.password ?? '' } } }
           : remote.token !== undefined
@@ -326,7 +333,13 @@ export class Follower {
     );
     const target = new FollowerTarget(this.#host.docs, record.follower);
     try {
+      if (this.#copyPending()) {
+        const header = { [FOLLOWER_HEADER]: `${this.#host.nodeId}/${record.follower}` };
+        await this.#bootstrapByCopy(client, info, header, hardSignal, signal);
+      }
+      const copy = this.#record.bootstrap?.copy;
       const job = new ReplicationJob(source, target, {
+        ...(copy?.done === true ? { startWithoutCheckpoint: copy.seq } : {}),
         continuous: true,
         workerBatchSize: tuning.opsBatchSize,
         workerProcesses: tuning.concurrency,
@@ -338,7 +351,7 @@ export class Follower {
         this.#interrupt = { kind: 'history_lost', reason: lost };
         return undefined;
       }
-      if (!record.bootstrapped && record.bootstrap === null) {
+      if (!this.#record.bootstrapped && this.#record.bootstrap === null) {
         await this.update({
           bootstrap: {
             startTime: Date.now(),
@@ -369,6 +382,146 @@ export class Follower {
     } finally {
       await source.close();
     }
+  }
+
+  /** A bootstrap not begun yet, or an interrupted copy: copy the leader database (when it can). */
+  #copyPending(): boolean {
+    const r = this.#record;
+    return !r.bootstrapped && (r.bootstrap === null || r.bootstrap.copy?.done === false);
+  }
+
+  /**
+   * Bootstraps by copying the leader database whole (`_doppel_copy`, one
+   * snapshot in id order), the way OpenSearch restores a leader's segments,
+   * rather than replicating it change by change. The copy's seq is persisted
+   * before any document is written; an interrupted copy continues after the
+   * follower's last document (its batches commit in id order), and the
+   * replication then starts from the first copy's seq, so every change after it
+   * arrives (again, harmlessly, for documents a later copy already had).
+   * Leaves the record as it was when the leader cannot copy.
+   */
+  async #bootstrapByCopy(
+    client: LeaderClient,
+    info: LeaderDbInfo,
+    header: Readonly<Record<string, string>>,
+    hardSignal: AbortSignal,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const name = this.#record.follower;
+    const docs = this.#host.docs;
+    const resuming = this.#record.bootstrap?.copy !== undefined;
+    const body = await client.copy(
+      this.#record.leaderIndex,
+      resuming ? docs.store.lastDocId(name) : undefined,
+      header,
+      AbortSignal.any([hardSignal, signal]),
+    );
+    if (body === null) {
+      this.#host.log.info(
+        { follower: name },
+        'the leader cannot copy its database; bootstrapping by replication',
+      );
+      return;
+    }
+    const reader = new CopyReader();
+    let batch: CopiedDoc[] = [];
+    let batchBytes = 0;
+    let attachments = new Map<string, Buffer>();
+    const writing: Promise<void>[] = [];
+    // Set inside the transaction of a batch that failed: later batches then refuse to commit,
+    // so the follower's last document always ends a run of complete batches.
+    const guard = { failed: false };
+    let received = 0;
+    let sent: number | null = null;
+    const write = async (): Promise<void> => {
+      const docsOut = batch;
+      const attsOut = attachments;
+      batch = [];
+      batchBytes = 0;
+      attachments = new Map();
+      // Batches are read while earlier ones are written; they commit in order.
+      while (writing.length >= COPY_WRITES_IN_FLIGHT) await writing.shift();
+      const next = (async () => {
+        const began = performance.now();
+        const results = await docs.restoreAsFollowerReplication(name, docsOut, attsOut, guard);
+        this.#done.writeMs += Math.round(performance.now() - began);
+        let failed = 0;
+        for (const r of results) if (!r.ok) failed++;
+        this.#done.written += results.length - failed;
+        this.#done.failedWrites += failed;
+        if (failed > 0) this.#host.log.warn({ follower: name, failed }, 'copied revisions refused');
+      })();
+      // Awaited later; meanwhile a failure must not go unhandled.
+      next.catch(() => undefined);
+      writing.push(next);
+    };
+    try {
+      for await (const chunk of body) {
+        reader.feed(chunk);
+        for (let f = reader.next(); f !== undefined; f = reader.next()) {
+          if (sent !== null) throw new Error('data after the end of the copy');
+          switch (f.kind) {
+            case 'header':
+              if (!resuming) {
+                const h = f.header;
+                await this.update({
+                  bootstrap: {
+                    startTime: Date.now(),
+                    targetSeq: h.seq,
+                    docsTotal: h.doc_count + h.doc_del_count,
+                    bytesTotal: info.active_bytes,
+                    copy: { seq: h.seq, done: false },
+                  },
+                });
+              }
+              break;
+            case 'attachment':
+              attachments.set(f.digest, f.bytes);
+              batchBytes += f.bytes.length;
+              break;
+            case 'doc':
+              batch.push(f.doc);
+              received++;
+              this.#done.read++;
+              for (const leaf of f.doc.leaves) batchBytes += leaf.stored.length;
+              if (batch.length >= COPY_BATCH_DOCS || batchBytes >= COPY_BATCH_BYTES) await write();
+              break;
+            case 'end':
+              sent = f.docs;
+              break;
+          }
+        }
+      }
+      if (batch.length > 0) await write();
+    } catch (err) {
+      await Promise.allSettled(writing);
+      if (err instanceof DoppelError) throw err;
+      throw new DoppelError(
+        ErrorKind.Unavailable,
+        `copying ${this.#record.leaderIndex} from the leader: ${
+          err instanceof Error ? err.message : String(err)
+        }`,
+        { cause: err },
+      );
+    }
+    for (const w of writing) await w;
+    if (sent === null || reader.buffered > 0 || sent !== received) {
+      throw new DoppelError(
+        ErrorKind.Unavailable,
+        `the leader's copy of ${this.#record.leaderIndex} was cut off`,
+      );
+    }
+    const bootstrap = this.#record.bootstrap;
+    if (bootstrap?.copy === undefined) throw new Error('a copy without its header');
+    const seq = bootstrap.copy.seq;
+    await this.update({
+      bootstrap: { ...bootstrap, copy: { seq, done: true } },
+      bootstrapped: true,
+      followerCheckpoint: Math.max(this.#record.followerCheckpoint, seq),
+    });
+    this.#lastPersistedCheckpoint = Math.max(this.#lastPersistedCheckpoint, seq);
+    this.#leaderSeq = Math.max(this.#leaderSeq, seq);
+    this.#host.log.info({ follower: name, docs: received, seq }, 'follower bootstrapped by copy');
   }
 
   /** The leader's seq below what the follower already has: its history is gone. */

@@ -7,6 +7,7 @@
  */
 import { Agent, request, type Dispatcher } from 'undici';
 import { DoppelError, ErrorKind } from '../../errors.js';
+import { DATABASE_COPY_CONTENT_TYPE } from '../docs/database-copy-wire.js';
 import { readCapped } from '../remotes/capped-body.js';
 import type { Remote } from '../remotes/remote-registry.js';
 
@@ -136,6 +137,52 @@ export class LeaderClient {
       doc_del_count: numberField(b, 'doc_del_count'),
       active_bytes: numberField(sizes, 'active') || numberField(sizes, 'external'),
     };
+  }
+
+  /**
+   * The leader database's copy (`GET /{db}/_doppel_copy`) after `afterId`: the
+   * reply's body, or null when the leader cannot make one (not a Doppel node,
+   * or an older one) and the bootstrap must replicate instead.
+   */
+  async copy(
+    db: string,
+    afterId: string | undefined,
+    headers: Readonly<Record<string, string>>,
+    signal: AbortSignal,
+  ): Promise<AsyncIterable<Buffer> | null> {
+    const what = `GET ${db}/_doppel_copy on ${this.remote.name}`;
+    const query = afterId === undefined ? '' : `?after=${encodeURIComponent(afterId)}`;
+    let reply: Dispatcher.ResponseData;
+    try {
+      reply = await request(`${this.remote.url}/${encodeURIComponent(db)}/_doppel_copy${query}`, {
+        method: 'GET',
+        headers: { ...this.#headers, ...headers },
+        dispatcher: this.#agent,
+        headersTimeout: REQUEST_TIMEOUT_MS,
+        bodyTimeout: REQUEST_TIMEOUT_MS,
+        signal,
+      });
+    } catch (err) {
+      throw new DoppelError(
+        ErrorKind.Unavailable,
+        `${what}: leader ${this.remote.name} unreachable (${err instanceof Error ? err.message : String(err)})`,
+        { cause: err },
+      );
+    }
+    const type = reply.headers['content-type'];
+    if (reply.statusCode === 200 && type === DATABASE_COPY_CONTENT_TYPE) return reply.body;
+    const text = (await readCapped(reply.body, MAX_REPLY_BYTES).catch(() => null))?.toString('utf8') ?? '';
+    if (reply.statusCode === 401 || reply.statusCode === 403 || reply.statusCode >= 500) {
+      let reason = '';
+      try {
+        const body = JSON.parse(text) as { reason?: unknown };
+        if (typeof body.reason === 'string') reason = body.reason;
+      } catch {
+        // not JSON: no reason to quote
+      }
+      throw statusError(reply.statusCode, what, reason);
+    }
+    return null;
   }
 
   /** The leader database's security object. */

@@ -5,6 +5,9 @@
  * Doppel reads every operation from its store (no translog), so the
  * `*_translog` figures stay 0 and the `*_lucene` ones carry the reads.
  */
+/** The header a Doppel follower sends with every read of its leader. */
+export const FOLLOWER_HEADER = 'x-doppel-follower';
+
 interface DbReadCounters {
   operations_read: number;
   bytes_read: number;

@@ -10,6 +10,15 @@
  * replica answers with RESP `REPLCONF ACK <lsn>` commands.
  */
 import { Packr } from 'msgpackr';
+import {
+  frame,
+  FRAME_HEADER_BYTES,
+  FrameReader as GenericFrameReader,
+  kindsOf,
+  type Frame as GenericFrame,
+} from '../frames.js';
+
+export { frame, FRAME_HEADER_BYTES };
 
 export const FrameKind = {
   Table: 1,
@@ -22,25 +31,13 @@ export const FrameKind = {
 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
-export const FRAME_HEADER_BYTES = 5;
 /** A frame larger than this is a broken stream (an attachment body is the largest payload). */
 export const MAX_FRAME_BYTES = 512 * 1024 * 1024;
 
 /** Plain msgpack for structured rows and the admin record: no shared structures on the wire. */
 export const wirePackr = new Packr({ useRecords: false, mapsAsObjects: true });
 
-export interface Frame {
-  readonly kind: FrameKind;
-  readonly payload: Buffer;
-}
-
-export function frame(kind: FrameKind, payload: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
-  out[0] = kind;
-  out.writeUInt32BE(payload.length, 1);
-  payload.copy(out, FRAME_HEADER_BYTES);
-  return out;
-}
+export type Frame = GenericFrame<FrameKind>;
 
 export function entryFrame(lsn: number, journalFrame: Buffer): Buffer {
   const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 8 + journalFrame.length);
@@ -121,41 +118,9 @@ export function* readRows(payload: Buffer): Generator<[Buffer, Buffer]> {
   }
 }
 
-/** Splits received chunks into frames. */
-export class FrameReader {
-  #chunks: Buffer[] = [];
-  #buffered = 0;
-
-  feed(chunk: Buffer): void {
-    this.#chunks.push(chunk);
-    this.#buffered += chunk.length;
-  }
-
-  /** The next complete frame, or undefined until more bytes arrive; throws on a broken header. */
-  next(): Frame | undefined {
-    if (this.#buffered < FRAME_HEADER_BYTES) return undefined;
-    const head = this.#chunks[0].length >= FRAME_HEADER_BYTES ? this.#chunks[0] : this.#merge();
-    const kind = head[0];
-    const length = head.readUInt32BE(1);
-    if (!isFrameKind(kind) || length > MAX_FRAME_BYTES) {
-      throw new Error(`broken replication stream: frame kind ${kind}, length ${length}`);
-    }
-    const total = FRAME_HEADER_BYTES + length;
-    if (this.#buffered < total) return undefined;
-    const first = this.#chunks[0].length >= total ? this.#chunks[0] : this.#merge();
-    const payload = first.subarray(FRAME_HEADER_BYTES, total);
-    if (first.length === total) this.#chunks.shift();
-    else this.#chunks[0] = first.subarray(total);
-    this.#buffered -= total;
-    return { kind, payload };
-  }
-
-  #merge(): Buffer {
-    const merged = Buffer.concat(this.#chunks, this.#buffered);
-    this.#chunks = [merged];
-    return merged;
+/** Splits a replication stream into frames. */
+export class FrameReader extends GenericFrameReader<FrameKind> {
+  constructor() {
+    super(kindsOf(FrameKind), MAX_FRAME_BYTES);
   }
 }
-
-const FRAME_KINDS = new Set<number>(Object.values(FrameKind));
-const isFrameKind = (value: number): value is FrameKind => FRAME_KINDS.has(value);

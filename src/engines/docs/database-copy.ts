@@ -1,0 +1,42 @@
+/**
+ * A database copied whole, as a follower's bootstrap reads it from its leader:
+ * every document (tombstones too) with its leaf revisions, each leaf with its
+ * ancestry and its stored bytes, from one consistent snapshot. The receiving
+ * side grafts each leaf as a replication with `new_edits=false` would.
+ */
+
+/** One leaf revision of a copied document. */
+export interface CopiedRevision {
+  /** The leaf and its ancestors, newest first (as `_revisions` gives them). */
+  readonly path: readonly string[];
+  readonly deleted: boolean;
+  /** The revision as stored (`encodeRevision`): its attachments' metadata and its JSON body. */
+  readonly stored: Buffer;
+}
+
+export interface CopiedDoc {
+  readonly id: string;
+  readonly leaves: readonly CopiedRevision[];
+}
+
+/** An open copy: read `docs()` and `attachment()`, then `close()` (it holds a read transaction). */
+export interface DatabaseCopy {
+  /** The database's update seq at the snapshot: changes after it are not in the copy. */
+  readonly seq: number;
+  readonly docCount: number;
+  readonly delCount: number;
+  /** Documents with an id after `afterId` (all when undefined), in id order. */
+  docs(): Generator<CopiedDoc>;
+  /** An attachment body the copied revisions refer to, by digest. */
+  attachment(digest: string): Buffer | undefined;
+  close(): void;
+}
+
+/**
+ * Shared by the batches of one restore: set by a batch whose transaction
+ * failed, after which later batches refuse to commit (batches already queued
+ * behind it would otherwise commit past the gap).
+ */
+export interface CopyGuard {
+  failed: boolean;
+}
