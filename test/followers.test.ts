@@ -590,4 +590,56 @@ void describe('followers through faults and crashes', () => {
       await follower.stop();
     }
   });
+
+  void it('a bootstrap copy cut by kill -9 continues after the last copied document', async () => {
+    const dataDir = makeTempDir('doppel-follower-copy-');
+    let follower = await DoppelProcess.start({ dataDir, args: FOLLOWER_ARGS });
+    const total = 30_000;
+    try {
+      await registerRemote(follower, 'leader', leader);
+      await call(leader, '/copied', 'PUT');
+      await fill(leader, 'copied', total);
+      // A conflict and a tombstone: the copy carries every leaf and deletions.
+      await call(leader, '/copied/_bulk_docs', 'POST', {
+        new_edits: false,
+        docs: [{ _id: 'd000001', _rev: '1-ffffffffffffffffffffffffffffffff', other: 'branch' }],
+      });
+      const gone = await call<{ _rev: string }>(leader, '/copied/d000002');
+      await call(leader, `/copied/d000002?rev=${gone._rev}`, 'DELETE');
+      const missing = await leader.request('/no-such-db/_doppel_copy');
+      assert.equal(missing.status, 404);
+      await call(follower, `${R}/copied-f/_start`, 'PUT', { leader_alias: 'leader', leader_index: 'copied' });
+      await eventually(
+        'copied-f part way through its copy',
+        async () => {
+          const info = await follower.request<{ doc_count: number }>('/copied-f');
+          const n = info.status === 200 ? info.json.doc_count : 0;
+          if (n >= total - 1) throw new Error('the copy ended before the kill: nothing to resume');
+          return n > 0 ? true : undefined;
+        },
+        30_000,
+        2,
+      );
+      await follower.kill('SIGKILL');
+      await fill(leader, 'copied', 100, 'after-kill-');
+      follower = await DoppelProcess.start({ dataDir, args: FOLLOWER_ARGS });
+      await eventually(
+        'copied-f complete after restart',
+        sameContents(leader, 'copied', follower, 'copied-f'),
+        60_000,
+      );
+      await eventually('copied-f in sync', inSync(leader, 'copied', follower, 'copied-f'));
+      const stats = await call<Json>(follower, `${R}/follower_stats`);
+      const read =
+        (stats['index_stats'] as Record<string, { operations_read: number }>)['copied-f']?.operations_read ??
+        -1;
+      assert.ok(read >= 0 && read < total, `after the restart it read ${read} documents: it started over`);
+      const conflicted = await call<{ _conflicts?: string[] }>(follower, '/copied-f/d000001?conflicts=true');
+      assert.equal(conflicted._conflicts?.length, 1, 'the conflicting leaf was copied');
+      const put = await follower.request('/copied-f/x', { method: 'PUT', body: { a: 1 } });
+      assert.equal(put.status, 403, 'read-only during and after the copy');
+    } finally {
+      await follower.stop();
+    }
+  });
 });
