@@ -44,7 +44,7 @@ export class FrameReader<K extends number> {
   /** The next complete frame, or undefined until more bytes arrive; throws on a broken header. */
   next(): Frame<K> | undefined {
     if (this.#buffered < FRAME_HEADER_BYTES) return undefined;
-    const head = this.#chunks[0].length >= FRAME_HEADER_BYTES ? this.#chunks[0] : this.#merge();
+    const head = this.#chunks[0].length >= FRAME_HEADER_BYTES ? this.#chunks[0] : this.#peekHeader();
     const kind = head[0];
     const length = head.readUInt32BE(1);
     if (!this.#isKind(kind) || length > this.#maxBytes) {
@@ -52,18 +52,41 @@ export class FrameReader<K extends number> {
     }
     const total = FRAME_HEADER_BYTES + length;
     if (this.#buffered < total) return undefined;
-    const first = this.#chunks[0].length >= total ? this.#chunks[0] : this.#merge();
-    const payload = first.subarray(FRAME_HEADER_BYTES, total);
-    if (first.length === total) this.#chunks.shift();
-    else this.#chunks[0] = first.subarray(total);
     this.#buffered -= total;
-    return { kind, payload };
+    const first = this.#chunks[0];
+    if (first.length >= total) {
+      if (first.length === total) this.#chunks.shift();
+      else this.#chunks[0] = first.subarray(total);
+      return { kind, payload: first.subarray(FRAME_HEADER_BYTES, total) };
+    }
+    // Only a frame that spans chunks is copied, never the chunks around it.
+    return { kind, payload: this.#take(total).subarray(FRAME_HEADER_BYTES) };
   }
 
-  #merge(): Buffer {
-    const merged = Buffer.concat(this.#chunks, this.#buffered);
-    this.#chunks = [merged];
-    return merged;
+  /** The header's bytes when the first chunk holds fewer, without consuming them. */
+  #peekHeader(): Buffer {
+    const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+    let at = 0;
+    for (const chunk of this.#chunks) {
+      at += chunk.copy(out, at, 0, Math.min(chunk.length, FRAME_HEADER_BYTES - at));
+      if (at === FRAME_HEADER_BYTES) break;
+    }
+    return out;
+  }
+
+  /** Removes the next `n` bytes, which span chunks, as one buffer. */
+  #take(n: number): Buffer {
+    const out = Buffer.allocUnsafe(n);
+    let at = 0;
+    while (at < n) {
+      const chunk = this.#chunks[0];
+      const part = Math.min(chunk.length, n - at);
+      chunk.copy(out, at, 0, part);
+      at += part;
+      if (part === chunk.length) this.#chunks.shift();
+      else this.#chunks[0] = chunk.subarray(part);
+    }
+    return out;
   }
 }
 

@@ -27,6 +27,12 @@ export interface DatabaseCopy {
   readonly delCount: number;
   /** Documents with an id after `afterId` (all when undefined), in id order. */
   docs(): Generator<CopiedDoc>;
+  /**
+   * Documents `docs()` left out so far because a leaf's stored body could not be
+   * found by the id read back from its key (LMDB's key encoding does not give
+   * back some ids with control characters); a copy with any is incomplete.
+   */
+  readonly unreadable: number;
   /** An attachment body the copied revisions refer to, by digest. */
   attachment(digest: string): Buffer | undefined;
   close(): void;

@@ -150,11 +150,6 @@ function pointEdit(id: string, body: string): DocEdit {
 
 const CHANGES_BATCH = 256;
 
-/** Whether id `a` sorts before `b` in LMDB keys (by UTF-8 bytes, not UTF-16 units). */
-function keyBefore(a: string, b: string): boolean {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')) < 0;
-}
-
 function sameTree(a: RevTree, b: RevTree): boolean {
   const keys = Object.keys(a);
   if (keys.length !== Object.keys(b).length) return false;
@@ -1336,35 +1331,42 @@ export class DocumentStore {
     const docs = this.#docs;
     const revs = this.#revs;
     const atts = this.#atts;
+    let unreadable = 0;
     return {
+      get unreadable() {
+        return unreadable;
+      },
       seq: rec.seq,
       docCount: rec.docCount,
       delCount: rec.delCount,
       *docs(): Generator<CopiedDoc> {
         const start: [number, string] | [number] = afterId === undefined ? [uid] : [uid, afterId];
-        // Revision rows are keyed [uid, id, rev]: in step with the documents, read by one cursor
-        // rather than one lookup per leaf.
+        // Revision rows are keyed [uid, id, rev]: read by one cursor in step with the documents
+        // rather than one lookup per leaf. A leaf whose row is not where the cursor stands (a
+        // row without its document holds the cursor back) is looked up.
         const revRows = revs.getRange({ start, end: [uid + 1], transaction })[Symbol.iterator]();
         let row = revRows.next();
         for (const { key, value } of docs.getRange({ start, end: [uid + 1], transaction })) {
           const id = key[1];
           const bodies = new Map<string, Buffer>();
-          while (row.done !== true) {
-            const [, rowId, rev] = row.value.key;
-            if (rowId === id) bodies.set(rev, row.value.value);
-            else if (!keyBefore(rowId, id)) break;
+          while (row.done !== true && row.value.key[1] === id) {
+            bodies.set(row.value.key[2], row.value.value);
             row = revRows.next();
           }
           if (id === afterId) continue;
           const tree = decodeInfo(value).t;
           const copied = [];
+          let lost = false;
           for (const leaf of leaves(tree)) {
             const flags = tree[leaf][1];
-            const stored = bodies.get(leaf);
-            if ((flags & RevFlag.Available) === 0 || stored === undefined) continue;
-            copied.push({ path: ancestry(tree, leaf), deleted: (flags & RevFlag.Deleted) !== 0, stored });
+            if ((flags & RevFlag.Available) === 0) continue;
+            const stored = bodies.get(leaf) ?? revs.get([uid, id, leaf], { transaction });
+            if (stored === undefined) lost = true;
+            else
+              copied.push({ path: ancestry(tree, leaf), deleted: (flags & RevFlag.Deleted) !== 0, stored });
           }
-          if (copied.length > 0) yield { id, leaves: copied };
+          if (lost) unreadable++;
+          else if (copied.length > 0) yield { id, leaves: copied };
         }
       },
       attachment: (digest) => atts.get([uid, digest], { transaction }),

@@ -5,8 +5,8 @@
  * its revisions refer to and one `doc` frame, then `end` (JSON, the number of
  * documents sent). A stream without its `end` frame was cut off.
  *
- * `doc`: `[id length u32][id]` `[leaf count u16]`, then per leaf
- * `[deleted u8][path length u16]` `([rev length u16][rev])…`
+ * `doc`: `[id length u32][id]` `[leaf count u32]`, then per leaf
+ * `[deleted u8][path length u32]` `([rev length u16][rev])…`
  * `[stored length u32][stored revision bytes]`.
  */
 import type { CopiedDoc, CopiedRevision } from '../../engines/docs/database-copy.js';
@@ -32,7 +32,7 @@ export type CopyFrame =
   | { readonly kind: 'header'; readonly header: CopyHeader }
   | { readonly kind: 'attachment'; readonly digest: string; readonly bytes: Buffer }
   | { readonly kind: 'doc'; readonly doc: CopiedDoc }
-  | { readonly kind: 'end'; readonly docs: number };
+  | { readonly kind: 'end'; readonly docs: number; readonly unreadable: number };
 
 /** Encodes frames into chunks of about `CHUNK_BYTES`. */
 export class CopyWriter {
@@ -56,8 +56,9 @@ export class CopyWriter {
     );
   }
 
-  end(docs: number): void {
-    const json = JSON.stringify({ docs });
+  /** `unreadable`: documents left out because their stored rows could not be read back. */
+  end(docs: number, unreadable: number): void {
+    const json = JSON.stringify({ docs, unreadable });
     this.#frame(CopyFrameKind.End, Buffer.byteLength(json), () => this.#string(json));
   }
 
@@ -70,18 +71,18 @@ export class CopyWriter {
   }
 
   doc(doc: CopiedDoc): void {
-    let length = 4 + Buffer.byteLength(doc.id) + 2;
+    let length = 4 + Buffer.byteLength(doc.id) + 4;
     for (const leaf of doc.leaves) {
-      length += 1 + 2 + 4 + leaf.stored.length;
+      length += 1 + 4 + 4 + leaf.stored.length;
       for (const rev of leaf.path) length += 2 + Buffer.byteLength(rev);
     }
     this.#frame(CopyFrameKind.Doc, length, () => {
       this.#u32(Buffer.byteLength(doc.id));
       this.#string(doc.id);
-      this.#u16(doc.leaves.length);
+      this.#u32(doc.leaves.length);
       for (const leaf of doc.leaves) {
         this.#buffer[this.#at++] = leaf.deleted ? 1 : 0;
-        this.#u16(leaf.path.length);
+        this.#u32(leaf.path.length);
         for (const rev of leaf.path) {
           this.#u16(Buffer.byteLength(rev));
           this.#string(rev);
@@ -157,9 +158,10 @@ function decodeFrame(f: Frame<CopyFrameKind>): CopyFrame {
       };
     }
     case CopyFrameKind.End: {
-      const e = JSON.parse(p.toString('utf8')) as { docs?: unknown };
-      if (typeof e.docs !== 'number') throw new Error('database copy: broken end');
-      return { kind: 'end', docs: e.docs };
+      const e = JSON.parse(p.toString('utf8')) as { docs?: unknown; unreadable?: unknown };
+      if (typeof e.docs !== 'number' || typeof e.unreadable !== 'number')
+        throw new Error('database copy: broken end');
+      return { kind: 'end', docs: e.docs, unreadable: e.unreadable };
     }
     case CopyFrameKind.Attachment: {
       const length = p.readUInt16BE(0);
@@ -181,11 +183,11 @@ function decodeDoc(p: Buffer): CopiedDoc {
   const idLength = p.readUInt32BE(take(4));
   const idAt = take(idLength);
   const id = p.toString('utf8', idAt, idAt + idLength);
-  const count = p.readUInt16BE(take(2));
+  const count = p.readUInt32BE(take(4));
   const leaves: CopiedRevision[] = [];
   for (let i = 0; i < count; i++) {
     const deleted = p[take(1)] === 1;
-    const pathLength = p.readUInt16BE(take(2));
+    const pathLength = p.readUInt32BE(take(4));
     if (pathLength === 0) throw new Error(`database copy: ${id} has a leaf without a revision`);
     const path: string[] = [];
     for (let j = 0; j < pathLength; j++) {

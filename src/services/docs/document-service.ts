@@ -635,7 +635,7 @@ function* copyChunks(copy: DatabaseCopy): Generator<Buffer, number> {
       docs++;
       if (writer.full) yield writer.take();
     }
-    writer.end(docs);
+    writer.end(docs, copy.unreadable);
     yield writer.take();
     return docs;
   } finally {

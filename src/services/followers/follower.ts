@@ -433,6 +433,7 @@ export class Follower {
     const guard = { failed: false };
     let received = 0;
     let sent: number | null = null;
+    let unreadable = 0;
     const write = async (): Promise<void> => {
       const docsOut = batch;
       const attsOut = attachments;
@@ -488,6 +489,7 @@ export class Follower {
               break;
             case 'end':
               sent = f.docs;
+              unreadable = f.unreadable;
               break;
           }
         }
@@ -514,6 +516,16 @@ export class Follower {
     const bootstrap = this.#record.bootstrap;
     if (bootstrap?.copy === undefined) throw new Error('a copy without its header');
     const seq = bootstrap.copy.seq;
+    if (unreadable > 0) {
+      // Documents the leader could not read back by key: replication from the start brings
+      // them (by the ids in its changes feed); the rest it finds already here.
+      await this.update({ bootstrap: { ...bootstrap, copy: { seq: 0, done: true } } });
+      this.#host.log.warn(
+        { follower: name, unreadable },
+        'the leader left documents out of its copy; replicating from the start to fetch them',
+      );
+      return;
+    }
     await this.update({
       bootstrap: { ...bootstrap, copy: { seq, done: true } },
       bootstrapped: true,
