@@ -45,7 +45,9 @@ export class CopyWriter {
 
   /** The bytes so far; the writer starts over. */
   take(): Buffer {
-    const out = Buffer.from(this.#buffer.subarray(0, this.#at));
+    // Handed out, not copied: the writer continues in a new buffer.
+    const out = this.#buffer.subarray(0, this.#at);
+    this.#buffer = Buffer.allocUnsafe(CHUNK_BYTES * 2);
     this.#at = 0;
     return out;
   }
