@@ -77,8 +77,14 @@ export function encodeRevisionForPut(stored: StoredRevision): Buffer {
 }
 
 export function decodeRevision(bytes: Buffer): StoredRevision {
-  if (bytes[0] === 0) return { b: bytes.toString('utf8', 1) };
+  const a = decodeAttachments(bytes);
+  if (a === undefined) return { b: bytes.toString('utf8', 1) };
+  return { b: bytes.toString('utf8', 5 + bytes.readUInt32LE(1)), a };
+}
+
+/** A stored revision's attachment metadata, without decoding its body; undefined when it has none. */
+export function decodeAttachments(bytes: Buffer): Record<string, AttachmentMeta> | undefined {
+  if (bytes[0] === 0) return undefined;
   const length = bytes.readUInt32LE(1);
-  const a = JSON.parse(bytes.toString('utf8', 5, 5 + length)) as Record<string, AttachmentMeta>;
-  return { b: bytes.toString('utf8', 5 + length), a };
+  return JSON.parse(bytes.toString('utf8', 5, 5 + length)) as Record<string, AttachmentMeta>;
 }

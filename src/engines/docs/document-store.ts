@@ -4,7 +4,7 @@ import { badRequest, conflict, DoppelError, ErrorKind, notFound } from '../../er
 import type { Storage } from '../../storage/environment.js';
 import type { AttachmentMeta, DatabaseKind, JournalEntry } from '../journal/journal-entry.js';
 import type { Journal } from '../journal/journal.js';
-import type { CopiedDoc, CopyGuard, DatabaseCopy } from './database-copy.js';
+import type { CopiedDoc, CopiedRevision, CopyGuard, DatabaseCopy } from './database-copy.js';
 import { validateDatabaseName, type DatabaseRecord } from './database-record.js';
 import { newRevision, validateCopiedRevision, type AttachmentInput, type DocEdit } from './doc-input.js';
 import { changeRevs, renderDoc, type RenderOptions, type StoredRevision } from './doc-output.js';
@@ -1411,6 +1411,9 @@ export class DocumentStore {
     const next = { ...rec };
     const now = Date.now();
     const out: WriteResult[] = [];
+    const refuse = (doc: CopiedDoc, leaf: CopiedRevision, error: string, reason: string): void => {
+      out.push({ ok: false, id: doc.id, rev: leaf.path[0] ?? '', error, reason });
+    };
     for (const doc of copied) {
       for (const leaf of doc.leaves) {
         let revision: StoredRevision;
@@ -1418,27 +1421,24 @@ export class DocumentStore {
           revision = decodeRevision(leaf.stored);
           validateCopiedRevision(doc.id, leaf.path, revision.b, revision.a);
         } catch (err) {
-          const reason = err instanceof Error ? err.message : String(err);
-          out.push({ ok: false, id: doc.id, rev: leaf.path[0] ?? '', error: 'bad_request', reason });
+          refuse(doc, leaf, 'bad_request', err instanceof Error ? err.message : String(err));
           continue;
         }
         const { b, a } = revision;
         if (b.length * 3 > maxBodyBytes && Buffer.byteLength(b) > maxBodyBytes) {
-          out.push({
-            ok: false,
-            id: doc.id,
-            rev: leaf.path[0] ?? '',
-            error: 'document_too_large',
-            reason: doc.id,
-          });
+          refuse(doc, leaf, 'document_too_large', doc.id);
           continue;
         }
         const lacking = Object.values(a ?? {}).find(
           (meta) => !attachments.has(meta.digest) && !this.#atts.doesExist([rec.uid, meta.digest]),
         );
         if (lacking !== undefined) {
-          const reason = `The copy of ${doc.id} lacks the body of attachment ${lacking.digest}`;
-          out.push({ ok: false, id: doc.id, rev: leaf.path[0] ?? '', error: 'bad_request', reason });
+          refuse(
+            doc,
+            leaf,
+            'bad_request',
+            `The copy of ${doc.id} lacks the body of attachment ${lacking.digest}`,
+          );
           continue;
         }
         out.push(

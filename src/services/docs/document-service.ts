@@ -1,7 +1,7 @@
 import { bulkDocsBody } from '../../engines/docs/bulk-docs-request.js';
 import type { RenderOptions } from '../../engines/docs/doc-output.js';
 import type { CopiedDoc, CopyGuard, DatabaseCopy } from '../../engines/docs/database-copy.js';
-import { decodeRevision } from '../../engines/docs/doc-records.js';
+import { decodeAttachments } from '../../engines/docs/doc-records.js';
 import { parseDocEdit, type DocEdit } from '../../engines/docs/doc-input.js';
 import type {
   AllDocsQuery,
@@ -620,8 +620,7 @@ function* copyChunks(copy: DatabaseCopy): Generator<Buffer, number> {
     const sent = new Set<string>();
     for (const doc of copy.docs()) {
       for (const leaf of doc.leaves) {
-        if (leaf.stored[0] === 0) continue;
-        for (const meta of Object.values(decodeRevision(leaf.stored).a ?? {})) {
+        for (const meta of Object.values(decodeAttachments(leaf.stored) ?? {})) {
           if (sent.has(meta.digest)) continue;
           const bytes = copy.attachment(meta.digest);
           if (bytes === undefined) continue;

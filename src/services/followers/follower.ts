@@ -26,7 +26,7 @@ import type { DocumentService } from '../docs/document-service.js';
 import type { Remote } from '../remotes/remote-registry.js';
 import { HttpEndpoint } from '../replicator/http-endpoint.js';
 import { abortableSleep } from './abortable-sleep.js';
-import { seqNumber, type FollowerRecord } from './follower-record.js';
+import { seqNumber, type BootstrapTarget, type FollowerRecord } from './follower-record.js';
 import { applyOverrides, type FollowerTuning } from './follower-settings.js';
 import { FollowerTarget } from './follower-target.js';
 import type { LeaderClient, LeaderDbInfo } from './leader-client.js';
@@ -97,6 +97,11 @@ type Interrupt =
   | { readonly kind: 'restart' }
   | { readonly kind: 'leader_deleted' }
   | { readonly kind: 'history_lost'; readonly reason: string };
+
+/** A bootstrap starting now, ending once the follower has the leader's `seq`. */
+function bootstrapTarget(seq: number, docsTotal: number, bytesTotal: number): BootstrapTarget {
+  return { startTime: Date.now(), targetSeq: seq, docsTotal, bytesTotal };
+}
 
 export function readOnlyReason(
   record: Pick<FollowerRecord, 'follower' | 'leaderAlias' | 'leaderIndex'>,
@@ -313,11 +318,12 @@ export class Follower {
       await checkLeaderRole(client, record.leaderIndex, record.useRoles.leader_cluster_role);
     const tuning = this.tuning;
     const c = this.#host.connection;
+    // Lets the leader count what its followers read (leader_stats).
+    const followerHeader = { [FOLLOWER_HEADER]: `${this.#host.nodeId}/${record.follower}` };
     const source = new HttpEndpoint(
       {
         url: `${remote.url}/${encodeURIComponent(record.leaderIndex)}`,
-        // Lets the leader count what its followers read (leader_stats).
-        headers: { [FOLLOWER_HEADER]: `${this.#host.nodeId}/${record.follower}` },
+        headers: followerHeader,
         ...(remote.username !== undefined
           ? { auth: { basic: { username: remote.username, password: remote.password ?? '' } } }
           : remote.token !== undefined
@@ -333,10 +339,7 @@ export class Follower {
     );
     const target = new FollowerTarget(this.#host.docs, record.follower);
     try {
-      if (this.#copyPending()) {
-        const header = { [FOLLOWER_HEADER]: `${this.#host.nodeId}/${record.follower}` };
-        await this.#bootstrapByCopy(client, info, header, hardSignal, signal);
-      }
+      if (this.#copyPending()) await this.#bootstrapByCopy(client, info, followerHeader, hardSignal, signal);
       const copy = this.#record.bootstrap?.copy;
       const job = new ReplicationJob(source, target, {
         ...(copy?.done === true ? { startWithoutCheckpoint: copy.seq } : {}),
@@ -353,12 +356,7 @@ export class Follower {
       }
       if (!this.#record.bootstrapped && this.#record.bootstrap === null) {
         await this.update({
-          bootstrap: {
-            startTime: Date.now(),
-            targetSeq: info.update_seq,
-            docsTotal: info.doc_count + info.doc_del_count,
-            bytesTotal: info.active_bytes,
-          },
+          bootstrap: bootstrapTarget(info.update_seq, info.doc_count + info.doc_del_count, info.active_bytes),
         });
       }
       this.#leaderSeq = Math.max(this.#leaderSeq, info.update_seq);
@@ -467,10 +465,7 @@ export class Follower {
                 const h = f.header;
                 await this.update({
                   bootstrap: {
-                    startTime: Date.now(),
-                    targetSeq: h.seq,
-                    docsTotal: h.doc_count + h.doc_del_count,
-                    bytesTotal: info.active_bytes,
+                    ...bootstrapTarget(h.seq, h.doc_count + h.doc_del_count, info.active_bytes),
                     copy: { seq: h.seq, done: false },
                   },
                 });

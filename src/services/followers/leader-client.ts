@@ -40,6 +40,22 @@ function statusError(status: number, what: string, reason: string): DoppelError 
   return new DoppelError(ErrorKind.Unavailable, detail);
 }
 
+/** The JSON of a reply's text, or null when it is empty or not JSON. */
+function parseJson(text: string): unknown {
+  try {
+    return text === '' ? null : (JSON.parse(text) as unknown);
+  } catch {
+    return null;
+  }
+}
+
+/** An error reply's `reason`, or '' when it has none. */
+function reasonOf(body: unknown): string {
+  const reason =
+    typeof body === 'object' && body !== null ? (body as { reason?: unknown }).reason : undefined;
+  return typeof reason === 'string' ? reason : '';
+}
+
 function numberField(body: Record<string, unknown>, name: string): number {
   const v = body[name];
   if (typeof v === 'number') return v;
@@ -62,18 +78,17 @@ export class LeaderClient {
     else if (remote.token !== undefined) this.#headers['authorization'] = `Bearer ${remote.token}`;
   }
 
-  /** A GET of `path` under the remote's URL; statuses in `accept` come back as `null`. */
-  async #get(
+  /** Sends a GET of `path` under the remote's URL; an unreachable leader is `unavailable`. */
+  async #send(
     path: string,
     what: string,
-    options: { accept?: readonly number[]; timeoutMs?: number; signal?: AbortSignal } = {},
-  ): Promise<unknown> {
+    options: { timeoutMs?: number; signal?: AbortSignal; headers?: Readonly<Record<string, string>> },
+  ): Promise<Dispatcher.ResponseData> {
     const timeout = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
-    let reply: Dispatcher.ResponseData;
     try {
-      reply = await request(`${this.remote.url}${path}`, {
+      return await request(`${this.remote.url}${path}`, {
         method: 'GET',
-        headers: this.#headers,
+        headers: options.headers === undefined ? this.#headers : { ...this.#headers, ...options.headers },
         dispatcher: this.#agent,
         headersTimeout: timeout,
         bodyTimeout: timeout,
@@ -86,6 +101,15 @@ export class LeaderClient {
         { cause: err },
       );
     }
+  }
+
+  /** A GET of `path` under the remote's URL; statuses in `accept` come back as `null`. */
+  async #get(
+    path: string,
+    what: string,
+    options: { accept?: readonly number[]; timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<unknown> {
+    const reply = await this.#send(path, what, options);
     let text: string;
     try {
       const bytes = await readCapped(reply.body, MAX_REPLY_BYTES);
@@ -100,19 +124,8 @@ export class LeaderClient {
       throw new DoppelError(ErrorKind.Unavailable, `${what}: reply cut off`, { cause: err });
     }
     if (options.accept?.includes(reply.statusCode) === true) return null;
-    let body: unknown = null;
-    try {
-      body = text === '' ? null : (JSON.parse(text) as unknown);
-    } catch {
-      body = null;
-    }
-    if (reply.statusCode >= 300) {
-      const reason =
-        typeof body === 'object' && body !== null && typeof (body as { reason?: unknown }).reason === 'string'
-          ? (body as { reason: string }).reason
-          : '';
-      throw statusError(reply.statusCode, what, reason);
-    }
+    const body = parseJson(text);
+    if (reply.statusCode >= 300) throw statusError(reply.statusCode, what, reasonOf(body));
     if (typeof body !== 'object' || body === null)
       throw new DoppelError(ErrorKind.Unavailable, `${what}: the leader's reply is not JSON`);
     return body;
@@ -152,36 +165,15 @@ export class LeaderClient {
   ): Promise<AsyncIterable<Buffer> | null> {
     const what = `GET ${db}/_doppel_copy on ${this.remote.name}`;
     const query = afterId === undefined ? '' : `?after=${encodeURIComponent(afterId)}`;
-    let reply: Dispatcher.ResponseData;
-    try {
-      reply = await request(`${this.remote.url}/${encodeURIComponent(db)}/_doppel_copy${query}`, {
-        method: 'GET',
-        headers: { ...this.#headers, ...headers },
-        dispatcher: this.#agent,
-        headersTimeout: REQUEST_TIMEOUT_MS,
-        bodyTimeout: REQUEST_TIMEOUT_MS,
-        signal,
-      });
-    } catch (err) {
-      throw new DoppelError(
-        ErrorKind.Unavailable,
-        `${what}: leader ${this.remote.name} unreachable (${err instanceof Error ? err.message : String(err)})`,
-        { cause: err },
-      );
-    }
+    const reply = await this.#send(`/${encodeURIComponent(db)}/_doppel_copy${query}`, what, {
+      headers,
+      signal,
+    });
     const type = reply.headers['content-type'];
     if (reply.statusCode === 200 && type === DATABASE_COPY_CONTENT_TYPE) return reply.body;
     const text = (await readCapped(reply.body, MAX_REPLY_BYTES).catch(() => null))?.toString('utf8') ?? '';
-    if (reply.statusCode === 401 || reply.statusCode === 403 || reply.statusCode >= 500) {
-      let reason = '';
-      try {
-        const body = JSON.parse(text) as { reason?: unknown };
-        if (typeof body.reason === 'string') reason = body.reason;
-      } catch {
-        // not JSON: no reason to quote
-      }
-      throw statusError(reply.statusCode, what, reason);
-    }
+    if (reply.statusCode === 401 || reply.statusCode === 403 || reply.statusCode >= 500)
+      throw statusError(reply.statusCode, what, reasonOf(parseJson(text)));
     return null;
   }
 
