@@ -101,6 +101,12 @@ function sameContents(
   };
 }
 
+/** `operations_read` of a follower since its node started (-1 when it has none). */
+async function operationsRead(node: DoppelProcess, name: string): Promise<number> {
+  const stats = await call<Json>(node, `${R}/follower_stats`);
+  return (stats['index_stats'] as Record<string, { operations_read: number }>)[name]?.operations_read ?? -1;
+}
+
 async function fill(node: DoppelProcess, db: string, count: number, prefix = 'd'): Promise<void> {
   for (let start = 0; start < count; start += 1000) {
     const docs = Array.from({ length: Math.min(1000, count - start) }, (_, i) => ({
@@ -579,10 +585,7 @@ void describe('followers through faults and crashes', () => {
         30_000,
       );
       await eventually('crashy-f in sync', inSync(leader, 'crashy', follower, 'crashy-f'));
-      const stats = await call<Json>(follower, `${R}/follower_stats`);
-      const read =
-        (stats['index_stats'] as Record<string, { operations_read: number }>)['crashy-f']?.operations_read ??
-        -1;
+      const read = await operationsRead(follower, 'crashy-f');
       assert.ok(read >= 0 && read < 1000, `after the restart it read ${read} documents: it started over`);
       const put = await follower.request('/crashy-f/x', { method: 'PUT', body: { a: 1 } });
       assert.equal(put.status, 403, 'still read-only after the crash');
@@ -629,10 +632,7 @@ void describe('followers through faults and crashes', () => {
         60_000,
       );
       await eventually('copied-f in sync', inSync(leader, 'copied', follower, 'copied-f'));
-      const stats = await call<Json>(follower, `${R}/follower_stats`);
-      const read =
-        (stats['index_stats'] as Record<string, { operations_read: number }>)['copied-f']?.operations_read ??
-        -1;
+      const read = await operationsRead(follower, 'copied-f');
       assert.ok(read >= 0 && read < total, `after the restart it read ${read} documents: it started over`);
       const conflicted = await call<{ _conflicts?: string[] }>(follower, '/copied-f/d000001?conflicts=true');
       assert.equal(conflicted._conflicts?.length, 1, 'the conflicting leaf was copied');
