@@ -161,6 +161,9 @@ async function bootstrap(
   const t0 = performance.now();
   await fill(leader, 'big', options.docs, options.docBytes);
   say(`bootstrap: loaded ${options.docs} docs into the leader in ${Math.round(performance.now() - t0)} ms`);
+  // A leader's data is at rest when a follower starts: the load's writeback first, or its disk
+  // syncs would stall the copy's commits and this would measure the load.
+  await call(leader, 'POST', '/big/_ensure_full_commit');
   const start = performance.now();
   await call(follower, 'PUT', `${R}/big-f/_start`, { leader_alias: 'leader', leader_index: 'big' });
   await waitInSync(leader, 'big', follower, 'big-f', 600_000);
