@@ -1,6 +1,6 @@
 import type { AttachmentMeta } from '../journal/journal-entry.js';
 import type { StoredRevision } from './doc-output.js';
-import { emptyTree, type RevTree } from './rev-tree.js';
+import { ancestry, emptyTree, leaves, type RevTree } from './rev-tree.js';
 
 /**
  * Storage encodings of the document engine's rows. Revision trees are stored
@@ -32,6 +32,26 @@ export function decodeInfo(stored: StoredDocInfo): DocInfo {
     t[stored[i] as string] = [stored[i + 1] as string | null, stored[i + 2] as number];
   }
   return { t, s: stored[0] as number };
+}
+
+/** A leaf revision of a stored tree with its flags and its ancestry, newest first. */
+export interface StoredLeaf {
+  readonly rev: string;
+  readonly flags: number;
+  readonly path: string[];
+}
+
+/** Every leaf of a stored tree; a single branch stored root first (most trees) is read without decoding. */
+export function storedLeaves(stored: StoredDocInfo): StoredLeaf[] {
+  let chain = stored.length >= 4 && stored[2] === null;
+  for (let i = 4; chain && i < stored.length; i += 3) chain = stored[i + 1] === stored[i - 3];
+  if (chain) {
+    const path: string[] = [];
+    for (let i = stored.length - 3; i >= 1; i -= 3) path.push(stored[i] as string);
+    return [{ rev: path[0], flags: stored[stored.length - 1] as number, path }];
+  }
+  const tree = decodeInfo(stored).t;
+  return leaves(tree).map((rev) => ({ rev, flags: tree[rev][1], path: ancestry(tree, rev) }));
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   decodeRevision,
   encodeInfo,
   encodeRevisionForPut,
+  storedLeaves,
   type DocInfo,
   type SeqEntry,
   type StoredDocInfo,
@@ -1354,16 +1355,13 @@ export class DocumentStore {
             row = revRows.next();
           }
           if (id === afterId) continue;
-          const tree = decodeInfo(value).t;
           const copied = [];
           let lost = false;
-          for (const leaf of leaves(tree)) {
-            const flags = tree[leaf][1];
+          for (const { rev, flags, path } of storedLeaves(value)) {
             if ((flags & RevFlag.Available) === 0) continue;
-            const stored = bodies.get(leaf) ?? revs.get([uid, id, leaf], { transaction });
+            const stored = bodies.get(rev) ?? revs.get([uid, id, rev], { transaction });
             if (stored === undefined) lost = true;
-            else
-              copied.push({ path: ancestry(tree, leaf), deleted: (flags & RevFlag.Deleted) !== 0, stored });
+            else copied.push({ path, deleted: (flags & RevFlag.Deleted) !== 0, stored });
           }
           if (lost) unreadable++;
           else if (copied.length > 0) yield { id, leaves: copied };
