@@ -506,6 +506,58 @@ void describe('database copy: openCopy → restoreCopy', () => {
   });
 });
 
+void describe('restoreCopy: where its rows go', () => {
+  /** Every change of `db` in seq order: id, winning rev, deleted. */
+  async function changeList(db: string): Promise<[string, string, boolean][]> {
+    const { rows } = await env.store.changes(db, {
+      since: 0,
+      limit: Number.MAX_SAFE_INTEGER,
+      descending: false,
+      style: 'main_only',
+      includeDocs: false,
+      render: {},
+    });
+    return rows.map((r) => [r.id, r.changes[0] ?? '', r.deleted]);
+  }
+
+  // Rows are appended when they sort last in their table, else put: both must give the same
+  // database, and a newer database's rows (sorting after the restored ones) must stay as they are.
+  void it('restores into the newest database and into an older one alike, leaving newer ones intact', async () => {
+    const src = await fillSource();
+    const older = await newDb();
+    const newer = await newDb();
+    const rev = await put(newer, { _id: 'a-newer-doc', n: 1 });
+    const newerChanges = await changeList(newer);
+
+    for (const r of await copyInto(src.db, older, { batch: 5 })) assert.ok(r.ok, JSON.stringify(r));
+    const newest = await newDb();
+    for (const r of await copyInto(src.db, newest, { batch: 5 })) assert.ok(r.ok, JSON.stringify(r));
+
+    for (const dst of [older, newest]) {
+      assert.deepEqual(counts(dst), { ...counts(src.db), seq: counts(dst).seq }, dst);
+      for (const id of src.ids) {
+        assert.deepEqual(
+          treeShape(env.store.tree(dst, id)),
+          treeShape(env.store.tree(src.db, id)),
+          `${dst}/${id}`,
+        );
+        assert.deepEqual(leafDocs(dst, id), leafDocs(src.db, id), `${dst}/${id}`);
+      }
+    }
+    assert.deepEqual(await changeList(older), await changeList(newest));
+    assert.deepEqual(
+      (await changeList(older)).map(([id]) => id).sort(utf8Order),
+      [...src.ids].sort(utf8Order),
+    );
+    assert.deepEqual(await changeList(newer), newerChanges);
+    assert.deepEqual(JSON.parse(env.store.get(newer, 'a-newer-doc', undefined, {})), {
+      _id: 'a-newer-doc',
+      _rev: rev,
+      n: 1,
+    });
+  });
+});
+
 void describe('restoreCopy: what it refuses', () => {
   const meta = (digest: string, length: number): AttachmentMeta => ({
     content_type: 'text/plain',
