@@ -346,6 +346,25 @@ void describe('follower databases (OpenSearch replication API)', () => {
     await eventually('phoenix-f in sync', inSync(leader, 'phoenix', follower, 'phoenix-f'));
   });
 
+  void it('with replicate.delete_index, stops and deletes the follower when its leader is deleted', async () => {
+    await call(leader, '/ephemeral', 'PUT');
+    await fill(leader, 'ephemeral', 20);
+    await call(follower, `${R}/ephemeral-f/_start`, 'PUT', {
+      leader_alias: 'leader',
+      leader_index: 'ephemeral',
+      settings: { 'plugins.replication.replicate.delete_index': true },
+    });
+    await eventually('ephemeral-f in sync', inSync(leader, 'ephemeral', follower, 'ephemeral-f'));
+    await call(leader, '/ephemeral', 'DELETE');
+    await eventually('ephemeral-f deleted', async () =>
+      (await follower.request('/ephemeral-f')).status === 404 ? true : undefined,
+    );
+    assert.equal((await status(follower, 'ephemeral-f'))['status'], 'REPLICATION NOT IN PROGRESS');
+    // The name is free again: a database of that name is an ordinary, writable one.
+    await call(follower, '/ephemeral-f', 'PUT');
+    await call(follower, '/ephemeral-f/mine', 'PUT', { a: 1 });
+  });
+
   void it('fails plainly when the leader is recreated under a running follower', async () => {
     await call(leader, '/reborn', 'PUT');
     await fill(leader, 'reborn', 30, 'a');

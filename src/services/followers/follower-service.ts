@@ -522,12 +522,14 @@ export class FollowerService {
   async #leaderDeleted(follower: Follower): Promise<void> {
     const r = follower.record;
     if (follower.tuning.deleteWithLeader) {
+      // Out of the views first: _status must not report a follower whose database is going.
+      // The record goes last, so a crash before then repeats all of this at the next start.
+      this.#followers.delete(r.follower);
       const store = this.#docs.store;
       if (store.exists(r.follower)) {
         await store.setReadOnly(r.follower, undefined);
         await store.delete(r.follower);
       }
-      this.#followers.delete(r.follower);
       await this.#storage.write(() => this.#followerDb.removeSync(r.follower));
       this.#log.info(
         { follower: r.follower },
