@@ -12,6 +12,7 @@ import { md5Digest, parseDocEdit } from './doc-input.js';
 import { decodeRevision, encodeRevision } from './doc-records.js';
 import { DocumentStore, type WriteResult } from './document-store.js';
 import { leaves, revPos, type RevTree } from './rev-tree.js';
+import { changesQuery } from '../../../test/support/changes-query.js';
 
 // ---- environment -----------------------------------------------------------------
 
@@ -509,14 +510,7 @@ void describe('database copy: openCopy → restoreCopy', () => {
 void describe('restoreCopy: where its rows go', () => {
   /** Every change of `db` in seq order: id, winning rev, deleted. */
   async function changeList(db: string): Promise<[string, string, boolean][]> {
-    const { rows } = await env.store.changes(db, {
-      since: 0,
-      limit: Number.MAX_SAFE_INTEGER,
-      descending: false,
-      style: 'main_only',
-      includeDocs: false,
-      render: {},
-    });
+    const { rows } = await env.store.changes(db, changesQuery());
     return rows.map((r) => [r.id, r.changes[0] ?? '', r.deleted]);
   }
 

@@ -19,6 +19,7 @@ import {
 } from './document-store.js';
 import { ancestry, leaves, RevFlag, revPos, winner, type RevTree } from './rev-tree.js';
 import { prng, int, pick } from '../../../test/support/prng.js';
+import { changesQuery } from '../../../test/support/changes-query.js';
 
 // ---- environment -----------------------------------------------------------------
 
@@ -120,15 +121,7 @@ async function changes(
   q: Partial<ChangesQuery> = {},
   e: Env = env,
 ): Promise<{ rows: ChangeRow[]; lastSeq: number; pending: number }> {
-  return e.store.changes(db, {
-    since: 0,
-    limit: Number.MAX_SAFE_INTEGER,
-    descending: false,
-    style: 'main_only',
-    includeDocs: false,
-    render: {},
-    ...q,
-  });
+  return e.store.changes(db, changesQuery(q));
 }
 
 function allDocs(db: string, q: Partial<AllDocsQuery> = {}): ReturnType<DocumentStore['allDocs']> {
