@@ -157,13 +157,14 @@ function sameTree(a: RevTree, b: RevTree): boolean {
   return keys.every((k) => b[k]?.[0] === a[k][0] && b[k]?.[1] === a[k][1]);
 }
 
+/** `putSync` options of an append (MDB_APPEND), see `DocumentStore.#putRow`. */
+const APPEND = { append: true } as const;
+
 /**
  * The document engine: every database of the node, with CouchDB semantics,
  * stored in LMDB. Writes commit in one transaction together with their
  * journal entries; reads go straight to the latest committed snapshot.
  */
-const APPEND = { append: true } as const;
-
 export class DocumentStore {
   readonly #storage: Storage;
   readonly #journal: Journal;
