@@ -187,26 +187,19 @@ async function bootstrap(
 async function bootstrapRounds(
   options: Options,
   nodeArgs: readonly string[],
-): Promise<Record<string, unknown>> {
-  const rounds: Record<string, number>[] = [];
+): Promise<{ docs: number; docs_per_s: number; rounds: number[] }> {
+  const rounds: number[] = [];
   for (let round = 1; round <= options.bootstrapRounds; round++) {
     const [leader, follower] = await Promise.all([startDoppel({ nodeArgs }), startDoppel({ nodeArgs })]);
     try {
       await registerLeader(follower, leader);
-      rounds.push(await bootstrap(leader, follower, options));
+      rounds.push((await bootstrap(leader, follower, options))['docs_per_s'] ?? 0);
     } finally {
       await Promise.all([leader.stop(), follower.stop()]);
     }
   }
-  const perRound = rounds.map((r) => r['docs_per_s'] ?? 0);
-  return {
-    docs: options.docs,
-    docs_per_s: percentile(
-      [...perRound].sort((a, b) => a - b),
-      50,
-    ),
-    rounds: perRound,
-  };
+  const sorted = [...rounds].sort((a, b) => a - b);
+  return { docs: options.docs, docs_per_s: percentile(sorted, 50), rounds };
 }
 
 // ---- 2. latency ------------------------------------------------------------------
@@ -350,7 +343,7 @@ async function main(): Promise<void> {
       ? await bootstrapRounds(options, nodeArgs)
       : null;
   if (boot !== null && options.bootstrapRounds > 1)
-    say(`bootstrap: median of ${options.bootstrapRounds} rounds ${String(boot['docs_per_s'])} docs/s`);
+    say(`bootstrap: median of ${options.bootstrapRounds} rounds ${boot.docs_per_s} docs/s`);
   const [leader, follower] = await Promise.all([startDoppel({ nodeArgs }), startDoppel({ nodeArgs })]);
   try {
     await registerLeader(follower, leader);
@@ -361,7 +354,7 @@ async function main(): Promise<void> {
     const many =
       options.only === undefined || options.only === 'many' ? await manyFollowers(leader, options) : null;
     const met = {
-      docs_per_s: boot === null ? null : Number(boot['docs_per_s']) >= TARGETS.docs_per_s,
+      docs_per_s: boot === null ? null : boot.docs_per_s >= TARGETS.docs_per_s,
       latency_p50: lat === null ? null : (lat['p50_ms'] ?? Infinity) <= TARGETS.latency_p50_ms,
       latency_p99: lat === null ? null : (lat['p99_ms'] ?? Infinity) <= TARGETS.latency_p99_ms,
       rss: many === null ? null : (many['rss_peak_mib'] ?? Infinity) < TARGETS.rss_mib,
