@@ -3,7 +3,8 @@
  *
  * - `kill -9` of the node in the middle of a one-shot `_replicator` job: after
  *   the restart the job resumes from its last checkpoint (it reads far fewer
- *   documents than the total) and completes with an exact copy;
+ *   documents than the total) and completes with an exact copy; both for a job
+ *   reading the changes feed and for one copying the source whole;
  * - a continuous job through a TCP fault proxy (reset, blackhole, latency):
  *   the job goes `crashing`, backs off, returns to `running`, and every
  *   document written meanwhile arrives exactly once.
@@ -15,6 +16,10 @@ import { FaultProxy } from './support/fault-proxy.js';
 import { eventually } from './support/eventually.js';
 
 type Json = Record<string, unknown>;
+
+const NODE_ARGS = ['--replicator-crash-backoff-ms', '200', '--replicator-interval-ms', '500'];
+/** Documents of the databases killed in the middle of their replication. */
+const TOTAL = 20_000;
 
 /** id → winning rev of every live document. */
 async function revMap(node: DoppelProcess, db: string): Promise<Map<string, string>> {
@@ -47,12 +52,7 @@ void describe('replicator recovery', () => {
   let proxy: FaultProxy;
 
   before(async () => {
-    [source, node] = await Promise.all([
-      DoppelProcess.start(),
-      DoppelProcess.start({
-        args: ['--replicator-crash-backoff-ms', '200', '--replicator-interval-ms', '500'],
-      }),
-    ]);
+    [source, node] = await Promise.all([DoppelProcess.start(), DoppelProcess.start({ args: NODE_ARGS })]);
     proxy = await FaultProxy.start(source.port);
   });
 
@@ -61,54 +61,101 @@ void describe('replicator recovery', () => {
     await Promise.all([source?.stop(), node?.stop()]);
   });
 
-  void it('resumes a one-shot job from its checkpoint after kill -9 and completes it exactly', async () => {
-    const total = 20_000;
-    assert.equal((await source.request('/big', { method: 'PUT' })).status, 201);
-    await loadDocs(source, 'big', total, 'b');
-    // About 1.5 MB/s: the copy takes several seconds, long enough to be killed in the middle.
-    proxy.bandwidth(1_500_000);
-    const sourceUrl = `http://${source.adminUser}:${source.adminPassword}@127.0.0.1:${proxy.port}/big`;
-    const put = await node.request('/_replicator/big', {
-      method: 'PUT',
-      body: {
-        source: sourceUrl,
-        target: 'big-copy',
-        create_target: true,
-        checkpoint_interval: 200,
-        worker_batch_size: 250,
-      },
-    });
-    assert.equal(put.status, 201, put.text);
-    const checkpointed = await eventually('a checkpoint past 5000', async () => {
-      const row = await schedulerDoc(node, 'big');
-      const seq = Number((row?.['info'] as Json | null)?.['checkpointed_source_seq'] ?? 0);
-      return seq >= 5000 ? seq : undefined;
-    });
-    await node.kill('SIGKILL');
-    assert.ok(checkpointed < total, `the job finished before the kill (${checkpointed})`);
-    proxy.bandwidth(null);
+  /** Starts the node again on its data dir, after a kill. */
+  async function restartNode(): Promise<void> {
     node = await DoppelProcess.start({
       dataDir: node.dataDir,
       adminUser: node.adminUser,
       adminPassword: node.adminPassword,
-      args: ['--replicator-crash-backoff-ms', '200', '--replicator-interval-ms', '500'],
+      args: NODE_ARGS,
     });
+  }
+
+  /** Runs `_replicator/{docId}` from `db` (through the slowed proxy) until `killAt` says so, kills the node, restarts it; the job's info once completed. */
+  async function killInTheMiddle(
+    docId: string,
+    db: string,
+    extra: Json,
+    killAt: () => Promise<number | undefined>,
+  ): Promise<{ before: number; info: Json }> {
+    // About 1.5 MB/s: the job takes several seconds, long enough to be killed in the middle.
+    proxy.bandwidth(1_500_000);
+    const sourceUrl = `http://${source.adminUser}:${source.adminPassword}@127.0.0.1:${proxy.port}/${db}`;
+    const put = await node.request(`/_replicator/${docId}`, {
+      method: 'PUT',
+      body: {
+        source: sourceUrl,
+        target: `${db}-copy`,
+        create_target: true,
+        checkpoint_interval: 200,
+        ...extra,
+      },
+    });
+    assert.equal(put.status, 201, put.text);
+    const before = await eventually('a checkpoint far enough in', killAt);
+    await node.kill('SIGKILL');
+    proxy.bandwidth(null);
+    await restartNode();
     const done = await eventually('completed after the restart', async () => {
-      const row = await schedulerDoc(node, 'big');
+      const row = await schedulerDoc(node, docId);
       return row?.['state'] === 'completed' ? row : undefined;
     });
-    const stats = done['info'] as Json;
-    const readAfterRestart = Number(stats['docs_read']);
-    assert.ok(
-      readAfterRestart <= total - checkpointed,
-      `read ${readAfterRestart} docs after the restart; the checkpoint was at ${checkpointed}`,
-    );
-    const [want, got] = await Promise.all([revMap(source, 'big'), revMap(node, 'big-copy')]);
-    assert.equal(got.size, total);
-    assert.deepEqual(got, want);
-    // Both runs are in the checkpoint history, newest first.
-    const doc = await node.request<Json>('/_replicator/big');
+    const doc = await node.request<Json>(`/_replicator/${docId}`);
     assert.equal(doc.json['_replication_state'], 'completed');
+    const [want, got] = await Promise.all([revMap(source, db), revMap(node, `${db}-copy`)]);
+    assert.equal(got.size, TOTAL);
+    assert.deepEqual(got, want);
+    return { before, info: done['info'] as Json };
+  }
+
+  void it('resumes a one-shot job by changes from its checkpoint after kill -9 and completes it exactly', async () => {
+    assert.equal((await source.request('/big', { method: 'PUT' })).status, 201);
+    await loadDocs(source, 'big', TOTAL, 'b');
+    // A selector keeps the job on the changes feed (only unfiltered jobs copy).
+    const { before, info } = await killInTheMiddle(
+      'big',
+      'big',
+      { selector: { n: { $gte: 0 } }, worker_batch_size: 250 },
+      async () => {
+        const row = await schedulerDoc(node, 'big');
+        const seq = Number((row?.['info'] as Json | null)?.['checkpointed_source_seq'] ?? 0);
+        return seq >= 5000 ? seq : undefined;
+      },
+    );
+    assert.ok(before < TOTAL, `the job finished before the kill (${before})`);
+    const readAfterRestart = Number(info['docs_read']);
+    assert.ok(
+      readAfterRestart <= TOTAL - before,
+      `read ${readAfterRestart} docs after the restart; the checkpoint was at ${before}`,
+    );
+  });
+
+  void it('continues an interrupted copy after its checkpointed document after kill -9', async () => {
+    assert.equal((await source.request('/whole', { method: 'PUT' })).status, 201);
+    await loadDocs(source, 'whole', TOTAL, 'w');
+    let baseId: string | undefined;
+    const { before, info } = await killInTheMiddle('whole', 'whole', {}, async () => {
+      baseId ??= String((await schedulerDoc(node, 'whole'))?.['id'] ?? '').split('+')[0] || undefined;
+      if (baseId === undefined) return undefined;
+      const local = await node.request<Json>(`/whole-copy/_local/${baseId}`);
+      const copy = local.status === 200 ? (local.json['doppel_copy'] as Json | undefined) : undefined;
+      // Ids are w000000…: the number of documents the copy has written.
+      const copied = typeof copy?.['after_id'] === 'string' ? Number(copy['after_id'].slice(1)) + 1 : 0;
+      return copied >= 5000 ? copied : undefined;
+    });
+    assert.ok(before < TOTAL, `the copy finished before the kill (${before})`);
+    const readAfterRestart = Number(info['docs_read']);
+    assert.ok(
+      readAfterRestart <= TOTAL - before,
+      `read ${readAfterRestart} docs after the restart; the copy's checkpoint was after ${before}`,
+    );
+    assert.equal(Number(info['docs_written']), readAfterRestart);
+    // A run by changes would check every revision again.
+    assert.ok(Number(info['revisions_checked']) <= TOTAL - before, JSON.stringify(info));
+    // The checkpoint of the finished job is an ordinary one, at the copy's seq or later.
+    const local = await node.request<Json>(`/whole-copy/_local/${baseId ?? ''}`);
+    assert.equal(local.json['doppel_copy'], undefined);
+    assert.ok(Number(local.json['source_last_seq']) >= TOTAL);
   });
 
   void it('goes crashing through resets and blackholes, backs off, and catches up without loss', async () => {

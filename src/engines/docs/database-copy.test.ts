@@ -154,7 +154,7 @@ async function copyInto(
     const flush = async (): Promise<void> => {
       if (pending.length === 0) return;
       const atts = attachmentsOf(pending, (d) => copy.attachment(d));
-      results.push(...(await env.store.restoreCopy(dst, pending, atts, MAX_BODY, guard)));
+      results.push(...(await env.store.restoreCopy(dst, pending, atts, MAX_BODY, guard, true)));
       pending = [];
     };
     for (const doc of copy.docs()) {
@@ -577,7 +577,7 @@ void describe('restoreCopy: what it refuses', () => {
       handDoc('good-2', ['2-b', '1-b'], { b: '{"v":2}' }),
     ];
     const guard: CopyGuard = { failed: false };
-    const results = await env.store.restoreCopy(db, batch, new Map(), 1000, guard);
+    const results = await env.store.restoreCopy(db, batch, new Map(), 1000, guard, true);
     assert.equal(guard.failed, false, 'refused revisions do not fail the batch');
     assert.deepEqual(
       results.map((r) => [r.id, r.ok]),
@@ -620,7 +620,7 @@ void describe('restoreCopy: what it refuses', () => {
       handDoc(id, ['1-a'], { b: '{}', a: { 'f.txt': meta(digest, bytes.length) } });
     const guard: CopyGuard = { failed: false };
 
-    const [refused] = await env.store.restoreCopy(db, [withAtt('first')], new Map(), MAX_BODY, guard);
+    const [refused] = await env.store.restoreCopy(db, [withAtt('first')], new Map(), MAX_BODY, guard, true);
     assert.equal(refused.ok, false);
     assert.equal(env.store.tree(db, 'first'), undefined);
     assert.equal(env.store.readAttachmentBytes(db, digest), undefined);
@@ -631,11 +631,12 @@ void describe('restoreCopy: what it refuses', () => {
       new Map([[digest, bytes]]),
       MAX_BODY,
       guard,
+      true,
     );
     assert.ok(given.ok, JSON.stringify(given));
     assert.deepEqual(env.store.readAttachmentBytes(db, digest), bytes);
 
-    const [stored] = await env.store.restoreCopy(db, [withAtt('second')], new Map(), MAX_BODY, guard);
+    const [stored] = await env.store.restoreCopy(db, [withAtt('second')], new Map(), MAX_BODY, guard, true);
     assert.ok(stored.ok, JSON.stringify(stored));
     const doc = JSON.parse(env.store.get(db, 'second', undefined, { attachments: true })) as Json;
     const att = (doc['_attachments'] as Record<string, Json>)['f.txt'];
@@ -664,13 +665,21 @@ void describe('restoreCopy: the guard shared by one restore', () => {
       new Map(),
       MAX_BODY,
       guard,
+      true,
     );
     assert.ok(ok.ok);
     assert.equal(guard.failed, false);
     const seq = counts(db).seq;
 
     await assert.rejects(
-      env.store.restoreCopy('no-such-db', [handDoc('x', ['1-a'], { b: '{}' })], new Map(), MAX_BODY, guard),
+      env.store.restoreCopy(
+        'no-such-db',
+        [handDoc('x', ['1-a'], { b: '{}' })],
+        new Map(),
+        MAX_BODY,
+        guard,
+        true,
+      ),
       (err: unknown) => err instanceof DoppelError && err.kind === ErrorKind.NotFound,
     );
     assert.equal(guard.failed, true);
@@ -685,7 +694,7 @@ void describe('restoreCopy: the guard shared by one restore', () => {
       }),
     ];
     await assert.rejects(
-      env.store.restoreCopy(db, later, new Map([[digest, bytes]]), MAX_BODY, guard),
+      env.store.restoreCopy(db, later, new Map([[digest, bytes]]), MAX_BODY, guard, true),
       (err: unknown) => err instanceof DoppelError && err.kind === ErrorKind.Unavailable,
     );
     assert.equal(env.store.tree(db, 'later'), undefined);
@@ -695,7 +704,7 @@ void describe('restoreCopy: the guard shared by one restore', () => {
     assert.equal(env.store.lastDocId(db), 'before');
 
     // Another restore, with its own guard, writes.
-    const [fresh] = await env.store.restoreCopy(db, [later[0]], new Map(), MAX_BODY, { failed: false });
+    const [fresh] = await env.store.restoreCopy(db, [later[0]], new Map(), MAX_BODY, { failed: false }, true);
     assert.ok(fresh.ok);
   });
 
@@ -708,6 +717,7 @@ void describe('restoreCopy: the guard shared by one restore', () => {
       new Map(),
       MAX_BODY,
       guard,
+      true,
     );
     const second = env.store.restoreCopy(
       db,
@@ -715,6 +725,7 @@ void describe('restoreCopy: the guard shared by one restore', () => {
       new Map(),
       MAX_BODY,
       guard,
+      true,
     );
     const [a, b] = await Promise.allSettled([first, second]);
     assert.equal(a.status, 'rejected');

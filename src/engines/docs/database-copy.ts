@@ -46,3 +46,17 @@ export interface DatabaseCopy {
 export interface CopyGuard {
   failed: boolean;
 }
+
+/** The snapshot a copy was made from: its seq and document counters. */
+export interface CopyHeader {
+  readonly seq: number;
+  readonly doc_count: number;
+  readonly doc_del_count: number;
+}
+
+/** A copy as its reader decodes it: the header, each document and attachment body, the end. */
+export type CopyFrame =
+  | { readonly kind: 'header'; readonly header: CopyHeader }
+  | { readonly kind: 'attachment'; readonly digest: string; readonly bytes: Buffer }
+  | { readonly kind: 'doc'; readonly doc: CopiedDoc }
+  | { readonly kind: 'end'; readonly docs: number; readonly unreadable: number };

@@ -1399,12 +1399,13 @@ export class DocumentStore {
     attachments: ReadonlyMap<string, Buffer>,
     maxBodyBytes: number,
     guard: CopyGuard,
+    allowReadOnly: boolean,
   ): Promise<WriteResult[]> {
     const results = await this.#storage.write(() => {
       if (guard.failed) throw new DoppelError(ErrorKind.Unavailable, 'an earlier batch of this copy failed');
       this.#rowsInOrder = true;
       try {
-        return this.#restoreInWrite(dbName, copied, attachments, maxBodyBytes);
+        return this.#restoreInWrite(dbName, copied, attachments, maxBodyBytes, allowReadOnly);
       } catch (err) {
         guard.failed = true;
         throw err;
@@ -1421,9 +1422,12 @@ export class DocumentStore {
     copied: readonly CopiedDoc[],
     attachments: ReadonlyMap<string, Buffer>,
     maxBodyBytes: number,
+    allowReadOnly: boolean,
   ): { out: WriteResult[]; seq: number; changed: boolean } {
     this.#checkNodeWritable();
     const rec = this.record(dbName);
+    if (rec.readOnly !== undefined && !allowReadOnly)
+      throw new DoppelError(ErrorKind.Forbidden, rec.readOnly);
     const next = { ...rec };
     const now = Date.now();
     const out: WriteResult[] = [];

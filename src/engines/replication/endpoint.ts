@@ -11,6 +11,8 @@
  * `internal` are transient (network, 5xx, timeouts) and make the job crash
  * and retry with backoff.
  */
+import type { CopiedDoc, CopyFrame, CopyGuard } from '../docs/database-copy.js';
+
 export interface EndpointInfo {
   readonly db_name: string;
   /** Opaque; only an upper bound for progress. */
@@ -82,6 +84,17 @@ export interface WriteFailure {
   readonly reason: string;
 }
 
+/**
+ * Writes a batch of a database copy into a target: each leaf grafted as
+ * `_bulk_docs` with `new_edits=false` would, with the same rights; returns the
+ * per-revision failures only.
+ */
+export type CopyWriter = (
+  docs: readonly CopiedDoc[],
+  attachments: ReadonlyMap<string, Buffer>,
+  guard: CopyGuard,
+) => Promise<readonly WriteFailure[]>;
+
 export interface ReplicationEndpoint {
   /** For logs and the replication id: the URL without credentials, or the local db name. */
   readonly displayName: string;
@@ -115,5 +128,17 @@ export interface ReplicationEndpoint {
   ensureFullCommit(): Promise<void>;
   /** The source code of `filters[name]` of `_design/{ddoc}` (for the replication id). */
   filterSource(ddocAndName: string): Promise<string>;
+  /**
+   * Doppel peers only: the database whole from one read snapshot
+   * (`GET /{db}/_doppel_copy`), its documents after `afterId` in id order;
+   * null when the peer cannot copy. A first replication into an empty
+   * database reads it instead of the changes feed.
+   */
+  copy?(
+    afterId: string | undefined,
+    signal: AbortSignal,
+  ): Promise<AsyncIterable<readonly CopyFrame[]> | null>;
+  /** Local targets only: how a copy is written here, or null when this database takes replicated writes one by one only. */
+  copyWriter?(): CopyWriter | null;
   close(): Promise<void>;
 }

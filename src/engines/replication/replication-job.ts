@@ -25,6 +25,7 @@ import {
   type ReplicationIdFilter,
   type ReplicationIds,
 } from './replication-id.js';
+import { restoreCopy, type CopyOutcome } from './copy-restore.js';
 
 export const REPLICATION_ID_VERSION = 4;
 export const MAX_HISTORY = 50;
@@ -71,6 +72,14 @@ export interface CheckpointDoc {
   readonly source_last_seq: Seq;
   readonly replication_id_version: number;
   readonly history: readonly HistoryEntry[];
+  /** Doppel's own field: a copy under way (see `#copyFirst`). */
+  readonly doppel_copy?: CopyCheckpoint;
+}
+
+/** How far a database copy got: its snapshot's seq, and the last document written. */
+export interface CopyCheckpoint {
+  readonly seq: number;
+  readonly after_id: string;
 }
 
 /** Progress for `_active_tasks` / `_scheduler` (field names as CouchDB reports them). */
@@ -157,12 +166,16 @@ export function parseCheckpoint(doc: Record<string, unknown> | null): Checkpoint
           typeof (h as { session_id?: unknown }).session_id === 'string',
       )
     : [];
+  const copy = doc['doppel_copy'] as Partial<CopyCheckpoint> | undefined;
   return {
     session_id: doc['session_id'],
     source_last_seq: seq,
     replication_id_version:
       typeof doc['replication_id_version'] === 'number' ? doc['replication_id_version'] : 0,
     history,
+    ...(typeof copy?.seq === 'number' && typeof copy.after_id === 'string'
+      ? { doppel_copy: { seq: copy.seq, after_id: copy.after_id } }
+      : {}),
   };
 }
 
@@ -226,6 +239,11 @@ export class ReplicationJob {
   #history: readonly HistoryEntry[] = [];
   #checkpointChain: Promise<void> = Promise.resolve();
   #sourceInfo: EndpointInfo | null = null;
+  #targetEmpty = false;
+  /** The copy the checkpoints say was interrupted: it continues after its last document. */
+  #resumeCopy: CopyCheckpoint | null = null;
+  /** The copy under way: its seq once known, its last written document, its progress. */
+  #copy: { seq: number | null; afterId: string | undefined; total: number; done: number } | null = null;
 
   constructor(source: ReplicationEndpoint, target: ReplicationEndpoint, options: ReplicationOptions = {}) {
     this.#source = source;
@@ -313,7 +331,8 @@ export class ReplicationJob {
         }, this.#checkpointInterval);
         timer.unref();
       }
-      await this.#replicate(inner.signal);
+      const since = await this.#copyFirst(inner.signal);
+      if (!inner.signal.aborted) await this.#replicate(inner.signal, since);
       if (timer !== undefined) clearInterval(timer);
       if (this.#useCheckpoints) await this.#checkpoint();
       if (signal.aborted && this.#continuous) return { status: 'stopped', ids: this.#ids, stats: this.stats };
@@ -349,7 +368,7 @@ export class ReplicationJob {
       await this.#target.create();
     }
     this.#sourceInfo = await this.#source.info();
-    await this.#target.info();
+    this.#targetEmpty = (await this.#target.info()).update_seq === 0;
   }
 
   async #readCheckpoints(baseId: string): Promise<void> {
@@ -374,7 +393,9 @@ export class ReplicationJob {
     let start: Seq | null = null;
     if (found !== null && typeof found === 'object') start = found.recorded_seq;
     else if (found !== null) start = found;
-    if (start === null || start === 0) start = this.#sinceSeq ?? this.#startWithoutCheckpoint ?? 0;
+    if (src !== null && tgt?.session_id === src.session_id) this.#resumeCopy = tgt.doppel_copy ?? null;
+    if ((start === null || start === 0) && this.#resumeCopy === null)
+      start = this.#sinceSeq ?? this.#startWithoutCheckpoint ?? 0;
     else {
       const last = src?.history[0];
       if (last !== undefined)
@@ -386,14 +407,82 @@ export class ReplicationJob {
           doc_write_failures: last.doc_write_failures,
         };
     }
-    this.#startSeq = start;
-    this.#stats.start_seq = start;
-    this.#stats.through_seq = start;
-    this.#stats.checkpointed_source_seq = start;
-    this.#stats.source_seq = start;
+    this.#startSeq = start ?? 0;
+    this.#stats.start_seq = this.#startSeq;
+    this.#stats.through_seq = this.#startSeq;
+    this.#stats.checkpointed_source_seq = this.#startSeq;
+    this.#stats.source_seq = this.#startSeq;
   }
 
-  async #replicate(signal: AbortSignal): Promise<void> {
+  /**
+   * A first replication into an empty database, from a Doppel source without
+   * a filter, copies the source whole (`ReplicationEndpoint.copy`: one
+   * snapshot, in id order) instead of reading its changes one by one; so does
+   * a run continuing such a copy. Checkpoints record the copy's seq and last
+   * written document (`doppel_copy`): an interrupted copy continues after it.
+   * Returns where the changes feed starts: the first copy's seq, so every
+   * change made since arrives (again, harmlessly, for documents a later copy
+   * already had); the start seq when nothing was copied.
+   */
+  async #copyFirst(signal: AbortSignal): Promise<Seq> {
+    const resume = this.#resumeCopy;
+    const fresh =
+      this.#filter.kind === 'none' &&
+      !this.#winningRevsOnly &&
+      this.#sinceSeq === undefined &&
+      this.#startWithoutCheckpoint === undefined &&
+      this.#startSeq === 0 &&
+      this.#targetEmpty;
+    const write = resume !== null || fresh ? this.#target.copyWriter?.() : undefined;
+    if (write === undefined || write === null || this.#source.copy === undefined) return this.#startSeq;
+    const frames = await this.#source.copy(resume?.after_id, signal);
+    if (frames === null) return this.#startSeq;
+    const copy = (this.#copy = { seq: resume?.seq ?? null, afterId: resume?.after_id, total: 0, done: 0 });
+    const s = this.#stats;
+    let outcome: CopyOutcome;
+    try {
+      outcome = await restoreCopy(frames, {
+        header: async (h) => {
+          copy.seq ??= h.seq;
+          copy.total = h.doc_count + h.doc_del_count;
+        },
+        write: async (docs, attachments, guard) => {
+          let leaves = 0;
+          for (const doc of docs) leaves += doc.leaves.length;
+          s.revisions_checked += leaves;
+          s.missing_revisions_found += leaves;
+          s.docs_read += leaves;
+          const failures = await write(docs, attachments, guard);
+          return { written: leaves - failures.length, failed: failures.length };
+        },
+        committed: (lastId, result) => {
+          s.docs_written += result.written;
+          s.doc_write_failures += result.failed;
+          copy.afterId = lastId;
+          copy.done += result.written + result.failed;
+          this.#throughVersion++;
+          this.#touch();
+        },
+      });
+    } catch (err) {
+      if (signal.aborted) return this.#startSeq;
+      if (err instanceof DoppelError) throw err;
+      throw new DoppelError(
+        ErrorKind.Unavailable,
+        `copying ${this.#source.displayName}: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+    }
+    // Documents the source could not read back by key come by the changes feed from the start.
+    const since = outcome.unreadable > 0 || copy.seq === null ? 0 : copy.seq;
+    this.#copy = null;
+    s.through_seq = since;
+    s.source_seq = since;
+    this.#throughVersion++;
+    return since;
+  }
+
+  async #replicate(signal: AbortSignal, since: Seq): Promise<void> {
     const inFlight: InFlight[] = [];
     const advance = (): void => {
       while (inFlight.length > 0 && inFlight[0]?.done === true && inFlight[0].error === undefined) {
@@ -435,7 +524,7 @@ export class ReplicationJob {
     try {
       await this.#source.changes(
         {
-          since: this.#startSeq,
+          since,
           filter: this.#filter,
           winningRevsOnly: this.#winningRevsOnly,
           batchSize: this.#batchSize,
@@ -504,6 +593,11 @@ export class ReplicationJob {
     const ids = this.#ids;
     const through = this.#stats.through_seq;
     const version = this.#throughVersion;
+    const copy = this.#copy;
+    const copying =
+      copy !== null && copy.seq !== null && copy.afterId !== undefined
+        ? { seq: copy.seq, after_id: copy.afterId }
+        : null;
     if (ids === null || through === null || version === this.#committedVersion) return;
     await Promise.all([this.#source.ensureFullCommit(), this.#target.ensureFullCommit()]);
     const s = this.#stats;
@@ -529,6 +623,7 @@ export class ReplicationJob {
       source_last_seq: through,
       replication_id_version: REPLICATION_ID_VERSION,
       history,
+      ...(copying === null ? {} : { doppel_copy: copying }),
     };
     if (!this.#sourceRefusesCheckpoints) {
       try {
@@ -574,6 +669,8 @@ export class ReplicationJob {
 
   /** Rows still to read on the source (for `changes_pending`); null when unknown. */
   async refreshPending(): Promise<number | null> {
+    const copy = this.#copy;
+    if (copy !== null) return (this.#stats.changes_pending = Math.max(0, copy.total - copy.done));
     const since = this.#stats.through_seq ?? this.#startSeq;
     try {
       this.#stats.changes_pending = await this.#source.pending(since);

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { CopiedDoc } from '../../engines/docs/database-copy.js';
+import type { CopiedDoc, CopyFrame } from '../../engines/docs/database-copy.js';
 import { md5Digest } from '../../engines/docs/doc-input.js';
 import { encodeRevision } from '../../engines/docs/doc-records.js';
 import { frame } from '../frames.js';
-import { CopyFrameKind, CopyReader, CopyWriter, type CopyFrame } from './database-copy-wire.js';
+import { CopyFrameKind, CopyReader, CopyWriter } from './database-copy-wire.js';
 import { int, prng } from '../../../test/support/prng.js';
 
 const CHUNK_BYTES = 256 * 1024;

@@ -9,7 +9,7 @@
  * `[deleted u8][path length u32]` `([rev length u16][rev])…`
  * `[stored length u32][stored revision bytes]`.
  */
-import type { CopiedDoc, CopiedRevision } from '../../engines/docs/database-copy.js';
+import type { CopiedDoc, CopiedRevision, CopyFrame, CopyHeader } from '../../engines/docs/database-copy.js';
 import { FrameReader, kindsOf, type Frame } from '../frames.js';
 
 export const CopyFrameKind = { Header: 1, Attachment: 2, Doc: 3, End: 4 } as const;
@@ -21,18 +21,6 @@ export const DATABASE_COPY_CONTENT_TYPE = 'application/x-doppel-database-copy';
 const MAX_FRAME_BYTES = 512 * 1024 * 1024;
 /** The writer hands out its bytes once it holds this many. */
 const CHUNK_BYTES = 256 * 1024;
-
-export interface CopyHeader {
-  readonly seq: number;
-  readonly doc_count: number;
-  readonly doc_del_count: number;
-}
-
-export type CopyFrame =
-  | { readonly kind: 'header'; readonly header: CopyHeader }
-  | { readonly kind: 'attachment'; readonly digest: string; readonly bytes: Buffer }
-  | { readonly kind: 'doc'; readonly doc: CopiedDoc }
-  | { readonly kind: 'end'; readonly docs: number; readonly unreadable: number };
 
 /** Encodes frames into chunks of about `CHUNK_BYTES`. */
 export class CopyWriter {
@@ -126,6 +114,21 @@ export class CopyWriter {
   #bytes(bytes: Buffer): void {
     this.#at += bytes.copy(this.#buffer, this.#at);
   }
+}
+
+/**
+ * The frames of a copy stream's body, as many as each chunk completes; throws
+ * on bytes that are not a copy, or on a frame left incomplete at the end.
+ */
+export async function* copyFrames(body: AsyncIterable<Buffer>): AsyncGenerator<readonly CopyFrame[]> {
+  const reader = new CopyReader();
+  for await (const chunk of body) {
+    reader.feed(chunk);
+    const frames: CopyFrame[] = [];
+    for (let f = reader.next(); f !== undefined; f = reader.next()) frames.push(f);
+    if (frames.length > 0) yield frames;
+  }
+  if (reader.buffered > 0) throw new Error('database copy: cut off inside a frame');
 }
 
 /** Decodes a copy stream; `next()` throws on bytes that are not one. */

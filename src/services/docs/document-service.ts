@@ -334,7 +334,50 @@ export class DocumentService {
     attachments: ReadonlyMap<string, Buffer>,
     guard: CopyGuard,
   ): Promise<WriteResult[]> {
-    return this.#store.restoreCopy(db, docs, attachments, this.#maxDocumentBytes, guard);
+    return this.#store.restoreCopy(db, docs, attachments, this.#maxDocumentBytes, guard, true);
+  }
+
+  /**
+   * How a replication writes a copy into `db` (`CopyWriter`), as `ctx`:
+   * members write, design documents need a database admin (refused one by one,
+   * as CouchDB refuses them in a `new_edits=false` write), a read-only
+   * database refuses. Null for databases whose writes go through document
+   * rules (`_users`, `_replicator`, …): they are replicated document by document.
+   */
+  copyWriter(
+    ctx: UserContext,
+    db: string,
+  ):
+    | ((
+        docs: readonly CopiedDoc[],
+        attachments: ReadonlyMap<string, Buffer>,
+        guard: CopyGuard,
+      ) => Promise<WriteResult[]>)
+    | null {
+    if (db === USERS_DB || this.#rules.some((r) => r.appliesTo(db))) return null;
+    return async (docs, attachments, guard) => {
+      this.#store.record(db);
+      const sec = this.security(db);
+      requireDbMember(ctx, sec);
+      const restore = (allowed: readonly CopiedDoc[]): Promise<WriteResult[]> =>
+        this.#store.restoreCopy(db, allowed, attachments, this.#maxDocumentBytes, guard, false);
+      if (isDbAdmin(ctx, sec)) return restore(docs);
+      const allowed: CopiedDoc[] = [];
+      const refused: WriteResult[] = [];
+      for (const doc of docs) {
+        if (!doc.id.startsWith('_design/')) allowed.push(doc);
+        else
+          for (const leaf of doc.leaves)
+            refused.push({
+              ok: false,
+              id: doc.id,
+              rev: leaf.path[0] ?? '',
+              error: 'forbidden',
+              reason: 'Only admins can write design documents.',
+            });
+      }
+      return [...(await restore(allowed)), ...refused];
+    };
   }
 
   /** The follower replication's checkpoint (`_local/{id}`) on its read-only database. */

@@ -19,9 +19,9 @@ import {
   ReplicationJob,
   type ReplicationStats,
 } from '../../engines/replication/replication-job.js';
-import type { CopiedDoc } from '../../engines/docs/database-copy.js';
 import { asDoppelError, DoppelError, ErrorKind } from '../../errors.js';
-import { CopyReader } from '../docs/database-copy-wire.js';
+import { copyFrames } from '../docs/database-copy-wire.js';
+import { restoreCopy, type CopyOutcome } from '../../engines/replication/copy-restore.js';
 import type { DocumentService } from '../docs/document-service.js';
 import type { Remote } from '../remotes/remote-registry.js';
 import { HttpEndpoint } from '../replicator/http-endpoint.js';
@@ -83,10 +83,6 @@ export interface FollowerSnapshot {
 
 const FIRST_RETRY_MS = 1_000;
 const MAX_RETRY_MS = 60_000;
-/** A copied bootstrap writes this many documents (or bytes) per transaction. */
-const COPY_BATCH_DOCS = 1_000;
-const COPY_BATCH_BYTES = 8 * 1024 * 1024;
-const COPY_WRITES_IN_FLIGHT = 2;
 /** A run that lasted this long resets the backoff. */
 const HEALTHY_RUN_MS = 30_000;
 /** How long pause waits for the run's final checkpoint before cutting the leader connection. */
@@ -421,77 +417,34 @@ export class Follower {
       );
       return;
     }
-    const reader = new CopyReader();
-    let batch: CopiedDoc[] = [];
-    let batchBytes = 0;
-    let attachments = new Map<string, Buffer>();
-    const writing: Promise<void>[] = [];
-    // Set inside the transaction of a batch that failed: later batches then refuse to commit,
-    // so the follower's last document always ends a run of complete batches.
-    const guard = { failed: false };
-    let received = 0;
-    let sent: number | null = null;
-    let unreadable = 0;
-    const write = async (): Promise<void> => {
-      const docsOut = batch;
-      const attsOut = attachments;
-      batch = [];
-      batchBytes = 0;
-      attachments = new Map();
-      // Batches are read while earlier ones are written; they commit in order.
-      while (writing.length >= COPY_WRITES_IN_FLIGHT) await writing.shift();
-      const next = (async () => {
-        const began = performance.now();
-        const results = await docs.restoreAsFollowerReplication(name, docsOut, attsOut, guard);
-        this.#done.writeMs += Math.round(performance.now() - began);
-        let failed = 0;
-        for (const r of results) if (!r.ok) failed++;
-        this.#done.written += results.length - failed;
-        this.#done.failedWrites += failed;
-        if (failed > 0) this.#host.log.warn({ follower: name, failed }, 'copied revisions refused');
-      })();
-      // Awaited later; meanwhile a failure must not go unhandled.
-      next.catch(() => undefined);
-      writing.push(next);
-    };
+    let outcome: CopyOutcome;
     try {
-      for await (const chunk of body) {
-        reader.feed(chunk);
-        for (let f = reader.next(); f !== undefined; f = reader.next()) {
-          if (sent !== null) throw new Error('data after the end of the copy');
-          switch (f.kind) {
-            case 'header':
-              if (!resuming) {
-                const h = f.header;
-                await this.update({
-                  bootstrap: {
-                    ...bootstrapTarget(h.seq, h.doc_count + h.doc_del_count, info.active_bytes),
-                    copy: { seq: h.seq, done: false },
-                  },
-                });
-              }
-              break;
-            case 'attachment':
-              attachments.set(f.digest, f.bytes);
-              batchBytes += f.bytes.length;
-              break;
-            case 'doc':
-              batch.push(f.doc);
-              received++;
-              this.#done.read++;
-              for (const leaf of f.doc.leaves) batchBytes += leaf.stored.length;
-              if (batch.length >= COPY_BATCH_DOCS || batchBytes >= COPY_BATCH_BYTES) await write();
-              break;
-            case 'end':
-              sent = f.docs;
-              unreadable = f.unreadable;
-              break;
-          }
-        }
-      }
-      if (batch.length > 0) await write();
+      outcome = await restoreCopy(copyFrames(body), {
+        header: async (h) => {
+          if (resuming) return;
+          await this.update({
+            bootstrap: {
+              ...bootstrapTarget(h.seq, h.doc_count + h.doc_del_count, info.active_bytes),
+              copy: { seq: h.seq, done: false },
+            },
+          });
+        },
+        write: async (batch, attachments, guard) => {
+          this.#done.read += batch.length;
+          const began = performance.now();
+          const results = await docs.restoreAsFollowerReplication(name, batch, attachments, guard);
+          this.#done.writeMs += Math.round(performance.now() - began);
+          let failed = 0;
+          for (const r of results) if (!r.ok) failed++;
+          if (failed > 0) this.#host.log.warn({ follower: name, failed }, 'copied revisions refused');
+          return { written: results.length - failed, failed };
+        },
+        committed: (_lastId, result) => {
+          this.#done.written += result.written;
+          this.#done.failedWrites += result.failed;
+        },
+      });
     } catch (err) {
-      await Promise.allSettled(writing);
       if (err instanceof DoppelError) throw err;
       throw new DoppelError(
         ErrorKind.Unavailable,
@@ -501,22 +454,15 @@ export class Follower {
         { cause: err },
       );
     }
-    for (const w of writing) await w;
-    if (sent === null || reader.buffered > 0 || sent !== received) {
-      throw new DoppelError(
-        ErrorKind.Unavailable,
-        `the leader's copy of ${this.#record.leaderIndex} was cut off`,
-      );
-    }
     const bootstrap = this.#record.bootstrap;
     if (bootstrap?.copy === undefined) throw new Error('a copy without its header');
     const seq = bootstrap.copy.seq;
-    if (unreadable > 0) {
+    if (outcome.unreadable > 0) {
       // Documents the leader could not read back by key: replication from the start brings
       // them (by the ids in its changes feed); the rest it finds already here.
       await this.update({ bootstrap: { ...bootstrap, copy: { seq: 0, done: true } } });
       this.#host.log.warn(
-        { follower: name, unreadable },
+        { follower: name, unreadable: outcome.unreadable },
         'the leader left documents out of its copy; replicating from the start to fetch them',
       );
       return;
@@ -528,7 +474,7 @@ export class Follower {
     });
     this.#lastPersistedCheckpoint = Math.max(this.#lastPersistedCheckpoint, seq);
     this.#leaderSeq = Math.max(this.#leaderSeq, seq);
-    this.#host.log.info({ follower: name, docs: received, seq }, 'follower bootstrapped by copy');
+    this.#host.log.info({ follower: name, docs: outcome.docs, seq }, 'follower bootstrapped by copy');
   }
 
   /** The leader's seq below what the follower already has: its history is gone. */

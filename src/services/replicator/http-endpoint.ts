@@ -33,6 +33,8 @@ import type {
   Seq,
   WriteFailure,
 } from '../../engines/replication/endpoint.js';
+import type { CopyFrame } from '../../engines/docs/database-copy.js';
+import { copyFrames, DATABASE_COPY_CONTENT_TYPE } from '../docs/database-copy-wire.js';
 import { NormalFeedScanner } from './http-changes-scanner.js';
 import { httpError, HttpTransport, sleep, type HttpTransportOptions } from './http-transport.js';
 
@@ -653,6 +655,30 @@ export class HttpEndpoint implements ReplicationEndpoint {
     if (typeof source !== 'string')
       throw new DoppelError(ErrorKind.NotFound, `missing filter ${name} in _design/${ddoc}`);
     return source;
+  }
+
+  /**
+   * `GET /{db}/_doppel_copy`: null unless the peer answers with a copy (any
+   * other server, or a Doppel node refusing it: the job then replicates by
+   * changes, which reports a refusal in its own words).
+   */
+  async copy(
+    afterId: string | undefined,
+    signal: AbortSignal,
+  ): Promise<AsyncIterable<readonly CopyFrame[]> | null> {
+    const reply = await this.#http.stream({
+      method: 'GET',
+      path: `/_doppel_copy${afterId === undefined ? '' : query({ after: afterId })}`,
+      signal,
+      bodyTimeout: this.#http.connectionTimeout,
+    });
+    if (!reply.ok) return null;
+    if (reply.contentType !== DATABASE_COPY_CONTENT_TYPE) {
+      // Drained, so that the connection goes back to the pool.
+      for await (const chunk of reply.body) void chunk;
+      return null;
+    }
+    return copyFrames(reply.body);
   }
 
   /** Fails open requests and destroys the connection pool. */

@@ -86,7 +86,12 @@ export interface StreamRequest {
 
 /** A 2xx reply's body as it arrives (decompressed), or a failed reply's body read whole. */
 export type StreamReply =
-  | { readonly ok: true; readonly status: number; readonly body: AsyncIterable<Buffer> }
+  | {
+      readonly ok: true;
+      readonly status: number;
+      readonly contentType: string;
+      readonly body: AsyncIterable<Buffer>;
+    }
   | { readonly ok: false; readonly status: number; readonly errorBody: unknown };
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -351,7 +356,12 @@ export class HttpTransport {
       return { ok: false, status: res.statusCode, errorBody };
     }
     this.#ease();
-    return { ok: true, status: res.statusCode, body: decoded(res.body, encoding) };
+    return {
+      ok: true,
+      status: res.statusCode,
+      contentType: headerValue(res.headers, 'content-type'),
+      body: decoded(res.body, encoding),
+    };
   }
 
   /** Waits for the 429 rate limit, if one is in force; returns how long it waited. */

@@ -10,6 +10,7 @@ import type {
   ChangeEntry,
   ChangesOptions,
   ChangesResult,
+  CopyWriter,
   EndpointInfo,
   FetchedDoc,
   ReplicationEndpoint,
@@ -207,6 +208,23 @@ export class LocalEndpoint implements ReplicationEndpoint {
       false,
       typeof rev === 'string' ? rev : undefined,
     );
+  }
+
+  copyWriter(): CopyWriter | null {
+    const write = this.#service.copyWriter(this.#ctx, this.#db);
+    if (write === null) return null;
+    return async (docs, attachments, guard) => {
+      const failures: WriteFailure[] = [];
+      for (const r of await write(docs, attachments, guard))
+        if (!r.ok)
+          failures.push({
+            id: r.id,
+            ...(r.rev === undefined ? {} : { rev: r.rev }),
+            error: r.error,
+            reason: r.reason,
+          });
+      return failures;
+    };
   }
 
   async ensureFullCommit(): Promise<void> {
