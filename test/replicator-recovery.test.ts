@@ -135,7 +135,8 @@ void describe('replicator recovery', () => {
     await loadDocs(source, 'whole', TOTAL, 'w');
     let baseId: string | undefined;
     const { before, info } = await killInTheMiddle('whole', 'whole', {}, async () => {
-      baseId ??= String((await schedulerDoc(node, 'whole'))?.['id'] ?? '').split('+')[0] || undefined;
+      const jobId = (await schedulerDoc(node, 'whole'))?.['id'];
+      if (typeof jobId === 'string') baseId ??= jobId.split('+')[0];
       if (baseId === undefined) return undefined;
       const local = await node.request<Json>(`/whole-copy/_local/${baseId}`);
       const copy = local.status === 200 ? (local.json['doppel_copy'] as Json | undefined) : undefined;
