@@ -11,7 +11,9 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DocumentStore } from '../src/engines/docs/document-store.js';
 import { Journal } from '../src/engines/journal/journal.js';
+import type { CopyWriter, FetchedDoc, WriteFailure } from '../src/engines/replication/endpoint.js';
 import { ReplicationJob } from '../src/engines/replication/replication-job.js';
+import { ErrorKind } from '../src/errors.js';
 import { serverAdminContext } from '../src/services/auth/user-context.js';
 import { DocumentService } from '../src/services/docs/document-service.js';
 import { BulkDocsParser } from '../src/services/docs/parse-pool.js';
@@ -19,6 +21,24 @@ import { LocalEndpoint } from '../src/services/replicator/local-endpoint.js';
 import { Storage } from '../src/storage/environment.js';
 
 const ctx = serverAdminContext('admin');
+
+/** A local target that counts how its documents arrive. */
+class WriteCounting extends LocalEndpoint {
+  bulkDocsCalls = 0;
+  copyWrites = 0;
+
+  override bulkDocs(docs: readonly FetchedDoc[]): Promise<readonly WriteFailure[]> {
+    this.bulkDocsCalls++;
+    return super.bulkDocs(docs);
+  }
+
+  override copyWriter(): CopyWriter | null {
+    const write = super.copyWriter();
+    if (write === null) return null;
+    this.copyWrites++;
+    return write;
+  }
+}
 
 void describe('replication between local endpoints', () => {
   let dir: string;
@@ -80,14 +100,17 @@ void describe('replication between local endpoints', () => {
     );
   }
 
-  void it('replicates one-shot and resumes from the checkpoint', async () => {
+  void it('copies a first replication into an empty database whole, then resumes from the checkpoint', async () => {
     const source = new LocalEndpoint(service, ctx, 'a');
-    const target = new LocalEndpoint(service, ctx, 'b');
+    const target = new WriteCounting(service, ctx, 'b');
     const first = await new ReplicationJob(source, target, { createTarget: true, workerBatchSize: 25 }).run(
       new AbortController().signal,
     );
     assert.equal(first.status, 'completed');
     assert.equal(first.stats.docs_written, 123);
+    assert.equal(target.bulkDocsCalls, 0, 'copied, not written by _bulk_docs');
+    assert.equal(target.copyWrites, 1);
+    assert.equal(first.status === 'completed' && first.sourceLastSeq, service.info(ctx, 'a').update_seq);
     assert.deepEqual(await leaves('b'), await leaves('a'));
     const att = JSON.parse(service.get(ctx, 'b', 'att', undefined, { attachments: true })) as {
       _attachments: Record<string, { data: string }>;
@@ -98,6 +121,60 @@ void describe('replication between local endpoints', () => {
     );
     assert.equal(again.status, 'completed');
     assert.equal(again.stats.docs_read, 0);
+  });
+
+  void it('replicates by changes into a database that already has documents', async () => {
+    await service.createDatabase(ctx, 'seeded');
+    await service.bulkDocs(ctx, 'seeded', [{ _id: 'own' }], true);
+    const target = new WriteCounting(service, ctx, 'seeded');
+    const result = await new ReplicationJob(new LocalEndpoint(service, ctx, 'a'), target, {
+      workerBatchSize: 50,
+    }).run(new AbortController().signal);
+    assert.equal(result.status, 'completed');
+    assert.equal(target.copyWrites, 0);
+    assert.ok(target.bulkDocsCalls > 0);
+    const want = await leaves('a');
+    want.set('own', (await leaves('seeded')).get('own') ?? '');
+    assert.deepEqual(await leaves('seeded'), want);
+  });
+
+  void it("copies with the target user's rights: design documents need a database admin", async () => {
+    await service.createDatabase(ctx, 'app');
+    await service.bulkDocs(ctx, 'app', [{ _id: '_design/app', views: {} }, { _id: 'x' }, { _id: 'y' }], true);
+    await service.createDatabase(ctx, 'members');
+    await service.putSecurity(ctx, 'members', { members: { names: ['bob'] }, admins: {} });
+    const bob = { name: 'bob', roles: [] };
+    const result = await new ReplicationJob(
+      new LocalEndpoint(service, ctx, 'app'),
+      new LocalEndpoint(service, bob, 'members'),
+    ).run(new AbortController().signal);
+    assert.equal(result.status, 'completed');
+    assert.equal(result.stats.doc_write_failures, 1);
+    const want = await leaves('app');
+    want.delete('_design/app');
+    assert.deepEqual(await leaves('members'), want);
+    // Not a member: the copy is refused as _bulk_docs would be.
+    await service.createDatabase(ctx, 'closed');
+    await service.putSecurity(ctx, 'closed', { members: { names: ['carol'] }, admins: {} });
+    const refused = await new ReplicationJob(
+      new LocalEndpoint(service, ctx, 'app'),
+      new LocalEndpoint(service, bob, 'closed'),
+    ).run(new AbortController().signal);
+    assert.equal(refused.status, 'failed');
+    assert.equal(refused.status === 'failed' && refused.error.kind, ErrorKind.Forbidden);
+    assert.equal(service.info(ctx, 'closed').doc_count, 0);
+  });
+
+  void it('refuses to copy into a read-only database', async () => {
+    await service.createDatabase(ctx, 'ro');
+    await service.store.setReadOnly('ro', 'ro follows a leader; stop it first');
+    const result = await new ReplicationJob(
+      new LocalEndpoint(service, ctx, 'a'),
+      new LocalEndpoint(service, ctx, 'ro'),
+    ).run(new AbortController().signal);
+    assert.equal(result.status, 'failed');
+    assert.equal(result.status === 'failed' && result.error.message, 'ro follows a leader; stop it first');
+    assert.equal(service.info(ctx, 'ro').doc_count, 0);
   });
 
   void it('follows new writes continuously', async () => {

@@ -18,7 +18,9 @@ import type {
   Seq,
   WriteFailure,
 } from '../../engines/replication/endpoint.js';
+import type { CopyFrame } from '../../engines/docs/database-copy.js';
 import type { RevsReader } from '../../engines/docs/document-store.js';
+import { copyFrames } from '../docs/database-copy-wire.js';
 import type { UserContext } from '../auth/user-context.js';
 import type { ChangesFilterSpec, DocumentService } from '../docs/document-service.js';
 
@@ -30,6 +32,14 @@ function numericSeq(seq: Seq): number {
 
 function isNotFound(err: unknown): boolean {
   return err instanceof DoppelError && err.kind === ErrorKind.NotFound;
+}
+
+/** The chunks of a copy until `signal` aborts; leaving early closes the copy (its read transaction). */
+async function* untilAborted(chunks: Iterable<Buffer>, signal: AbortSignal): AsyncGenerator<Buffer> {
+  for (const chunk of chunks) {
+    signal.throwIfAborted();
+    yield chunk;
+  }
 }
 
 export class LocalEndpoint implements ReplicationEndpoint {
@@ -208,6 +218,11 @@ export class LocalEndpoint implements ReplicationEndpoint {
       false,
       typeof rev === 'string' ? rev : undefined,
     );
+  }
+
+  /** This database's copy, read from one snapshot (as `GET /{db}/_doppel_copy` serves it). */
+  async copy(afterId: string | undefined, signal: AbortSignal): Promise<AsyncIterable<readonly CopyFrame[]>> {
+    return copyFrames(untilAborted(this.#service.copy(this.#ctx, this.#db, afterId), signal));
   }
 
   copyWriter(): CopyWriter | null {
