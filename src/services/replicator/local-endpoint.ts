@@ -19,7 +19,7 @@ import type {
   WriteFailure,
 } from '../../engines/replication/endpoint.js';
 import type { CopyFrame } from '../../engines/docs/database-copy.js';
-import type { RevsReader } from '../../engines/docs/document-store.js';
+import type { RevsReader, WriteResult } from '../../engines/docs/document-store.js';
 import { copyFrames } from '../docs/database-copy-wire.js';
 import type { UserContext } from '../auth/user-context.js';
 import type { ChangesFilterSpec, DocumentService } from '../docs/document-service.js';
@@ -32,6 +32,20 @@ function numericSeq(seq: Seq): number {
 
 function isNotFound(err: unknown): boolean {
   return err instanceof DoppelError && err.kind === ErrorKind.NotFound;
+}
+
+/** The refused writes among `results`, as the engine reports them. */
+function failuresOf(results: readonly WriteResult[]): WriteFailure[] {
+  const failures: WriteFailure[] = [];
+  for (const r of results)
+    if (!r.ok)
+      failures.push({
+        id: r.id,
+        ...(r.rev === undefined ? {} : { rev: r.rev }),
+        error: r.error,
+        reason: r.reason,
+      });
+  return failures;
 }
 
 /** The chunks of a copy until `signal` aborts; leaving early closes the copy (its read transaction). */
@@ -185,18 +199,7 @@ export class LocalEndpoint implements ReplicationEndpoint {
 
   async bulkDocs(docs: readonly FetchedDoc[]): Promise<readonly WriteFailure[]> {
     if (docs.length === 0) return [];
-    const results = await this.#service.bulkDocs(this.#ctx, this.#db, docs, false);
-    const failures: WriteFailure[] = [];
-    for (const r of results) {
-      if (!r.ok)
-        failures.push({
-          id: r.id,
-          ...(r.rev === undefined ? {} : { rev: r.rev }),
-          error: r.error,
-          reason: r.reason,
-        });
-    }
-    return failures;
+    return failuresOf(await this.#service.bulkDocs(this.#ctx, this.#db, docs, false));
   }
 
   async getLocal(id: string): Promise<Record<string, unknown> | null> {
@@ -228,18 +231,7 @@ export class LocalEndpoint implements ReplicationEndpoint {
   copyWriter(): CopyWriter | null {
     const write = this.#service.copyWriter(this.#ctx, this.#db);
     if (write === null) return null;
-    return async (docs, attachments, guard) => {
-      const failures: WriteFailure[] = [];
-      for (const r of await write(docs, attachments, guard))
-        if (!r.ok)
-          failures.push({
-            id: r.id,
-            ...(r.rev === undefined ? {} : { rev: r.rev }),
-            error: r.error,
-            reason: r.reason,
-          });
-      return failures;
-    };
+    return async (docs, attachments, guard) => failuresOf(await write(docs, attachments, guard));
   }
 
   async ensureFullCommit(): Promise<void> {
