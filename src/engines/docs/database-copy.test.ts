@@ -625,6 +625,21 @@ void describe('restoreCopy: what it refuses', () => {
     assert.equal(env.store.tree(db, 'first'), undefined);
     assert.equal(env.store.readAttachmentBytes(db, digest), undefined);
 
+    // Bytes that are not what the digest names are refused, and not stored under it.
+    for (const forged of [Buffer.from('attachment bodX'), Buffer.from('attachment body, longer')]) {
+      const [wrong] = await env.store.restoreCopy(
+        db,
+        [withAtt('first')],
+        new Map([[digest, forged]]),
+        MAX_BODY,
+        guard,
+        true,
+      );
+      assert.equal(wrong.ok, false);
+      assert.match(wrong.ok ? '' : wrong.reason, /does not match/);
+      assert.equal(env.store.readAttachmentBytes(db, digest), undefined);
+    }
+
     const [given] = await env.store.restoreCopy(
       db,
       [withAtt('first')],

@@ -6,7 +6,13 @@ import type { AttachmentMeta, DatabaseKind, JournalEntry } from '../journal/jour
 import type { Journal } from '../journal/journal.js';
 import type { CopiedDoc, CopiedRevision, CopyGuard, DatabaseCopy } from './database-copy.js';
 import { validateDatabaseName, type DatabaseRecord } from './database-record.js';
-import { newRevision, validateCopiedRevision, type AttachmentInput, type DocEdit } from './doc-input.js';
+import {
+  md5Digest,
+  newRevision,
+  validateCopiedRevision,
+  type AttachmentInput,
+  type DocEdit,
+} from './doc-input.js';
 import { changeRevs, renderDoc, type RenderOptions, type StoredRevision } from './doc-output.js';
 import {
   decodeInfo,
@@ -1434,6 +1440,7 @@ export class DocumentStore {
     const refuse = (doc: CopiedDoc, leaf: CopiedRevision, error: string, reason: string): void => {
       out.push({ ok: false, id: doc.id, rev: leaf.path[0] ?? '', error, reason });
     };
+    const verified = new Set<string>();
     for (const doc of copied) {
       for (const leaf of doc.leaves) {
         let revision: StoredRevision;
@@ -1449,16 +1456,9 @@ export class DocumentStore {
           refuse(doc, leaf, 'document_too_large', doc.id);
           continue;
         }
-        const lacking = Object.values(a ?? {}).find(
-          (meta) => !attachments.has(meta.digest) && !this.#atts.doesExist([rec.uid, meta.digest]),
-        );
-        if (lacking !== undefined) {
-          refuse(
-            doc,
-            leaf,
-            'bad_request',
-            `The copy of ${doc.id} lacks the body of attachment ${lacking.digest}`,
-          );
+        const problem = this.#copiedAttachmentsProblem(rec.uid, a, attachments, verified);
+        if (problem !== null) {
+          refuse(doc, leaf, 'bad_request', `The copy of ${doc.id} ${problem}`);
           continue;
         }
         out.push(
@@ -1476,6 +1476,30 @@ export class DocumentStore {
       this.#recordDbUpdate(dbName, 'updated');
     }
     return { out, seq: next.seq, changed: next.seq !== rec.seq };
+  }
+
+  /**
+   * Why a copied revision's attachments cannot be stored, or null: each one
+   * is stored already, or its body is in the copy with the length and the
+   * digest the revision gives it. Bodies are stored by digest and shared by
+   * every revision naming it, so one stored under a false digest would serve
+   * wrong bytes to later writes of the true content.
+   */
+  #copiedAttachmentsProblem(
+    uid: number,
+    atts: Readonly<Record<string, AttachmentMeta>> | undefined,
+    given: ReadonlyMap<string, Buffer>,
+    verified: Set<string>,
+  ): string | null {
+    for (const meta of Object.values(atts ?? {})) {
+      if (verified.has(meta.digest) || this.#atts.doesExist([uid, meta.digest])) continue;
+      const bytes = given.get(meta.digest);
+      if (bytes === undefined) return `lacks the body of attachment ${meta.digest}`;
+      if (bytes.length !== meta.length || md5Digest(bytes) !== meta.digest)
+        return `has a body for attachment ${meta.digest} that does not match it`;
+      verified.add(meta.digest);
+    }
+    return null;
   }
 
   /** The greatest document id of a database (where an interrupted copy continues), or undefined. */
