@@ -172,6 +172,32 @@ void describe('replication core (HTTP endpoints, real peers)', () => {
     await assertSameDocs(dp, 'src', pp, 'tgt');
   });
 
+  void it('copies Doppel → Doppel over HTTP into an empty database, then follows changes', async () => {
+    const first = await replicate(dp.endpoint('src'), dp.endpoint('copied'));
+    assert.equal(first.stats.doc_write_failures, 0);
+    await assertSameDocs(dp, 'src', dp, 'copied');
+    // Copied (_doppel_copy → _doppel_restore): written in id order, unlike the source's changes.
+    const ids = (await req<{ results: { id: string }[] }>(dp, '/copied/_changes')).results.map((r) => r.id);
+    assert.deepEqual(ids, [...ids].sort());
+    const srcIds = (await req<{ results: { id: string }[] }>(dp, '/src/_changes')).results.map((r) => r.id);
+    assert.notDeepEqual(srcIds, [...srcIds].sort());
+    const again = await replicate(dp.endpoint('src'), dp.endpoint('copied'));
+    assert.equal(again.stats.revisions_checked, 0, 'the copy checkpointed at its seq');
+
+    // The restore door: only its own content type, only copy batches, only for members.
+    const restore = (type: string, body: Buffer, auth = dp.auth): Promise<{ status: number; text: string }> =>
+      fetch(`${dp.url}/copied/_doppel_restore`, {
+        method: 'POST',
+        headers: { 'content-type': type, ...(auth === null ? {} : { authorization: auth }) },
+        body,
+      }).then(async (r) => ({ status: r.status, text: await r.text() }));
+    assert.equal((await restore('application/json', Buffer.from('{}'))).status, 415);
+    const garbage = await restore('application/x-doppel-database-copy', Buffer.from('not a copy'));
+    assert.equal(garbage.status, 400, garbage.text);
+    assert.equal((await restore('application/x-doppel-database-copy', Buffer.alloc(0), null)).status, 401);
+    assert.deepEqual(await leafMap(dp, 'copied'), await leafMap(dp, 'src'));
+  });
+
   void it('replicates pouchdb-server → Doppel', async () => {
     const t = Date.now();
     const result = await replicate(pp.endpoint('tgt'), dp.endpoint('back'));

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DocumentStore } from '../src/engines/docs/document-store.js';
 import { Journal } from '../src/engines/journal/journal.js';
-import type { CopyWriter, FetchedDoc, WriteFailure } from '../src/engines/replication/endpoint.js';
+import type { CopyBatchWriter, FetchedDoc, WriteFailure } from '../src/engines/replication/endpoint.js';
 import { ReplicationJob } from '../src/engines/replication/replication-job.js';
 import { ErrorKind } from '../src/errors.js';
 import { serverAdminContext } from '../src/services/auth/user-context.js';
@@ -32,8 +32,8 @@ class WriteCounting extends LocalEndpoint {
     return super.bulkDocs(docs);
   }
 
-  override copyWriter(): CopyWriter | null {
-    const write = super.copyWriter();
+  override async copyWriter(): Promise<CopyBatchWriter | null> {
+    const write = await super.copyWriter();
     if (write === null) return null;
     this.copyWrites++;
     return write;

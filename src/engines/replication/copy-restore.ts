@@ -51,6 +51,9 @@ export async function restoreCopy(
   let attachments = new Map<string, Buffer>();
   const writing: Promise<void>[] = [];
   const guard: CopyGuard = { failed: false };
+  // Batches report their commit in order, and none after a failed one, whatever order their
+  // writes finish in (writes to a remote target are separate requests).
+  let previous: Promise<void> = Promise.resolve();
   let received = 0;
   let end: CopyOutcome | null = null;
   const flush = async (): Promise<void> => {
@@ -61,7 +64,11 @@ export async function restoreCopy(
     attachments = new Map();
     while (writing.length >= WRITES_IN_FLIGHT) await writing.shift();
     const lastId = docs[docs.length - 1]?.id ?? '';
-    const next = sink.write(docs, atts, guard).then((result) => sink.committed(lastId, result));
+    const written = sink.write(docs, atts, guard);
+    const next = previous.then(async () => sink.committed(lastId, await written));
+    // Only `next` reports this write's failure.
+    written.catch(() => undefined);
+    previous = next;
     // Awaited later; meanwhile a failure must not go unhandled.
     next.catch(() => undefined);
     writing.push(next);

@@ -89,7 +89,7 @@ export interface WriteFailure {
  * `_bulk_docs` with `new_edits=false` would, with the same rights; returns the
  * per-revision failures only.
  */
-export type CopyWriter = (
+export type CopyBatchWriter = (
   docs: readonly CopiedDoc[],
   attachments: ReadonlyMap<string, Buffer>,
   guard: CopyGuard,
@@ -138,7 +138,11 @@ export interface ReplicationEndpoint {
     afterId: string | undefined,
     signal: AbortSignal,
   ): Promise<AsyncIterable<readonly CopyFrame[]> | null>;
-  /** Local targets only: how a copy is written here, or null when this database takes replicated writes one by one only. */
-  copyWriter?(): CopyWriter | null;
+  /**
+   * Doppel targets only: how a copy is written into this database (locally,
+   * or `POST /{db}/_doppel_restore`), or null when it cannot take one (not a
+   * Doppel node, or a database that takes replicated writes one by one only).
+   */
+  copyWriter?(): Promise<CopyBatchWriter | null>;
   close(): Promise<void>;
 }

@@ -433,8 +433,9 @@ export class ReplicationJob {
       this.#startWithoutCheckpoint === undefined &&
       this.#startSeq === 0 &&
       this.#targetEmpty;
-    const write = resume !== null || fresh ? this.#target.copyWriter?.() : undefined;
-    if (write === undefined || write === null || this.#source.copy === undefined) return this.#startSeq;
+    if ((resume === null && !fresh) || this.#source.copy === undefined) return this.#startSeq;
+    const write = await this.#target.copyWriter?.();
+    if (write === undefined || write === null) return this.#startSeq;
     const frames = await this.#source.copy(resume?.after_id, signal);
     if (frames === null) return this.#startSeq;
     const copy = (this.#copy = { seq: resume?.seq ?? null, afterId: resume?.after_id, total: 0, done: 0 });

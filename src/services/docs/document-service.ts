@@ -1,7 +1,6 @@
 import { bulkDocsBody } from '../../engines/docs/bulk-docs-request.js';
 import type { RenderOptions } from '../../engines/docs/doc-output.js';
 import type { CopiedDoc, CopyGuard, DatabaseCopy } from '../../engines/docs/database-copy.js';
-import { decodeAttachments } from '../../engines/docs/doc-records.js';
 import { parseDocEdit, type DocEdit } from '../../engines/docs/doc-input.js';
 import type {
   AllDocsQuery,
@@ -17,7 +16,7 @@ import { parseFindRequest, runFind } from '../../engines/docs/mango/find.js';
 import { compileSelector } from '../../engines/docs/mango/selector.js';
 import { badRequest, DoppelError, ErrorKind, forbidden, notFound } from '../../errors.js';
 import { USERS_DB } from '../auth/auth-service.js';
-import { CopyWriter } from './database-copy-wire.js';
+import { CopyReader, CopyWriter } from './database-copy-wire.js';
 import type { BulkDocsParser } from './parse-pool.js';
 import {
   defaultSecurityObject,
@@ -338,7 +337,39 @@ export class DocumentService {
   }
 
   /**
-   * How a replication writes a copy into `db` (`CopyWriter`), as `ctx`:
+   * `POST /{db}/_doppel_restore`: one batch of a copy a replication pushes to
+   * this node (copy-stream frames: attachment bodies and documents, then `end`
+   * with the number of documents), written as `copyWriter` writes, in one
+   * transaction. 400 for bytes that are not such a batch; nothing is written then.
+   */
+  async restoreBatch(ctx: UserContext, db: string, bytes: Buffer): Promise<WriteResult[]> {
+    this.#store.record(db);
+    const write = this.copyWriter(ctx, db);
+    if (write === null)
+      throw badRequest(`${db} takes replicated writes document by document (_bulk_docs), not copies`);
+    requireDbMember(ctx, this.security(db));
+    const reader = new CopyReader();
+    const docs: CopiedDoc[] = [];
+    const attachments = new Map<string, Buffer>();
+    let end: number | null = null;
+    try {
+      reader.feed(bytes);
+      for (let f = reader.next(); f !== undefined; f = reader.next()) {
+        if (end !== null) throw new Error('frames after the end of the batch');
+        if (f.kind === 'doc') docs.push(f.doc);
+        else if (f.kind === 'attachment') attachments.set(f.digest, f.bytes);
+        else if (f.kind === 'end') end = f.docs;
+        else throw new Error(`a ${f.kind} frame in a batch`);
+      }
+    } catch (err) {
+      throw badRequest(`Not a copy batch: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (end !== docs.length || reader.buffered > 0) throw badRequest('Not a copy batch: it is cut off');
+    return write(docs, attachments, { failed: false });
+  }
+
+  /**
+   * How a replication writes a copy into `db` (`CopyBatchWriter`), as `ctx`:
    * members write, design documents need a database admin (refused one by one,
    * as CouchDB refuses them in a `new_edits=false` write), a read-only
    * database refuses. Null for databases whose writes go through document
@@ -651,29 +682,15 @@ export class DocumentService {
   }
 }
 
-/** Attachment digests a copy remembers as sent; past this many it forgets them (and may send a body twice). */
-const MAX_REMEMBERED_DIGESTS = 100_000;
-
 /** The copy's chunks; returns the number of documents sent. */
 function* copyChunks(copy: DatabaseCopy): Generator<Buffer, number> {
   try {
     const writer = new CopyWriter();
     writer.header({ seq: copy.seq, doc_count: copy.docCount, doc_del_count: copy.delCount });
     let docs = 0;
-    const sent = new Set<string>();
+    const bodyOf = (digest: string): Buffer | undefined => copy.attachment(digest);
     for (const doc of copy.docs()) {
-      for (const leaf of doc.leaves) {
-        for (const meta of Object.values(decodeAttachments(leaf.stored) ?? {})) {
-          if (sent.has(meta.digest)) continue;
-          const bytes = copy.attachment(meta.digest);
-          if (bytes === undefined) continue;
-          writer.attachment(meta.digest, bytes);
-          if (sent.size >= MAX_REMEMBERED_DIGESTS) sent.clear();
-          sent.add(meta.digest);
-          if (writer.full) yield writer.take();
-        }
-      }
-      writer.doc(doc);
+      writer.docWithAttachments(doc, bodyOf);
       docs++;
       if (writer.full) yield writer.take();
     }

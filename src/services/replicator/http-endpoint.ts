@@ -26,6 +26,7 @@ import type {
   ChangeEntry,
   ChangesOptions,
   ChangesResult,
+  CopyBatchWriter,
   EndpointInfo,
   FetchedDoc,
   ReplicationEndpoint,
@@ -33,8 +34,8 @@ import type {
   Seq,
   WriteFailure,
 } from '../../engines/replication/endpoint.js';
-import type { CopyFrame } from '../../engines/docs/database-copy.js';
-import { copyFrames, DATABASE_COPY_CONTENT_TYPE } from '../docs/database-copy-wire.js';
+import type { CopiedDoc, CopyFrame } from '../../engines/docs/database-copy.js';
+import { copyFrames, CopyWriter, DATABASE_COPY_CONTENT_TYPE } from '../docs/database-copy-wire.js';
 import { NormalFeedScanner } from './http-changes-scanner.js';
 import { httpError, HttpTransport, sleep, type HttpTransportOptions } from './http-transport.js';
 
@@ -116,6 +117,8 @@ export class HttpEndpoint implements ReplicationEndpoint {
   readonly identity: string;
   readonly #http: HttpTransport;
   #bulkGetSupported = true;
+  /** The database's info says it is on a Doppel node (which can copy and take copies). */
+  #doppel = false;
 
   constructor(spec: HttpEndpointSpec | string, options: HttpEndpointOptions = {}) {
     const s: HttpEndpointSpec = typeof spec === 'string' ? { url: spec } : spec;
@@ -166,6 +169,7 @@ export class HttpEndpoint implements ReplicationEndpoint {
   async info(): Promise<EndpointInfo> {
     const { body } = await this.#http.request({ method: 'GET', path: '' });
     if (!isObject(body)) throw new DoppelError(ErrorKind.Unavailable, 'bad database info');
+    this.#doppel = isObject(body['doppel']);
     const seq = body['update_seq'];
     return {
       db_name: typeof body['db_name'] === 'string' ? body['db_name'] : '',
@@ -598,18 +602,7 @@ export class HttpEndpoint implements ReplicationEndpoint {
       const second = await this.#writeDocs(docs.slice(half));
       return first.concat(second);
     }
-    if (!Array.isArray(reply.body)) return [];
-    const failures: WriteFailure[] = [];
-    for (const item of reply.body as unknown[]) {
-      if (!isObject(item) || typeof item['error'] !== 'string') continue;
-      failures.push({
-        id: typeof item['id'] === 'string' ? item['id'] : '',
-        ...(typeof item['rev'] === 'string' ? { rev: item['rev'] } : {}),
-        error: item['error'],
-        reason: typeof item['reason'] === 'string' ? item['reason'] : '',
-      });
-    }
-    return failures;
+    return writeFailures(reply.body);
   }
 
   async getLocal(id: string): Promise<Record<string, unknown> | null> {
@@ -658,14 +651,15 @@ export class HttpEndpoint implements ReplicationEndpoint {
   }
 
   /**
-   * `GET /{db}/_doppel_copy`: null unless the peer answers with a copy (any
-   * other server, or a Doppel node refusing it: the job then replicates by
-   * changes, which reports a refusal in its own words).
+   * `GET /{db}/_doppel_copy`: null unless the peer is a Doppel node (see
+   * `info`) answering with a copy (one refusing it: the job then replicates
+   * by changes, which reports a refusal in its own words).
    */
   async copy(
     afterId: string | undefined,
     signal: AbortSignal,
   ): Promise<AsyncIterable<readonly CopyFrame[]> | null> {
+    if (!this.#doppel) return null;
     const reply = await this.#http.stream({
       method: 'GET',
       path: `/_doppel_copy${afterId === undefined ? '' : query({ after: afterId })}`,
@@ -681,10 +675,93 @@ export class HttpEndpoint implements ReplicationEndpoint {
     return copyFrames(reply.body);
   }
 
+  /**
+   * Batches of a copy as `POST /{db}/_doppel_restore`, when the peer is a
+   * Doppel node (its database info says so, see `info`) that takes them: an
+   * empty batch asks first. Anything but 201 to it (an older node, a database
+   * taking writes one by one, a refusal) means the job writes by `_bulk_docs`
+   * instead, which reports a refusal in its own words.
+   */
+  async copyWriter(): Promise<CopyBatchWriter | null> {
+    if (!this.#doppel) return null;
+    const probe = await this.#restore([], new Map(), [400, 401, 403, 404, 405, 415]);
+    if (probe === null) return null;
+    return async (docs, attachments) => (await this.#restore(docs, attachments, [])) ?? [];
+  }
+
+  /**
+   * One restore request; null when the peer answers one of `refusals`. A 413
+   * splits the batch in halves (down to single documents, then refused as
+   * `_bulk_docs` refuses a document too large).
+   */
+  async #restore(
+    docs: readonly CopiedDoc[],
+    attachments: ReadonlyMap<string, Buffer>,
+    refusals: readonly number[],
+  ): Promise<WriteFailure[] | null> {
+    const reply = await this.#http.request(
+      {
+        method: 'POST',
+        path: '/_doppel_restore',
+        body: copyBatchBody(docs, attachments),
+        contentType: DATABASE_COPY_CONTENT_TYPE,
+        accept: [413, ...refusals],
+      },
+      'POST _doppel_restore',
+    );
+    if (reply.status === 413) {
+      if (docs.length <= 1)
+        return docs.flatMap((doc) =>
+          doc.leaves.map((leaf) => ({
+            id: doc.id,
+            rev: leaf.path[0] ?? '',
+            error: 'too_large',
+            reason: 'the document is larger than the target accepts',
+          })),
+        );
+      const half = Math.ceil(docs.length / 2);
+      const first = await this.#restore(docs.slice(0, half), attachments, refusals);
+      const second = await this.#restore(docs.slice(half), attachments, refusals);
+      return first === null || second === null ? null : first.concat(second);
+    }
+    if (reply.status !== 201) return null;
+    return writeFailures(reply.body);
+  }
+
   /** Fails open requests and destroys the connection pool. */
   close(): Promise<void> {
     return this.#http.close();
   }
+}
+
+/** The refused revisions of a `_bulk_docs`-shaped reply (items with an `error`). */
+function writeFailures(body: unknown): WriteFailure[] {
+  if (!Array.isArray(body)) return [];
+  const failures: WriteFailure[] = [];
+  for (const item of body as unknown[]) {
+    if (!isObject(item) || typeof item['error'] !== 'string') continue;
+    failures.push({
+      id: typeof item['id'] === 'string' ? item['id'] : '',
+      ...(typeof item['rev'] === 'string' ? { rev: item['rev'] } : {}),
+      error: item['error'],
+      reason: typeof item['reason'] === 'string' ? item['reason'] : '',
+    });
+  }
+  return failures;
+}
+
+/** A `_doppel_restore` body: the attachment bodies `docs` name, the documents, then `end`. */
+function copyBatchBody(docs: readonly CopiedDoc[], attachments: ReadonlyMap<string, Buffer>): Buffer {
+  const writer = new CopyWriter();
+  const chunks: Buffer[] = [];
+  const bodyOf = (digest: string): Buffer | undefined => attachments.get(digest);
+  for (const doc of docs) {
+    writer.docWithAttachments(doc, bodyOf);
+    if (writer.full) chunks.push(writer.take());
+  }
+  writer.end(docs.length, 0);
+  chunks.push(writer.take());
+  return Buffer.concat(chunks);
 }
 
 /** Documents per piece of a serialized `_bulk_docs` body (see bulkDocsBody). */

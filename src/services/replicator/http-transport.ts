@@ -59,8 +59,9 @@ export interface HttpRequest {
   readonly method: HttpMethod;
   /** The path under the endpoint's base path, with its query string ('' is the database itself). */
   readonly path: string;
-  /** JSON text (or bytes) sent with `content-type: application/json`. */
+  /** JSON text (or bytes) sent with `content-type: application/json` unless `contentType` says otherwise. */
   readonly body?: string | Buffer;
+  readonly contentType?: string;
   /** Statuses handed back instead of thrown. */
   readonly accept?: readonly number[];
 }
@@ -270,7 +271,7 @@ export class HttpTransport {
     const headers: Record<string, string> =
       req.body === undefined
         ? { ...this.#headers }
-        : { ...this.#headers, 'content-type': 'application/json' };
+        : { ...this.#headers, 'content-type': req.contentType ?? 'application/json' };
     for (let attempt = 0; ;) {
       throttledFor += await this.#waitForSlot();
       let status: number;

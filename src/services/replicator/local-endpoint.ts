@@ -10,7 +10,7 @@ import type {
   ChangeEntry,
   ChangesOptions,
   ChangesResult,
-  CopyWriter,
+  CopyBatchWriter,
   EndpointInfo,
   FetchedDoc,
   ReplicationEndpoint,
@@ -228,7 +228,7 @@ export class LocalEndpoint implements ReplicationEndpoint {
     return copyFrames(untilAborted(this.#service.copy(this.#ctx, this.#db, afterId), signal));
   }
 
-  copyWriter(): CopyWriter | null {
+  async copyWriter(): Promise<CopyBatchWriter | null> {
     const write = this.#service.copyWriter(this.#ctx, this.#db);
     if (write === null) return null;
     return async (docs, attachments, guard) => failuresOf(await write(docs, attachments, guard));
