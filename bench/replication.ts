@@ -15,7 +15,7 @@
  * (`ReplicationJob` with two `HttpEndpoint`s); `--replicator` forces one.
  *
  * Usage: npx tsx bench/replication.ts [--docs 100000] [--doc-bytes 1024]
- *          [--replicator auto|node|in-process] [--only doppel|pouchdb]
+ *          [--replicator auto|node|node-push|in-process] [--only doppel|pouchdb]
  *          [--latency-seconds 20] [--rate 1000] [--skip-latency]
  *          [--batch-size 500] [--workers 4] [--cpu-prof DIR] [--rounds 1]
  *
@@ -54,7 +54,7 @@ const LATENCY_DST = 'latency-dst';
 const REPL_USER = 'bench-replicator';
 const REPL_PASSWORD = 'bench-replicator-password';
 
-type ReplicatorMode = 'auto' | 'node' | 'in-process';
+type ReplicatorMode = 'auto' | 'node' | 'node-push' | 'in-process';
 
 interface Options {
   readonly docs: number;
@@ -73,7 +73,8 @@ interface Options {
 const USAGE = `Usage: npx tsx bench/replication.ts [options]
   --docs N              documents replicated one-shot (default 100000)
   --doc-bytes N         approximate JSON size of one document (default 1024)
-  --replicator MODE     auto (default: the node's POST /_replicate if it has one), node, in-process
+  --replicator MODE     auto (default: the node's POST /_replicate if it has one), node (B pulls),
+                        node-push (A pushes), in-process
   --only NAME           "doppel" (no PouchDB run, ratio null) or "pouchdb"
   --latency-seconds N   length of the continuous-latency run (default 20)
   --rate N              writes per second during it (default 1000)
@@ -109,8 +110,13 @@ function parseOptions(argv: string[]): Options {
     process.exit(0);
   }
   const replicator = values.replicator ?? 'auto';
-  if (replicator !== 'auto' && replicator !== 'node' && replicator !== 'in-process')
-    throw new Error(`--replicator must be auto, node or in-process (got ${replicator})`);
+  if (
+    replicator !== 'auto' &&
+    replicator !== 'node' &&
+    replicator !== 'node-push' &&
+    replicator !== 'in-process'
+  )
+    throw new Error(`--replicator must be auto, node, node-push or in-process (got ${replicator})`);
   const only = values.only;
   if (only !== undefined && only !== 'doppel' && only !== 'pouchdb')
     throw new Error(`--only must be doppel or pouchdb (got ${only})`);
@@ -233,7 +239,7 @@ function endpoint(server: RunningServer, db: string, options: Options): HttpEndp
 // ---- the Doppel replicator: in the target node, or in this process -----------
 
 interface Replicator {
-  readonly mode: 'node' | 'in-process';
+  readonly mode: 'node' | 'node-push' | 'in-process';
   /** One-shot; resolves with the docs written. */
   oneShot(source: string, target: string): Promise<number>;
   /** Starts a continuous job; resolves its stop function. */
@@ -272,20 +278,24 @@ function inProcessReplicator(a: RunningServer, b: RunningServer, options: Option
   };
 }
 
-/** `POST /_replicate` on B, with A's database as a URL and B's as a local name. */
-function nodeReplicator(a: RunningServer, b: RunningServer, options: Options): Replicator {
+/**
+ * `POST /_replicate` on B, with A's database as a URL and B's as a local name
+ * (a pull); with `push`, on A, with A's database local and B's as a URL.
+ */
+function nodeReplicator(a: RunningServer, b: RunningServer, options: Options, push: boolean): Replicator {
+  const runner = push ? a : b;
   const body = (source: string, target: string, extra: Record<string, unknown>): Buffer =>
     json({
-      source: dbUrl(a, source, true),
-      target,
+      source: push ? source : dbUrl(a, source, true),
+      target: push ? dbUrl(b, target, true) : target,
       worker_batch_size: options.batchSize,
       worker_processes: options.workers,
       ...extra,
     });
   return {
-    mode: 'node',
+    mode: push ? 'node-push' : 'node',
     async oneShot(source, target) {
-      const reply = (await b.client.json('POST', '/_replicate', [200], body(source, target, {}))) as {
+      const reply = (await runner.client.json('POST', '/_replicate', [200], body(source, target, {}))) as {
         ok?: unknown;
         history?: { docs_written?: number }[];
       };
@@ -293,9 +303,9 @@ function nodeReplicator(a: RunningServer, b: RunningServer, options: Options): R
       return reply.history?.[0]?.docs_written ?? -1;
     },
     async continuous(source, target) {
-      await b.client.json('POST', '/_replicate', [200, 202], body(source, target, { continuous: true }));
+      await runner.client.json('POST', '/_replicate', [200, 202], body(source, target, { continuous: true }));
       return async () => {
-        await b.client.json(
+        await runner.client.json(
           'POST',
           '/_replicate',
           [200, 404],
@@ -391,7 +401,7 @@ async function cpuDuring<T>(
 // ---- part 1: one-shot ---------------------------------------------------------
 
 interface OneShotFigures {
-  readonly replicator: 'node' | 'in-process';
+  readonly replicator: 'node' | 'node-push' | 'in-process';
   readonly ms: number;
   /** CPU time used during the replication by the source and target servers and by this process. */
   readonly cpu_ms: { readonly source: number | null; readonly target: number | null; readonly bench: number };
@@ -571,9 +581,12 @@ async function main(): Promise<void> {
       const [a, b] = await Promise.all([startDoppel({ nodeArgs }), startDoppel({ nodeArgs })]);
       try {
         say(`round ${round}/${options.rounds}: doppel A ${a.client.baseUrl}, doppel B ${b.client.baseUrl}`);
+        const push = options.replicator === 'node-push';
         const useNode =
-          options.replicator === 'node' || (options.replicator === 'auto' && (await nodeHasReplicate(a, b)));
-        const replicator = useNode ? nodeReplicator(a, b, options) : inProcessReplicator(a, b, options);
+          push ||
+          options.replicator === 'node' ||
+          (options.replicator === 'auto' && (await nodeHasReplicate(a, b)));
+        const replicator = useNode ? nodeReplicator(a, b, options, push) : inProcessReplicator(a, b, options);
         rounds.push(await doppelOneShot(a, b, replicator, bodies, options));
         if (round === options.rounds && !options.skipLatency)
           latency = await phase('continuous', () => continuousLatency(a, b, replicator, options));

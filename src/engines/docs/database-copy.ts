@@ -4,6 +4,7 @@
  * ancestry and its stored bytes, from one consistent snapshot. The receiving
  * side grafts each leaf as a replication with `new_edits=false` would.
  */
+import { decodeAttachments } from './doc-records.js';
 
 /** One leaf revision of a copied document. */
 export interface CopiedRevision {
@@ -60,3 +61,30 @@ export type CopyFrame =
   | { readonly kind: 'attachment'; readonly digest: string; readonly bytes: Buffer }
   | { readonly kind: 'doc'; readonly doc: CopiedDoc }
   | { readonly kind: 'end'; readonly docs: number; readonly unreadable: number };
+
+/** Attachment digests a copy remembers as sent; past this many it forgets them (and may send a body twice). */
+const MAX_REMEMBERED_DIGESTS = 100_000;
+
+/**
+ * Appends `doc`'s frames to `out`: the bodies of its attachments not in
+ * `sent` yet (as `bodyOf` finds them), then the document. A reader keeps the
+ * bodies for the documents after it.
+ */
+export function pushDocFrames(
+  out: CopyFrame[],
+  doc: CopiedDoc,
+  bodyOf: (digest: string) => Buffer | undefined,
+  sent: Set<string>,
+): void {
+  for (const leaf of doc.leaves) {
+    for (const meta of Object.values(decodeAttachments(leaf.stored) ?? {})) {
+      if (sent.has(meta.digest)) continue;
+      const bytes = bodyOf(meta.digest);
+      if (bytes === undefined) continue;
+      out.push({ kind: 'attachment', digest: meta.digest, bytes });
+      if (sent.size >= MAX_REMEMBERED_DIGESTS) sent.clear();
+      sent.add(meta.digest);
+    }
+  }
+  out.push({ kind: 'doc', doc });
+}

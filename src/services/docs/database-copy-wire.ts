@@ -10,7 +10,6 @@
  * `[stored length u32][stored revision bytes]`.
  */
 import type { CopiedDoc, CopiedRevision, CopyFrame, CopyHeader } from '../../engines/docs/database-copy.js';
-import { decodeAttachments } from '../../engines/docs/doc-records.js';
 import { FrameReader, kindsOf, type Frame } from '../frames.js';
 
 export const CopyFrameKind = { Header: 1, Attachment: 2, Doc: 3, End: 4 } as const;
@@ -22,14 +21,11 @@ export const DATABASE_COPY_CONTENT_TYPE = 'application/x-doppel-database-copy';
 const MAX_FRAME_BYTES = 512 * 1024 * 1024;
 /** The writer hands out its bytes once it holds this many. */
 const CHUNK_BYTES = 256 * 1024;
-const MAX_REMEMBERED_DIGESTS = 100_000;
 
 /** Encodes frames into chunks of about `CHUNK_BYTES`. */
 export class CopyWriter {
   #buffer = Buffer.allocUnsafe(CHUNK_BYTES * 2);
   #at = 0;
-  /** Digests of attachment bodies written (the reader keeps them for later documents). */
-  readonly #sent = new Set<string>();
 
   get full(): boolean {
     return this.#at >= CHUNK_BYTES;
@@ -64,23 +60,21 @@ export class CopyWriter {
     });
   }
 
-  /**
-   * The bodies of `doc`'s attachments not written yet (as `bodyOf` finds
-   * them), then `doc`. Remembers a bounded number of digests: past it, a body
-   * may be written again, which is harmless.
-   */
-  docWithAttachments(doc: CopiedDoc, bodyOf: (digest: string) => Buffer | undefined): void {
-    for (const leaf of doc.leaves) {
-      for (const meta of Object.values(decodeAttachments(leaf.stored) ?? {})) {
-        if (this.#sent.has(meta.digest)) continue;
-        const bytes = bodyOf(meta.digest);
-        if (bytes === undefined) continue;
-        this.attachment(meta.digest, bytes);
-        if (this.#sent.size >= MAX_REMEMBERED_DIGESTS) this.#sent.clear();
-        this.#sent.add(meta.digest);
-      }
+  frame(f: CopyFrame): void {
+    switch (f.kind) {
+      case 'header':
+        this.header(f.header);
+        return;
+      case 'attachment':
+        this.attachment(f.digest, f.bytes);
+        return;
+      case 'doc':
+        this.doc(f.doc);
+        return;
+      case 'end':
+        this.end(f.docs, f.unreadable);
+        return;
     }
-    this.doc(doc);
   }
 
   doc(doc: CopiedDoc): void {

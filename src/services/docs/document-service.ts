@@ -1,6 +1,12 @@
 import { bulkDocsBody } from '../../engines/docs/bulk-docs-request.js';
 import type { RenderOptions } from '../../engines/docs/doc-output.js';
-import type { CopiedDoc, CopyGuard, DatabaseCopy } from '../../engines/docs/database-copy.js';
+import {
+  pushDocFrames,
+  type CopiedDoc,
+  type CopyFrame,
+  type CopyGuard,
+  type DatabaseCopy,
+} from '../../engines/docs/database-copy.js';
 import { parseDocEdit, type DocEdit } from '../../engines/docs/doc-input.js';
 import type {
   AllDocsQuery,
@@ -314,6 +320,13 @@ export class DocumentService {
     this.#store.record(db);
     this.requireReader(ctx, db);
     return copyChunks(this.#store.openCopy(db, afterId));
+  }
+
+  /** `copy` as decoded frames, for a replication reading this node's database. */
+  copyFrames(ctx: UserContext, db: string, afterId: string | undefined): Generator<readonly CopyFrame[]> {
+    this.#store.record(db);
+    this.requireReader(ctx, db);
+    return copyFrameGroups(this.#store.openCopy(db, afterId));
   }
 
   /**
@@ -682,22 +695,43 @@ export class DocumentService {
   }
 }
 
-/** The copy's chunks; returns the number of documents sent. */
-function* copyChunks(copy: DatabaseCopy): Generator<Buffer, number> {
+/** Documents per group of frames a local copy hands out. */
+const FRAMES_DOCS = 256;
+
+/** The copy's frames, in groups; closes the copy when done or returned early. */
+function* copyFrameGroups(copy: DatabaseCopy): Generator<readonly CopyFrame[]> {
   try {
-    const writer = new CopyWriter();
-    writer.header({ seq: copy.seq, doc_count: copy.docCount, doc_del_count: copy.delCount });
+    let frames: CopyFrame[] = [
+      { kind: 'header', header: { seq: copy.seq, doc_count: copy.docCount, doc_del_count: copy.delCount } },
+    ];
     let docs = 0;
+    const sent = new Set<string>();
     const bodyOf = (digest: string): Buffer | undefined => copy.attachment(digest);
     for (const doc of copy.docs()) {
-      writer.docWithAttachments(doc, bodyOf);
-      docs++;
-      if (writer.full) yield writer.take();
+      pushDocFrames(frames, doc, bodyOf, sent);
+      if (++docs % FRAMES_DOCS === 0) {
+        yield frames;
+        frames = [];
+      }
     }
-    writer.end(docs, copy.unreadable);
-    yield writer.take();
-    return docs;
+    frames.push({ kind: 'end', docs, unreadable: copy.unreadable });
+    yield frames;
   } finally {
     copy.close();
   }
+}
+
+/** The copy's bytes, in chunks; returns the number of documents sent. */
+function* copyChunks(copy: DatabaseCopy): Generator<Buffer, number> {
+  const writer = new CopyWriter();
+  let docs = 0;
+  for (const frames of copyFrameGroups(copy)) {
+    for (const f of frames) {
+      writer.frame(f);
+      if (f.kind === 'end') docs = f.docs;
+      if (writer.full) yield writer.take();
+    }
+  }
+  yield writer.take();
+  return docs;
 }

@@ -34,7 +34,7 @@ import type {
   Seq,
   WriteFailure,
 } from '../../engines/replication/endpoint.js';
-import type { CopiedDoc, CopyFrame } from '../../engines/docs/database-copy.js';
+import { pushDocFrames, type CopiedDoc, type CopyFrame } from '../../engines/docs/database-copy.js';
 import { copyFrames, CopyWriter, DATABASE_COPY_CONTENT_TYPE } from '../docs/database-copy-wire.js';
 import { NormalFeedScanner } from './http-changes-scanner.js';
 import { httpError, HttpTransport, sleep, type HttpTransportOptions } from './http-transport.js';
@@ -752,16 +752,15 @@ function writeFailures(body: unknown): WriteFailure[] {
 
 /** A `_doppel_restore` body: the attachment bodies `docs` name, the documents, then `end`. */
 function copyBatchBody(docs: readonly CopiedDoc[], attachments: ReadonlyMap<string, Buffer>): Buffer {
-  const writer = new CopyWriter();
-  const chunks: Buffer[] = [];
+  const frames: CopyFrame[] = [];
+  const sent = new Set<string>();
   const bodyOf = (digest: string): Buffer | undefined => attachments.get(digest);
-  for (const doc of docs) {
-    writer.docWithAttachments(doc, bodyOf);
-    if (writer.full) chunks.push(writer.take());
-  }
-  writer.end(docs.length, 0);
-  chunks.push(writer.take());
-  return Buffer.concat(chunks);
+  for (const doc of docs) pushDocFrames(frames, doc, bodyOf, sent);
+  frames.push({ kind: 'end', docs: docs.length, unreadable: 0 });
+  // One buffer, taken once: the writer grows to hold the whole batch.
+  const writer = new CopyWriter();
+  for (const f of frames) writer.frame(f);
+  return writer.take();
 }
 
 /** Documents per piece of a serialized `_bulk_docs` body (see bulkDocsBody). */

@@ -20,7 +20,6 @@ import type {
 } from '../../engines/replication/endpoint.js';
 import type { CopyFrame } from '../../engines/docs/database-copy.js';
 import type { RevsReader, WriteResult } from '../../engines/docs/document-store.js';
-import { copyFrames } from '../docs/database-copy-wire.js';
 import type { UserContext } from '../auth/user-context.js';
 import type { ChangesFilterSpec, DocumentService } from '../docs/document-service.js';
 
@@ -48,11 +47,14 @@ function failuresOf(results: readonly WriteResult[]): WriteFailure[] {
   return failures;
 }
 
-/** The chunks of a copy until `signal` aborts; leaving early closes the copy (its read transaction). */
-async function* untilAborted(chunks: Iterable<Buffer>, signal: AbortSignal): AsyncGenerator<Buffer> {
-  for (const chunk of chunks) {
+/** A copy's frames until `signal` aborts; leaving early closes the copy (its read transaction). */
+async function* untilAborted(
+  groups: Iterable<readonly CopyFrame[]>,
+  signal: AbortSignal,
+): AsyncGenerator<readonly CopyFrame[]> {
+  for (const frames of groups) {
     signal.throwIfAborted();
-    yield chunk;
+    yield frames;
   }
 }
 
@@ -225,7 +227,7 @@ export class LocalEndpoint implements ReplicationEndpoint {
 
   /** This database's copy, read from one snapshot (as `GET /{db}/_doppel_copy` serves it). */
   async copy(afterId: string | undefined, signal: AbortSignal): Promise<AsyncIterable<readonly CopyFrame[]>> {
-    return copyFrames(untilAborted(this.#service.copy(this.#ctx, this.#db, afterId), signal));
+    return untilAborted(this.#service.copyFrames(this.#ctx, this.#db, afterId), signal);
   }
 
   async copyWriter(): Promise<CopyBatchWriter | null> {
