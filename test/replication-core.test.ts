@@ -2,13 +2,15 @@
  * The replication job in-process with two HTTP endpoints against real peers
  * in separate processes: a Doppel node and a pouchdb-server. One-shot
  * replications both ways with updates, deletes, an attachment and a conflict;
- * resuming from the checkpoint; doc_ids and selector filters.
+ * resuming from the checkpoint; doc_ids and selector filters; Doppel → Doppel
+ * copies (pull and push) with the target user's rights.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChangesFilterOptions, ReplicationEndpoint } from '../src/engines/replication/endpoint.js';
 import { ReplicationJob, type ReplicationResult } from '../src/engines/replication/replication-job.js';
+import { ErrorKind } from '../src/errors.js';
 import { HttpEndpoint } from '../src/services/replicator/http-endpoint.js';
 import { DoppelProcess, fetchJson } from './support/doppel-process.js';
 import { PouchServer } from './support/pouchdb-server.js';
@@ -196,6 +198,53 @@ void describe('replication core (HTTP endpoints, real peers)', () => {
     assert.equal(garbage.status, 400, garbage.text);
     assert.equal((await restore('application/x-doppel-database-copy', Buffer.alloc(0), null)).status, 401);
     assert.deepEqual(await leafMap(dp, 'copied'), await leafMap(dp, 'src'));
+  });
+
+  void it("pushes into a Doppel database by the target user's rights: a member's copy, a stranger's refusal", async () => {
+    await req(dp, '/_users/org.couchdb.user:pusher', 'PUT', {
+      name: 'pusher',
+      password: 'pusher-password',
+      roles: [],
+      type: 'user',
+    });
+    for (const [db, member] of [
+      ['members-only', 'pusher'],
+      ['strangers', 'someone-else'],
+    ] as const) {
+      await req(dp, `/${db}`, 'PUT');
+      await req(dp, `/${db}/_security`, 'PUT', { members: { names: [member], roles: [] } });
+    }
+    const as = (db: string): HttpEndpoint =>
+      new HttpEndpoint({
+        url: `${doppel.url}/${db}`,
+        auth: { basic: { username: 'pusher', password: 'pusher-password' } },
+      });
+    // A member: copied, except the design document a member may not write.
+    await req(dp, '/pushed', 'PUT');
+    const docs = [
+      { _id: '_design/app', views: {} },
+      ...Array.from({ length: 40 }, (_, i) => ({ _id: `p${39 - i}` })),
+    ];
+    for (const doc of docs) await req(dp, `/pushed/${doc._id}`, 'PUT', doc);
+    const copied = await new ReplicationJob(dp.endpoint('pushed'), as('members-only')).run(
+      new AbortController().signal,
+    );
+    assert.equal(copied.status, 'completed');
+    assert.equal(copied.stats.doc_write_failures, 1);
+    const ids = (await req<{ results: { id: string }[] }>(dp, '/members-only/_changes')).results.map(
+      (r) => r.id,
+    );
+    assert.deepEqual(ids, [...ids].sort(), 'copied in id order');
+    const want = await leafMap(dp, 'pushed');
+    want.delete('_design/app');
+    assert.deepEqual(await leafMap(dp, 'members-only'), want);
+    // Not a member: refused, in _bulk_docs' words, and nothing written.
+    const refused = await new ReplicationJob(dp.endpoint('pushed'), as('strangers')).run(
+      new AbortController().signal,
+    );
+    assert.equal(refused.status, 'failed');
+    assert.equal(refused.status === 'failed' && refused.error.kind, ErrorKind.Forbidden);
+    assert.equal((await leafMap(dp, 'strangers')).size, 0);
   });
 
   void it('replicates pouchdb-server → Doppel', async () => {
