@@ -142,6 +142,7 @@ void describe('replicator recovery', () => {
       const copy = local.status === 200 ? (local.json['doppel_copy'] as Json | undefined) : undefined;
       // Ids are w000000…: the number of documents the copy has written.
       const copied = typeof copy?.['after_id'] === 'string' ? Number(copy['after_id'].slice(1)) + 1 : 0;
+      if (copied > 0) assert.equal(copy?.['copied'], copied, 'the checkpoint counts the documents copied');
       return copied >= 5000 ? copied : undefined;
     });
     assert.ok(before < TOTAL, `the copy finished before the kill (${before})`);

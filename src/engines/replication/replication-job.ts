@@ -76,10 +76,11 @@ export interface CheckpointDoc {
   readonly doppel_copy?: CopyCheckpoint;
 }
 
-/** How far a database copy got: its snapshot's seq, and the last document written. */
+/** How far a database copy got: its snapshot's seq, the last document written, how many were. */
 export interface CopyCheckpoint {
   readonly seq: number;
   readonly after_id: string;
+  readonly copied: number;
 }
 
 /** Progress for `_active_tasks` / `_scheduler` (field names as CouchDB reports them). */
@@ -174,7 +175,13 @@ export function parseCheckpoint(doc: Record<string, unknown> | null): Checkpoint
       typeof doc['replication_id_version'] === 'number' ? doc['replication_id_version'] : 0,
     history,
     ...(typeof copy?.seq === 'number' && typeof copy.after_id === 'string'
-      ? { doppel_copy: { seq: copy.seq, after_id: copy.after_id } }
+      ? {
+          doppel_copy: {
+            seq: copy.seq,
+            after_id: copy.after_id,
+            copied: typeof copy.copied === 'number' ? copy.copied : 0,
+          },
+        }
       : {}),
   };
 }
@@ -438,7 +445,12 @@ export class ReplicationJob {
     if (write === undefined || write === null) return this.#startSeq;
     const frames = await this.#source.copy(resume?.after_id, signal);
     if (frames === null) return this.#startSeq;
-    const copy = (this.#copy = { seq: resume?.seq ?? null, afterId: resume?.after_id, total: 0, done: 0 });
+    const copy = (this.#copy = {
+      seq: resume?.seq ?? null,
+      afterId: resume?.after_id,
+      total: 0,
+      done: resume?.copied ?? 0,
+    });
     const s = this.#stats;
     let outcome: CopyOutcome;
     try {
@@ -597,7 +609,7 @@ export class ReplicationJob {
     const copy = this.#copy;
     const copying =
       copy !== null && copy.seq !== null && copy.afterId !== undefined
-        ? { seq: copy.seq, after_id: copy.afterId }
+        ? { seq: copy.seq, after_id: copy.afterId, copied: copy.done }
         : null;
     if (ids === null || through === null || version === this.#committedVersion) return;
     await Promise.all([this.#source.ensureFullCommit(), this.#target.ensureFullCommit()]);
