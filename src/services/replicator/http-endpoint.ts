@@ -686,7 +686,12 @@ export class HttpEndpoint implements ReplicationEndpoint {
     if (!this.#doppel) return null;
     const probe = await this.#restore([], new Map(), [400, 401, 403, 404, 405, 415]);
     if (probe === null) return null;
-    return async (docs, attachments) => (await this.#restore(docs, attachments, [])) ?? [];
+    return async (docs, attachments) => {
+      const failures = await this.#restore(docs, attachments, []);
+      if (failures === null)
+        throw new DoppelError(ErrorKind.Unavailable, 'POST _doppel_restore: the peer did not take the batch');
+      return failures;
+    };
   }
 
   /**
