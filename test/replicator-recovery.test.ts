@@ -76,10 +76,11 @@ void describe('replicator recovery', () => {
     docId: string,
     db: string,
     extra: Json,
+    bytesPerSecond: number,
     killAt: () => Promise<number | undefined>,
   ): Promise<{ before: number; info: Json }> {
-    // About 1.5 MB/s: the job takes several seconds, long enough to be killed in the middle.
-    proxy.bandwidth(1_500_000);
+    // Slowed so that the job takes several seconds, long enough to be killed in the middle.
+    proxy.bandwidth(bytesPerSecond);
     const sourceUrl = `http://${source.adminUser}:${source.adminPassword}@127.0.0.1:${proxy.port}/${db}`;
     const put = await node.request(`/_replicator/${docId}`, {
       method: 'PUT',
@@ -116,6 +117,7 @@ void describe('replicator recovery', () => {
       'big',
       'big',
       { selector: { n: { $gte: 0 } }, worker_batch_size: 250 },
+      1_500_000,
       async () => {
         const row = await schedulerDoc(node, 'big');
         const seq = Number((row?.['info'] as Json | null)?.['checkpointed_source_seq'] ?? 0);
@@ -134,7 +136,8 @@ void describe('replicator recovery', () => {
     assert.equal((await source.request('/whole', { method: 'PUT' })).status, 201);
     await loadDocs(source, 'whole', TOTAL, 'w');
     let baseId: string | undefined;
-    const { before, info } = await killInTheMiddle('whole', 'whole', {}, async () => {
+    // A copy's stream is a few times smaller than the changes path's requests: slower still.
+    const { before, info } = await killInTheMiddle('whole', 'whole', {}, 400_000, async () => {
       const jobId = (await schedulerDoc(node, 'whole'))?.['id'];
       if (typeof jobId === 'string') baseId ??= jobId.split('+')[0];
       if (baseId === undefined) return undefined;
