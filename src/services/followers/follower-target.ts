@@ -19,7 +19,7 @@ import type {
 } from '../../engines/replication/endpoint.js';
 import { serverAdminContext } from '../auth/user-context.js';
 import type { DocumentService } from '../docs/document-service.js';
-import { LocalEndpoint } from '../replicator/local-endpoint.js';
+import { failuresOf, LocalEndpoint } from '../replicator/local-endpoint.js';
 
 export class FollowerTarget implements ReplicationEndpoint {
   readonly displayName: string;
@@ -77,17 +77,7 @@ export class FollowerTarget implements ReplicationEndpoint {
     const began = performance.now();
     const results = await this.#docs.writeAsFollowerReplication(this.#db, docs);
     this.writeTimeMs += Math.round(performance.now() - began);
-    const failures: WriteFailure[] = [];
-    for (const r of results) {
-      if (!r.ok)
-        failures.push({
-          id: r.id,
-          ...(r.rev === undefined ? {} : { rev: r.rev }),
-          error: r.error,
-          reason: r.reason,
-        });
-    }
-    return failures;
+    return failuresOf(results);
   }
 
   getLocal(id: string): Promise<Record<string, unknown> | null> {

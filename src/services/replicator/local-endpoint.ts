@@ -34,7 +34,7 @@ function isNotFound(err: unknown): boolean {
 }
 
 /** The refused writes among `results`, as the engine reports them. */
-function failuresOf(results: readonly WriteResult[]): WriteFailure[] {
+export function failuresOf(results: readonly WriteResult[]): WriteFailure[] {
   const failures: WriteFailure[] = [];
   for (const r of results)
     if (!r.ok)
