@@ -40,14 +40,14 @@ function slowFirstSink(failFirst: boolean): CopySink & { committedIds: string[] 
 void describe('restoreCopy', () => {
   void it('reports batches committed in order, whatever order their writes finish in', async () => {
     const sink = slowFirstSink(false);
-    const outcome = await restoreCopy(copyOf(1500), sink);
+    const outcome = await restoreCopy(copyOf(1500), sink, 'copying a test copy');
     assert.deepEqual(outcome, { docs: 1500, unreadable: 0 });
     assert.deepEqual(sink.committedIds, ['d00999', 'd01499']);
   });
 
   void it('reports no batch after a failed one', async () => {
     const sink = slowFirstSink(true);
-    await assert.rejects(restoreCopy(copyOf(1500), sink), /the first batch failed/);
+    await assert.rejects(restoreCopy(copyOf(1500), sink, 'copying a test copy'), /the first batch failed/);
     assert.deepEqual(sink.committedIds, []);
   });
 
@@ -55,6 +55,6 @@ void describe('restoreCopy', () => {
     async function* cut(): AsyncGenerator<readonly CopyFrame[]> {
       for await (const frames of copyOf(3)) yield frames.slice(0, -1);
     }
-    await assert.rejects(restoreCopy(cut(), slowFirstSink(false)), /cut off/);
+    await assert.rejects(restoreCopy(cut(), slowFirstSink(false), 'copying a test copy'), /cut off/);
   });
 });

@@ -1,11 +1,12 @@
 /**
  * Writes a database copy (`CopyFrame`s of one snapshot, in id order) into a
  * target in batches, reading the next batch while earlier ones are written.
- * Batches commit in id order and a failed batch makes every later one refuse
- * to commit (`CopyGuard`), so the last document of the last batch written
+ * Commits are reported in order and none after a failed batch (a local target
+ * also refuses to commit them, `CopyGuard`), so the last document reported
  * always ends a run of complete batches: an interrupted copy continues after
  * it. Shared by follower bootstraps and replication jobs.
  */
+import { DoppelError, ErrorKind } from '../../errors.js';
 import type { CopiedDoc, CopyFrame, CopyGuard, CopyHeader } from '../docs/database-copy.js';
 
 /** Documents (or bytes) per write transaction. */
@@ -38,11 +39,29 @@ export interface CopyOutcome {
 }
 
 /**
- * Restores `frames` into `sink`. Throws the sink's error, or a plain `Error`
- * for a stream that is cut off (no `end` frame, or fewer documents than it
- * announces) or goes on after its end.
+ * Restores `frames` into `sink`. Throws the sink's `DoppelError`, or for
+ * anything else (a stream that breaks, is cut off — no `end` frame, fewer
+ * documents than it announces — or goes on after its end) an `unavailable`
+ * one, transient, whose reason starts with `what`.
  */
 export async function restoreCopy(
+  frames: AsyncIterable<readonly CopyFrame[]>,
+  sink: CopySink,
+  what: string,
+): Promise<CopyOutcome> {
+  try {
+    return await restoreInBatches(frames, sink);
+  } catch (err) {
+    if (err instanceof DoppelError) throw err;
+    throw new DoppelError(
+      ErrorKind.Unavailable,
+      `${what}: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
+  }
+}
+
+async function restoreInBatches(
   frames: AsyncIterable<readonly CopyFrame[]>,
   sink: CopySink,
 ): Promise<CopyOutcome> {

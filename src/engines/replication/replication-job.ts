@@ -454,37 +454,36 @@ export class ReplicationJob {
     const s = this.#stats;
     let outcome: CopyOutcome;
     try {
-      outcome = await restoreCopy(frames, {
-        header: async (h) => {
-          copy.seq ??= h.seq;
-          copy.total = h.doc_count + h.doc_del_count;
+      outcome = await restoreCopy(
+        frames,
+        {
+          header: async (h) => {
+            copy.seq ??= h.seq;
+            copy.total = h.doc_count + h.doc_del_count;
+          },
+          write: async (docs, attachments, guard) => {
+            let leaves = 0;
+            for (const doc of docs) leaves += doc.leaves.length;
+            s.revisions_checked += leaves;
+            s.missing_revisions_found += leaves;
+            s.docs_read += leaves;
+            const failures = await write(docs, attachments, guard);
+            return { written: leaves - failures.length, failed: failures.length };
+          },
+          committed: (lastId, result) => {
+            s.docs_written += result.written;
+            s.doc_write_failures += result.failed;
+            copy.afterId = lastId;
+            copy.done += result.written + result.failed;
+            this.#throughVersion++;
+            this.#touch();
+          },
         },
-        write: async (docs, attachments, guard) => {
-          let leaves = 0;
-          for (const doc of docs) leaves += doc.leaves.length;
-          s.revisions_checked += leaves;
-          s.missing_revisions_found += leaves;
-          s.docs_read += leaves;
-          const failures = await write(docs, attachments, guard);
-          return { written: leaves - failures.length, failed: failures.length };
-        },
-        committed: (lastId, result) => {
-          s.docs_written += result.written;
-          s.doc_write_failures += result.failed;
-          copy.afterId = lastId;
-          copy.done += result.written + result.failed;
-          this.#throughVersion++;
-          this.#touch();
-        },
-      });
+        `copying ${this.#source.displayName}`,
+      );
     } catch (err) {
       if (signal.aborted) return this.#startSeq;
-      if (err instanceof DoppelError) throw err;
-      throw new DoppelError(
-        ErrorKind.Unavailable,
-        `copying ${this.#source.displayName}: ${err instanceof Error ? err.message : String(err)}`,
-        { cause: err },
-      );
+      throw err;
     }
     // Documents the source could not read back by key come by the changes feed from the start.
     const since = outcome.unreadable > 0 || copy.seq === null ? 0 : copy.seq;

@@ -21,7 +21,7 @@ import {
 } from '../../engines/replication/replication-job.js';
 import { asDoppelError, DoppelError, ErrorKind } from '../../errors.js';
 import { copyFrames } from '../docs/database-copy-wire.js';
-import { restoreCopy, type CopyOutcome } from '../../engines/replication/copy-restore.js';
+import { restoreCopy } from '../../engines/replication/copy-restore.js';
 import type { DocumentService } from '../docs/document-service.js';
 import type { Remote } from '../remotes/remote-registry.js';
 import { HttpEndpoint } from '../replicator/http-endpoint.js';
@@ -417,9 +417,9 @@ export class Follower {
       );
       return;
     }
-    let outcome: CopyOutcome;
-    try {
-      outcome = await restoreCopy(copyFrames(body), {
+    const outcome = await restoreCopy(
+      copyFrames(body),
+      {
         header: async (h) => {
           if (resuming) return;
           await this.update({
@@ -443,17 +443,9 @@ export class Follower {
           this.#done.written += result.written;
           this.#done.failedWrites += result.failed;
         },
-      });
-    } catch (err) {
-      if (err instanceof DoppelError) throw err;
-      throw new DoppelError(
-        ErrorKind.Unavailable,
-        `copying ${this.#record.leaderIndex} from the leader: ${
-          err instanceof Error ? err.message : String(err)
-        }`,
-        { cause: err },
-      );
-    }
+      },
+      `copying ${this.#record.leaderIndex} from the leader`,
+    );
     const bootstrap = this.#record.bootstrap;
     if (bootstrap?.copy === undefined) throw new Error('a copy without its header');
     const seq = bootstrap.copy.seq;
