@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { DoppelProcess } from './support/doppel-process.js';
 import { field, waitFor } from './support/keyspace-workload.js';
 import { RespClient } from './support/resp-client.js';
+import { NODE_CAPA } from '../src/services/redis-replica/primary-link.js';
 
 const KEYS = 40_000;
 
@@ -43,7 +44,7 @@ void describe('node replication: a frozen replica', () => {
       `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
     socket.write(
       command('AUTH', primary.adminUser, primary.adminPassword) +
-        command('REPLCONF', 'capa', 'doppel-node') +
+        command('REPLCONF', 'capa', NODE_CAPA) +
         command('PSYNC', '?', '-1'),
     );
     // Read the replies and the first bytes of the snapshot, then freeze.

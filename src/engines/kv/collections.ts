@@ -1,5 +1,6 @@
 /** Helpers shared by the collection types (hashes, lists, sets, sorted sets). */
 import { hashOfMemberRow, MAX_KEY_BYTES, memberCursor, memberOfRow, memberRow, uidEnd } from './codec.js';
+import type { ItemStore } from './compact-items.js';
 import { globMatch } from './glob.js';
 import type { Keyspace, ScanResult } from './keyspace.js';
 import { keyTooLong, wrongType } from './kv-errors.js';
@@ -33,14 +34,15 @@ export function removeMembers(
   const row = ks.row(db, key);
   const old = collection(ks, db, key, type, row);
   if (old === undefined) return [];
+  const items = ks.itemsOf(old);
   const removed: Buffer[] = [];
   for (const member of members) {
-    if (ks.items.removeSync(memberRow(old.uid, member))) removed.push(member);
+    if (items.removeSync(memberRow(old.uid, member))) removed.push(member);
   }
   if (removed.length === 0) return removed;
   const count = old.count - removed.length;
   if (count === 0) ks.removeRecord(db, key, row, old);
-  else ks.putCollection(db, key, row, type, { uid: old.uid, count }, old);
+  else ks.putCollection(db, key, row, type, { uid: old.uid, count }, old, items);
   return removed;
 }
 
@@ -53,7 +55,7 @@ export function checkMembers(members: readonly Buffer[], step = 1, from = 0): vo
  * members from hash position `cursor`, stopping only between hash values.
  */
 export function scanMembers<T>(
-  ks: Keyspace,
+  store: ItemStore,
   uid: number,
   tag: number | undefined,
   cursor: number,
@@ -66,7 +68,7 @@ export function scanMembers<T>(
   const tagged = tag !== undefined;
   let seen = 0;
   let lastHash = -1;
-  for (const { key, value } of ks.items.getRange({
+  for (const { key, value } of store.getRange({
     start: memberCursor(uid, cursor, tag),
     end: uidEnd(uid, tag),
   })) {

@@ -4,7 +4,7 @@ import { checkMembers, collection, removeMembers, scanMembers } from './collecti
 import type { Keyspace, ScanResult } from './keyspace.js';
 import { hashNotFloat, hashNotInteger, nanOrInfinity, overflow } from './kv-errors.js';
 import { addInt64, formatHumanDouble, parseDouble, parseInt64 } from './numbers.js';
-import { KeyType } from './record.js';
+import { COMPACT_UID, KeyType } from './record.js';
 
 /** HSET: `pairs` is field, value, …; returns how many fields were new. */
 export function hset(
@@ -17,7 +17,8 @@ export function hset(
   checkMembers(pairs, 2);
   const row = ks.row(db, key);
   const old = collection(ks, db, key, KeyType.Hash, row);
-  const uid = old?.uid ?? ks.allocateUid();
+  const items = ks.itemsOf(old);
+  const uid = old?.uid ?? COMPACT_UID;
   let count = old?.count ?? 0;
   let added = 0;
   const written: Buffer[] = [];
@@ -26,14 +27,14 @@ export function hset(
   for (let i = 0; i < pairs.length; i += 2) {
     const itemRow = memberRow(uid, pairs[i]);
     let exists: boolean;
-    if (seen === null) exists = ks.items.getBinaryFast(itemRow) !== undefined;
+    if (seen === null) exists = items.getBinaryFast(itemRow) !== undefined;
     else {
       const id = pairs[i].toString('latin1');
       exists = seen.has(id);
       seen.add(id);
     }
     if (exists && onlyNew) continue;
-    ks.items.putSync(itemRow, pairs[i + 1]);
+    items.putSync(itemRow, pairs[i + 1]);
     written.push(pairs[i], pairs[i + 1]);
     if (!exists) {
       count++;
@@ -41,7 +42,7 @@ export function hset(
     }
   }
   if (written.length === 0) return 0;
-  ks.putCollection(db, key, row, KeyType.Hash, { uid, count }, old);
+  ks.putCollection(db, key, row, KeyType.Hash, { uid, count }, old, items);
   ks.emit(db, { op: 'hset', key, pairs: written });
   return added;
 }
@@ -49,14 +50,14 @@ export function hset(
 export function hget(ks: Keyspace, db: number, key: Buffer, field: Buffer): Buffer | null {
   const record = collection(ks, db, key, KeyType.Hash, undefined, true);
   if (record === undefined) return null;
-  return ks.items.getBinary(memberRow(record.uid, field)) ?? null;
+  return ks.itemsOf(record).getBinary(memberRow(record.uid, field)) ?? null;
 }
 
 export function hmget(ks: Keyspace, db: number, key: Buffer, fields: readonly Buffer[]): (Buffer | null)[] {
   const record = collection(ks, db, key, KeyType.Hash, undefined, true);
-  return fields.map((field) =>
-    record === undefined ? null : (ks.items.getBinary(memberRow(record.uid, field)) ?? null),
-  );
+  if (record === undefined) return fields.map(() => null);
+  const items = ks.itemsOf(record);
+  return fields.map((field) => items.getBinary(memberRow(record.uid, field)) ?? null);
 }
 
 export function hdel(ks: Keyspace, db: number, key: Buffer, fields: readonly Buffer[]): number {
@@ -70,7 +71,7 @@ export function hgetall(ks: Keyspace, db: number, key: Buffer): [Buffer, Buffer]
   const record = collection(ks, db, key, KeyType.Hash, undefined, true);
   if (record === undefined) return [];
   const out: [Buffer, Buffer][] = [];
-  for (const { key: itemRow, value } of ks.items.getRange({
+  for (const { key: itemRow, value } of ks.itemsOf(record).getRange({
     start: uidPrefix(record.uid),
     end: uidEnd(record.uid),
   })) {
@@ -85,7 +86,7 @@ export function hlen(ks: Keyspace, db: number, key: Buffer): number {
 
 export function hexists(ks: Keyspace, db: number, key: Buffer, field: Buffer): boolean {
   const record = collection(ks, db, key, KeyType.Hash, undefined, true);
-  return record !== undefined && ks.items.doesExist(memberRow(record.uid, field));
+  return record !== undefined && ks.itemsOf(record).doesExist(memberRow(record.uid, field));
 }
 
 export function hstrlen(ks: Keyspace, db: number, key: Buffer, field: Buffer): number {
@@ -143,5 +144,5 @@ export function hscan(
 ): ScanResult<[Buffer, Buffer]> {
   const record = collection(ks, db, key, KeyType.Hash, undefined, true);
   if (record === undefined) return { cursor: 0, items: [] };
-  return scanMembers(ks, record.uid, undefined, cursor, count, pattern, (f, v) => [f, v]);
+  return scanMembers(ks.itemsOf(record), record.uid, undefined, cursor, count, pattern, (f, v) => [f, v]);
 }

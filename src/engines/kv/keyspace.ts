@@ -14,9 +14,11 @@ import {
   rowHash,
   rowKey,
   rowUserKey,
+  UID_BYTES,
   uidEnd,
   uidPrefix,
 } from './codec.js';
+import { CompactItems, type ItemStore } from './compact-items.js';
 import { globMatch } from './glob.js';
 import { keyTooLong, noSuchKey } from './kv-errors.js';
 import {
@@ -313,15 +315,28 @@ export class Keyspace {
       this.#expireCounts[db] = this.#expireCounts[db] - 1;
     }
     this.#keyCounts[db] = this.#keyCounts[db] - 1;
-    if (record.type !== KeyType.String) this.dropItems(record.uid);
+    this.#dropItems(record);
     this.touch(db, key);
   }
 
-  /** Removes every element row of a collection. */
-  dropItems(uid: number): void {
+  /** Removes every element row a collection owns in `kv-items` (a compact one owns none). */
+  #dropItems(record: KeyRecord): void {
+    if (record.type === KeyType.String || record.compact !== undefined) return;
     const rows: Buffer[] = [];
-    for (const item of this.items.getKeys({ start: uidPrefix(uid), end: uidEnd(uid) })) rows.push(item);
+    for (const item of this.items.getKeys({ start: uidPrefix(record.uid), end: uidEnd(record.uid) }))
+      rows.push(item);
     for (const item of rows) this.items.removeSync(item);
+  }
+
+  /**
+   * Where the elements of `record` are (a new collection: `undefined`) for
+   * the type operations; a compact collection's elements are decoded from
+   * its record, and `putCollection` writes them back.
+   */
+  itemsOf(record: KeyRecord | undefined): ItemStore {
+    if (record === undefined) return new CompactItems();
+    if (record.compact !== undefined) return CompactItems.decode(record.compact);
+    return this.items;
   }
 
   /**
@@ -339,7 +354,7 @@ export class Keyspace {
     keepItems = false,
   ): void {
     if (previous === undefined) this.#keyCounts[db] = this.#keyCounts[db] + 1;
-    else if (previous.type !== KeyType.String && !keepItems) this.dropItems(previous.uid);
+    else if (!keepItems) this.#dropItems(previous);
     const oldAt = previous?.expireAt ?? 0;
     if (oldAt !== expireAt) {
       if (oldAt !== 0) {
@@ -366,7 +381,11 @@ export class Keyspace {
     this.putRecord(db, key, row, encodeString(value, expireAt), expireAt, previous);
   }
 
-  /** Writes a collection's record; `previous` of the same uid keeps its elements. */
+  /**
+   * Writes a collection's record with its elements `items` (from `itemsOf`).
+   * Compact elements go into the record while they fit, else move to rows of
+   * a fresh uid for good; `previous` of the same uid keeps its rows.
+   */
   putCollection(
     db: number,
     key: Buffer,
@@ -374,9 +393,30 @@ export class Keyspace {
     type: KeyType,
     state: CollectionState,
     previous: KeyRecord | undefined,
+    items: ItemStore,
   ): void {
     const expireAt = previous?.expireAt ?? 0;
-    const same = previous !== undefined && previous.type === type && previous.uid === state.uid;
+    if (items instanceof CompactItems) {
+      if (items.fits(state.count)) {
+        this.putRecord(
+          db,
+          key,
+          row,
+          encodeCollection(type, expireAt, state, items.encode()),
+          expireAt,
+          previous,
+        );
+        return;
+      }
+      const uid = this.allocateUid();
+      for (const element of items.getRange({})) {
+        const moved = Buffer.from(element.key);
+        moved.writeUIntBE(uid, 0, UID_BYTES);
+        this.items.putSync(moved, element.value);
+      }
+      state = { ...state, uid };
+    }
+    const same = previous?.compact === undefined && previous?.type === type && previous.uid === state.uid;
     this.putRecord(db, key, row, encodeCollection(type, expireAt, state), expireAt, previous, same);
   }
 
@@ -504,7 +544,7 @@ export class Keyspace {
     this.kv.removeSync(row);
     if (record.expireAt !== 0) this.#expires.removeSync(expiryRow(record.expireAt, row));
     if (target !== undefined) {
-      if (target.type !== KeyType.String) this.dropItems(target.uid);
+      this.#dropItems(target);
       if (target.expireAt !== 0) {
         this.#expires.removeSync(expiryRow(target.expireAt, toRow));
         this.#expireCounts[db] = this.#expireCounts[db] - 1;
@@ -583,15 +623,15 @@ export class Keyspace {
 
   flushDb(db: number): void {
     const rows: Buffer[] = [];
-    const uids: number[] = [];
+    const collections: KeyRecord[] = [];
     for (const { key, value } of this.kv.getRange({ start: dbStart(db), end: dbStart(db + 1) })) {
       rows.push(key);
       const record = decodeRecord(value);
-      if (record.type !== KeyType.String) uids.push(record.uid);
+      if (record.type !== KeyType.String && record.compact === undefined) collections.push(record);
       if (record.expireAt !== 0) this.#expires.removeSync(expiryRow(record.expireAt, key));
     }
     for (const row of rows) this.kv.removeSync(row);
-    for (const uid of uids) this.dropItems(uid);
+    for (const record of collections) this.#dropItems(record);
     this.#keyCounts[db] = 0;
     this.#expireCounts[db] = 0;
     this.onFlush?.(db);

@@ -1,9 +1,10 @@
 /** List commands. Elements sit at consecutive positions `head … tail-1` under the list's uid. */
 import { listRow } from './codec.js';
+import type { ItemStore } from './compact-items.js';
 import { collection } from './collections.js';
 import type { Keyspace } from './keyspace.js';
 import { indexOutOfRange, MAX_STRING_BYTES, noSuchKey, tooBig } from './kv-errors.js';
-import { KeyType, type KeyRecord } from './record.js';
+import { COMPACT_UID, KeyType, type KeyRecord } from './record.js';
 
 export type Side = 'left' | 'right';
 
@@ -20,14 +21,15 @@ export function push(
   const row = ks.row(db, key);
   const old = collection(ks, db, key, KeyType.List, row);
   if (old === undefined && onlyIfExists) return 0;
-  const uid = old?.uid ?? ks.allocateUid();
+  const items = ks.itemsOf(old);
+  const uid = old?.uid ?? COMPACT_UID;
   let head = old?.head ?? 0;
   let tail = old?.tail ?? 0;
   for (const value of values) {
-    if (side === 'left') ks.items.putSync(listRow(uid, --head), value);
-    else ks.items.putSync(listRow(uid, tail++), value);
+    if (side === 'left') items.putSync(listRow(uid, --head), value);
+    else items.putSync(listRow(uid, tail++), value);
   }
-  ks.putCollection(db, key, row, KeyType.List, { uid, count: tail - head, head, tail }, old);
+  ks.putCollection(db, key, row, KeyType.List, { uid, count: tail - head, head, tail }, old, items);
   ks.emit(db, { op: 'push', key, side, values });
   return tail - head;
 }
@@ -45,15 +47,16 @@ export function pop(
   if (old === undefined) return null;
   const n = Math.min(count ?? 1, old.count);
   if (n === 0) return [];
+  const items = ks.itemsOf(old);
   let { head, tail } = old;
   const out: Buffer[] = [];
   for (let i = 0; i < n; i++) {
     const position = side === 'left' ? head++ : --tail;
     const itemRow = listRow(old.uid, position);
-    out.push(ks.items.getBinary(itemRow)!);
-    ks.items.removeSync(itemRow);
+    out.push(items.getBinary(itemRow)!);
+    items.removeSync(itemRow);
   }
-  writeBack(ks, db, key, row, old, head, tail);
+  writeBack(ks, db, key, row, old, items, head, tail);
   ks.emit(db, { op: 'pop', key, side, count: n });
   return count === undefined ? out[0] : out;
 }
@@ -64,11 +67,21 @@ function writeBack(
   key: Buffer,
   row: Buffer,
   old: KeyRecord,
+  items: ItemStore,
   head: number,
   tail: number,
 ): void {
   if (tail === head) ks.removeRecord(db, key, row, old);
-  else ks.putCollection(db, key, row, KeyType.List, { uid: old.uid, count: tail - head, head, tail }, old);
+  else
+    ks.putCollection(
+      db,
+      key,
+      row,
+      KeyType.List,
+      { uid: old.uid, count: tail - head, head, tail },
+      old,
+      items,
+    );
 }
 
 export function llen(ks: Keyspace, db: number, key: Buffer): number {
@@ -91,7 +104,7 @@ export function lrange(ks: Keyspace, db: number, key: Buffer, start: number, sto
   const range = clampRange(start, stop, record.count);
   if (range === undefined) return [];
   const out: Buffer[] = [];
-  for (const { value } of ks.items.getRange({
+  for (const { value } of ks.itemsOf(record).getRange({
     start: listRow(record.uid, record.head + range[0]),
     end: listRow(record.uid, record.head + range[1] + 1),
   })) {
@@ -105,16 +118,18 @@ export function lindex(ks: Keyspace, db: number, key: Buffer, index: number): Bu
   if (record === undefined) return null;
   if (index < 0) index += record.count;
   if (index < 0 || index >= record.count) return null;
-  return ks.items.getBinary(listRow(record.uid, record.head + index)) ?? null;
+  return ks.itemsOf(record).getBinary(listRow(record.uid, record.head + index)) ?? null;
 }
 
 export function lset(ks: Keyspace, db: number, key: Buffer, index: number, value: Buffer): void {
-  const old = collection(ks, db, key, KeyType.List);
+  const row = ks.row(db, key);
+  const old = collection(ks, db, key, KeyType.List, row);
   if (old === undefined) throw noSuchKey();
   const at = index < 0 ? index + old.count : index;
   if (at < 0 || at >= old.count) throw indexOutOfRange();
-  ks.items.putSync(listRow(old.uid, old.head + at), value);
-  ks.touch(db, key);
+  const items = ks.itemsOf(old);
+  items.putSync(listRow(old.uid, old.head + at), value);
+  writeBack(ks, db, key, row, old, items, old.head, old.tail);
   ks.emit(db, { op: 'lset', key, index, value });
 }
 
@@ -123,8 +138,9 @@ export function lrem(ks: Keyspace, db: number, key: Buffer, count: number, value
   const row = ks.row(db, key);
   const old = collection(ks, db, key, KeyType.List, row);
   if (old === undefined) return 0;
+  const items = ks.itemsOf(old);
   const elements: Buffer[] = [];
-  for (const { value: element } of ks.items.getRange({
+  for (const { value: element } of items.getRange({
     start: listRow(old.uid, old.head),
     end: listRow(old.uid, old.tail),
   })) {
@@ -140,12 +156,12 @@ export function lrem(ks: Keyspace, db: number, key: Buffer, count: number, value
   }
   if (drop.size === 0) return 0;
   // Rewrite the survivors at consecutive positions from the same head.
-  for (let p = old.head; p < old.tail; p++) ks.items.removeSync(listRow(old.uid, p));
+  for (let p = old.head; p < old.tail; p++) items.removeSync(listRow(old.uid, p));
   let tail = old.head;
   for (let i = 0; i < elements.length; i++) {
-    if (!drop.has(i)) ks.items.putSync(listRow(old.uid, tail++), elements[i]);
+    if (!drop.has(i)) items.putSync(listRow(old.uid, tail++), elements[i]);
   }
-  writeBack(ks, db, key, row, old, old.head, tail);
+  writeBack(ks, db, key, row, old, items, old.head, tail);
   ks.emit(db, { op: 'lrem', key, count, value });
   return drop.size;
 }
@@ -157,9 +173,10 @@ export function ltrim(ks: Keyspace, db: number, key: Buffer, start: number, stop
   const range = clampRange(start, stop, old.count);
   const keepFrom = range === undefined ? old.tail : old.head + range[0];
   const keepTo = range === undefined ? old.tail : old.head + range[1] + 1;
-  for (let p = old.head; p < keepFrom; p++) ks.items.removeSync(listRow(old.uid, p));
-  for (let p = keepTo; p < old.tail; p++) ks.items.removeSync(listRow(old.uid, p));
   if (keepFrom === old.head && keepTo === old.tail) return;
-  writeBack(ks, db, key, row, old, range === undefined ? old.tail : keepFrom, keepTo);
+  const items = ks.itemsOf(old);
+  for (let p = old.head; p < keepFrom; p++) items.removeSync(listRow(old.uid, p));
+  for (let p = keepTo; p < old.tail; p++) items.removeSync(listRow(old.uid, p));
+  writeBack(ks, db, key, row, old, items, range === undefined ? old.tail : keepFrom, keepTo);
   ks.emit(db, { op: 'ltrim', key, start, stop });
 }

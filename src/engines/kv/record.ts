@@ -5,7 +5,9 @@
  *
  * A string's payload is its bytes. A collection's payload is
  * `[uid f64][count f64]`, and a list adds `[head f64][tail f64]` (positions
- * of its first element and one past its last).
+ * of its first element and one past its last). A compact collection
+ * (flags & COMPACT, uid 0) is followed by its element rows themselves
+ * (`compact-items.ts`) instead of owning rows in `kv-items`.
  */
 export const KeyType = { String: 0, List: 1, Set: 2, ZSet: 3, Hash: 4 } as const;
 export type KeyType = (typeof KeyType)[keyof typeof KeyType];
@@ -19,6 +21,10 @@ export const TYPE_NAMES: Readonly<Record<KeyType, string>> = {
 };
 
 const HAS_TTL = 1;
+const COMPACT = 2;
+
+/** The uid of every compact collection: element rows of uid 0 never exist in `kv-items` (uids start at 1). */
+export const COMPACT_UID = 0;
 
 export interface KeyRecord {
   readonly type: KeyType;
@@ -30,6 +36,8 @@ export interface KeyRecord {
   readonly count: number;
   readonly head: number;
   readonly tail: number;
+  /** A compact collection's encoded element rows (a copy, valid after later reads); undefined otherwise. */
+  readonly compact: Buffer | undefined;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -44,22 +52,30 @@ export function decodeRecord(raw: Buffer): KeyRecord {
   const expireAt = hasTtl ? raw.readDoubleBE(2) : 0;
   const at = hasTtl ? 10 : 2;
   if (type === KeyType.String) {
-    return { type, expireAt, value: raw.subarray(at), uid: 0, count: 0, head: 0, tail: 0 };
+    return {
+      type,
+      expireAt,
+      value: raw.subarray(at),
+      uid: 0,
+      count: 0,
+      head: 0,
+      tail: 0,
+      compact: undefined,
+    };
   }
   const uid = raw.readDoubleBE(at);
   const count = raw.readDoubleBE(at + 8);
-  const head = type === KeyType.List ? raw.readDoubleBE(at + 16) : 0;
-  const tail = type === KeyType.List ? raw.readDoubleBE(at + 24) : 0;
-  return { type, expireAt, value: EMPTY, uid, count, head, tail };
+  const isList = type === KeyType.List;
+  const head = isList ? raw.readDoubleBE(at + 16) : 0;
+  const tail = isList ? raw.readDoubleBE(at + 24) : 0;
+  const compact = (raw[1] & COMPACT) === 0 ? undefined : Buffer.from(raw.subarray(at + (isList ? 32 : 16)));
+  return { type, expireAt, value: EMPTY, uid, count, head, tail, compact };
 }
 
-function writeHeader(out: Buffer, type: KeyType, expireAt: number): number {
+function writeHeader(out: Buffer, type: KeyType, expireAt: number, compact: boolean): number {
   out[0] = type;
-  if (expireAt === 0) {
-    out[1] = 0;
-    return 2;
-  }
-  out[1] = HAS_TTL;
+  out[1] = (expireAt === 0 ? 0 : HAS_TTL) | (compact ? COMPACT : 0);
+  if (expireAt === 0) return 2;
   out.writeDoubleBE(expireAt, 2);
   return 10;
 }
@@ -67,7 +83,7 @@ function writeHeader(out: Buffer, type: KeyType, expireAt: number): number {
 export function encodeString(value: Uint8Array, expireAt: number): Buffer {
   const at = headerBytes(expireAt);
   const out = Buffer.allocUnsafe(at + value.length);
-  writeHeader(out, KeyType.String, expireAt);
+  writeHeader(out, KeyType.String, expireAt, false);
   out.set(value, at);
   return out;
 }
@@ -79,16 +95,24 @@ export interface CollectionState {
   readonly tail?: number;
 }
 
-export function encodeCollection(type: KeyType, expireAt: number, state: CollectionState): Buffer {
+/** A collection's record; `compact` (the encoded element rows) makes it a compact one. */
+export function encodeCollection(
+  type: KeyType,
+  expireAt: number,
+  state: CollectionState,
+  compact?: Buffer,
+): Buffer {
   const at = headerBytes(expireAt);
-  const out = Buffer.allocUnsafe(at + (type === KeyType.List ? 32 : 16));
-  writeHeader(out, type, expireAt);
+  const fixed = type === KeyType.List ? 32 : 16;
+  const out = Buffer.allocUnsafe(at + fixed + (compact?.length ?? 0));
+  writeHeader(out, type, expireAt, compact !== undefined);
   out.writeDoubleBE(state.uid, at);
   out.writeDoubleBE(state.count, at + 8);
   if (type === KeyType.List) {
     out.writeDoubleBE(state.head ?? 0, at + 16);
     out.writeDoubleBE(state.tail ?? 0, at + 24);
   }
+  compact?.copy(out, at + fixed);
   return out;
 }
 
@@ -98,7 +122,7 @@ export function withExpiry(raw: Buffer, expireAt: number): Buffer {
   const payload = raw.subarray(oldAt);
   const at = headerBytes(expireAt);
   const out = Buffer.allocUnsafe(at + payload.length);
-  writeHeader(out, raw[0] as KeyType, expireAt);
+  writeHeader(out, raw[0] as KeyType, expireAt, (raw[1] & COMPACT) !== 0);
   payload.copy(out, at);
   return out;
 }

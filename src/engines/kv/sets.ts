@@ -2,7 +2,8 @@
 import { memberCursor, memberRow, memberOfRow, uidEnd, uidPrefix } from './codec.js';
 import { checkMembers, collection, removeMembers, scanMembers } from './collections.js';
 import type { Keyspace, ScanResult } from './keyspace.js';
-import { KeyType } from './record.js';
+import type { ItemStore } from './compact-items.js';
+import { COMPACT_UID, KeyType } from './record.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -10,24 +11,25 @@ export function sadd(ks: Keyspace, db: number, key: Buffer, members: readonly Bu
   checkMembers(members);
   const row = ks.row(db, key);
   const old = collection(ks, db, key, KeyType.Set, row);
-  const uid = old?.uid ?? ks.allocateUid();
+  const items = ks.itemsOf(old);
+  const uid = old?.uid ?? COMPACT_UID;
   const added: Buffer[] = [];
   // A new key has no stored members to read, but a member may repeat within the call.
   const seen = old === undefined ? new Set<string>() : null;
   for (const member of members) {
     const itemRow = memberRow(uid, member);
     if (seen === null) {
-      if (ks.items.doesExist(itemRow)) continue;
+      if (items.doesExist(itemRow)) continue;
     } else {
       const id = member.toString('latin1');
       if (seen.has(id)) continue;
       seen.add(id);
     }
-    ks.items.putSync(itemRow, EMPTY);
+    items.putSync(itemRow, EMPTY);
     added.push(member);
   }
   if (added.length === 0) return 0;
-  ks.putCollection(db, key, row, KeyType.Set, { uid, count: (old?.count ?? 0) + added.length }, old);
+  ks.putCollection(db, key, row, KeyType.Set, { uid, count: (old?.count ?? 0) + added.length }, old, items);
   ks.emit(db, { op: 'sadd', key, members: added });
   return added.length;
 }
@@ -38,9 +40,9 @@ export function srem(ks: Keyspace, db: number, key: Buffer, members: readonly Bu
   return removed.length;
 }
 
-function members(ks: Keyspace, uid: number): Buffer[] {
+function members(items: ItemStore, uid: number): Buffer[] {
   const out: Buffer[] = [];
-  for (const itemRow of ks.items.getKeys({ start: uidPrefix(uid), end: uidEnd(uid) })) {
+  for (const itemRow of items.getKeys({ start: uidPrefix(uid), end: uidEnd(uid) })) {
     out.push(memberOfRow(itemRow, false));
   }
   return out;
@@ -48,17 +50,19 @@ function members(ks: Keyspace, uid: number): Buffer[] {
 
 export function smembers(ks: Keyspace, db: number, key: Buffer): Buffer[] {
   const record = collection(ks, db, key, KeyType.Set, undefined, true);
-  return record === undefined ? [] : members(ks, record.uid);
+  return record === undefined ? [] : members(ks.itemsOf(record), record.uid);
 }
 
 export function sismember(ks: Keyspace, db: number, key: Buffer, member: Buffer): boolean {
   const record = collection(ks, db, key, KeyType.Set, undefined, true);
-  return record !== undefined && ks.items.doesExist(memberRow(record.uid, member));
+  return record !== undefined && ks.itemsOf(record).doesExist(memberRow(record.uid, member));
 }
 
 export function smismember(ks: Keyspace, db: number, key: Buffer, candidates: readonly Buffer[]): boolean[] {
   const record = collection(ks, db, key, KeyType.Set, undefined, true);
-  return candidates.map((m) => record !== undefined && ks.items.doesExist(memberRow(record.uid, m)));
+  if (record === undefined) return candidates.map(() => false);
+  const items = ks.itemsOf(record);
+  return candidates.map((m) => items.doesExist(memberRow(record.uid, m)));
 }
 
 export function scard(ks: Keyspace, db: number, key: Buffer): number {
@@ -66,10 +70,10 @@ export function scard(ks: Keyspace, db: number, key: Buffer): number {
 }
 
 /** One member at a random hash position (wrapping around). */
-function randomMember(ks: Keyspace, uid: number): Buffer | undefined {
+function randomMember(items: ItemStore, uid: number): Buffer | undefined {
   const cursor = Math.floor(Math.random() * 0x100000000);
   for (const start of [memberCursor(uid, cursor), uidPrefix(uid)]) {
-    for (const itemRow of ks.items.getKeys({ start, end: uidEnd(uid), limit: 1 }))
+    for (const itemRow of items.getKeys({ start, end: uidEnd(uid), limit: 1 }))
       return memberOfRow(itemRow, false);
   }
   return undefined;
@@ -90,12 +94,13 @@ export function spop(ks: Keyspace, db: number, key: Buffer, count?: number): Buf
   const record = collection(ks, db, key, KeyType.Set);
   if (record === undefined) return count === undefined ? null : [];
   if (count === 0) return [];
+  const items = ks.itemsOf(record);
   let chosen: Buffer[];
   if (count === undefined) {
-    const one = randomMember(ks, record.uid);
+    const one = randomMember(items, record.uid);
     chosen = one === undefined ? [] : [Buffer.from(one)];
   } else {
-    chosen = sample(members(ks, record.uid), count).map((m) => Buffer.from(m));
+    chosen = sample(members(items, record.uid), count).map((m) => Buffer.from(m));
   }
   srem(ks, db, key, chosen);
   return count === undefined ? (chosen[0] ?? null) : chosen;
@@ -105,10 +110,11 @@ export function spop(ks: Keyspace, db: number, key: Buffer, count?: number): Buf
 export function srandmember(ks: Keyspace, db: number, key: Buffer, count?: number): Buffer | Buffer[] | null {
   const record = collection(ks, db, key, KeyType.Set, undefined, true);
   if (record === undefined) return count === undefined ? null : [];
-  if (count === undefined) return randomMember(ks, record.uid) ?? null;
-  if (count >= 0) return sample(members(ks, record.uid), count);
+  const items = ks.itemsOf(record);
+  if (count === undefined) return randomMember(items, record.uid) ?? null;
+  if (count >= 0) return sample(members(items, record.uid), count);
   const out: Buffer[] = [];
-  const all = members(ks, record.uid);
+  const all = members(items, record.uid);
   for (let i = 0; i < -count; i++) out.push(all[Math.floor(Math.random() * all.length)]);
   return out;
 }
@@ -152,5 +158,5 @@ export function sscan(
 ): ScanResult<Buffer> {
   const record = collection(ks, db, key, KeyType.Set, undefined, true);
   if (record === undefined) return { cursor: 0, items: [] };
-  return scanMembers(ks, record.uid, undefined, cursor, count, pattern, (m) => m);
+  return scanMembers(ks.itemsOf(record), record.uid, undefined, cursor, count, pattern, (m) => m);
 }

@@ -14,10 +14,11 @@ import {
   ZSET_MEMBER_TAG,
   ZSET_SCORE_TAG,
 } from './codec.js';
+import type { ItemStore } from './compact-items.js';
 import { checkMembers, collection, scanMembers } from './collections.js';
 import type { Keyspace, ScanResult } from './keyspace.js';
 import { scoreNaN } from './kv-errors.js';
-import { KeyType, type KeyRecord } from './record.js';
+import { COMPACT_UID, KeyType, type KeyRecord } from './record.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -30,17 +31,23 @@ export interface ZAddOptions {
   readonly incr?: boolean;
 }
 
-function scoreOf(ks: Keyspace, uid: number, member: Buffer): number | undefined {
-  const raw = ks.items.getBinaryFast(memberRow(uid, member, ZSET_MEMBER_TAG));
+function scoreOf(items: ItemStore, uid: number, member: Buffer): number | undefined {
+  const raw = items.getBinaryFast(memberRow(uid, member, ZSET_MEMBER_TAG));
   return raw === undefined ? undefined : raw.readDoubleBE(0);
 }
 
-function writeScore(ks: Keyspace, uid: number, member: Buffer, score: number, old: number | undefined): void {
-  if (old !== undefined) ks.items.removeSync(scoreRow(uid, old, member));
+function writeScore(
+  items: ItemStore,
+  uid: number,
+  member: Buffer,
+  score: number,
+  old: number | undefined,
+): void {
+  if (old !== undefined) items.removeSync(scoreRow(uid, old, member));
   const value = Buffer.allocUnsafe(8);
   value.writeDoubleBE(score, 0);
-  ks.items.putSync(memberRow(uid, member, ZSET_MEMBER_TAG), value);
-  ks.items.putSync(scoreRow(uid, score, member), EMPTY);
+  items.putSync(memberRow(uid, member, ZSET_MEMBER_TAG), value);
+  items.putSync(scoreRow(uid, score, member), EMPTY);
 }
 
 /**
@@ -60,7 +67,8 @@ export function zadd(
   const row = ks.row(db, key);
   const old = collection(ks, db, key, KeyType.ZSet, row);
   if (old === undefined && options.condition === 'xx') return options.incr === true ? null : 0;
-  const uid = old?.uid ?? ks.allocateUid();
+  const items = ks.itemsOf(old);
+  const uid = old?.uid ?? COMPACT_UID;
   let count = old?.count ?? 0;
   let added = 0;
   let updated = 0;
@@ -69,14 +77,14 @@ export function zadd(
   let lastScore: number | null = null;
   // Validate INCR results before the first write.
   if (options.incr === true) {
-    const current = old === undefined ? undefined : scoreOf(ks, uid, members[0]);
+    const current = old === undefined ? undefined : scoreOf(items, uid, members[0]);
     if (current !== undefined && Number.isNaN(current + scores[0])) throw scoreNaN();
   }
   // A new key has no stored scores to read, but a member may repeat within the call.
   const written = old === undefined && members.length > 1 ? new Map<string, number>() : null;
   for (let i = 0; i < members.length; i++) {
     const member = members[i];
-    const current = old === undefined ? written?.get(member.toString('latin1')) : scoreOf(ks, uid, member);
+    const current = old === undefined ? written?.get(member.toString('latin1')) : scoreOf(items, uid, member);
     let score = scores[i];
     if (current === undefined) {
       if (options.condition === 'xx') continue;
@@ -88,7 +96,7 @@ export function zadd(
     }
     lastScore = score;
     if (current === score) continue;
-    writeScore(ks, uid, member, score, current);
+    writeScore(items, uid, member, score, current);
     written?.set(member.toString('latin1'), score);
     outScores.push(score);
     outMembers.push(member);
@@ -98,7 +106,7 @@ export function zadd(
     } else updated++;
   }
   if (outMembers.length > 0) {
-    ks.putCollection(db, key, row, KeyType.ZSet, { uid, count }, old);
+    ks.putCollection(db, key, row, KeyType.ZSet, { uid, count }, old, items);
     ks.emit(db, { op: 'zadd', key, scores: outScores, members: outMembers });
   }
   if (options.incr === true) return lastScore;
@@ -113,18 +121,19 @@ export function zrem(ks: Keyspace, db: number, key: Buffer, members: readonly Bu
   const row = ks.row(db, key);
   const old = collection(ks, db, key, KeyType.ZSet, row);
   if (old === undefined) return 0;
+  const items = ks.itemsOf(old);
   const removed: Buffer[] = [];
   for (const member of members) {
-    const score = scoreOf(ks, old.uid, member);
+    const score = scoreOf(items, old.uid, member);
     if (score === undefined) continue;
-    ks.items.removeSync(memberRow(old.uid, member, ZSET_MEMBER_TAG));
-    ks.items.removeSync(scoreRow(old.uid, score, member));
+    items.removeSync(memberRow(old.uid, member, ZSET_MEMBER_TAG));
+    items.removeSync(scoreRow(old.uid, score, member));
     removed.push(member);
   }
   if (removed.length === 0) return 0;
   const count = old.count - removed.length;
   if (count === 0) ks.removeRecord(db, key, row, old);
-  else ks.putCollection(db, key, row, KeyType.ZSet, { uid: old.uid, count }, old);
+  else ks.putCollection(db, key, row, KeyType.ZSet, { uid: old.uid, count }, old, items);
   ks.emit(db, { op: 'zrem', key, members: removed });
   return removed.length;
 }
@@ -132,7 +141,7 @@ export function zrem(ks: Keyspace, db: number, key: Buffer, members: readonly Bu
 export function zscore(ks: Keyspace, db: number, key: Buffer, member: Buffer): number | null {
   const record = collection(ks, db, key, KeyType.ZSet, undefined, true);
   if (record === undefined) return null;
-  return scoreOf(ks, record.uid, member) ?? null;
+  return scoreOf(ks.itemsOf(record), record.uid, member) ?? null;
 }
 
 export function zcard(ks: Keyspace, db: number, key: Buffer): number {
@@ -174,9 +183,10 @@ function* walk(
     max === undefined
       ? uidEnd(record.uid, ZSET_SCORE_TAG)
       : scoreBound(record.uid, max.value, !max.exclusive);
+  const items = ks.itemsOf(record);
   const range = reverse
-    ? ks.items.getKeys({ start: high, end: low, reverse: true })
-    : ks.items.getKeys({ start: low, end: high });
+    ? items.getKeys({ start: high, end: low, reverse: true })
+    : items.getKeys({ start: low, end: high });
   let skipped = 0;
   let taken = 0;
   for (const row of range) {
@@ -244,11 +254,12 @@ export function zrank(
 ): number | null {
   const record = collection(ks, db, key, KeyType.ZSet, undefined, true);
   if (record === undefined) return null;
-  const score = scoreOf(ks, record.uid, member);
+  const items = ks.itemsOf(record);
+  const score = scoreOf(items, record.uid, member);
   if (score === undefined) return null;
   // Count the rows before (score, member) in the index.
   const target = scoreRow(record.uid, score, member);
-  const before = ks.items.getCount({ start: uidTagStart(record.uid, ZSET_SCORE_TAG), end: target });
+  const before = items.getCount({ start: uidTagStart(record.uid, ZSET_SCORE_TAG), end: target });
   return reverse ? record.count - 1 - before : before;
 }
 
@@ -262,8 +273,16 @@ export function zscan(
 ): ScanResult<ScoredMember> {
   const record = collection(ks, db, key, KeyType.ZSet, undefined, true);
   if (record === undefined) return { cursor: 0, items: [] };
-  return scanMembers(ks, record.uid, ZSET_MEMBER_TAG, cursor, count, pattern, (member, value) => ({
-    member,
-    score: value.readDoubleBE(0),
-  }));
+  return scanMembers(
+    ks.itemsOf(record),
+    record.uid,
+    ZSET_MEMBER_TAG,
+    cursor,
+    count,
+    pattern,
+    (member, value) => ({
+      member,
+      score: value.readDoubleBE(0),
+    }),
+  );
 }

@@ -170,7 +170,9 @@ async function psync(c: Client, argv: Buffer[]): Promise<void> {
   await Promise.resolve();
   const primary = c.server.nodePrimary;
   if (primary === undefined || !c.nodeReplica) {
-    throw respError('Doppel serves replication only to Doppel replicas (REPLCONF capa doppel-node)');
+    throw respError(
+      `Doppel serves replication only to Doppel replicas of its storage format (REPLCONF capa ${NODE_CAPA})`,
+    );
   }
   const replid = text(argv[1]);
   const nextLsn = Number(text(argv[2]));

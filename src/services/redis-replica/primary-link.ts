@@ -64,8 +64,13 @@ export interface LinkSettings {
 /** A real Redis (only the keyspace follows) or a Doppel node (everything follows). */
 export type PrimaryKind = 'redis' | 'node';
 
-/** Announced in `REPLCONF capa`; a Doppel primary answers `+OK doppel-node`, Redis a plain `+OK`. */
-export const NODE_CAPA = 'doppel-node';
+/**
+ * Announced in `REPLCONF capa`; a Doppel primary answers `+OK doppel-node-2`,
+ * Redis (or a Doppel node of another storage format, whose snapshot rows this
+ * node could not read) a plain `+OK`. The number changes with the format of
+ * the replicated tables (2: compact collections).
+ */
+export const NODE_CAPA = 'doppel-node-2';
 const READ_SIZE = 1024 * 1024;
 
 /** The applied stream as the link sees it, either kind. */
