@@ -1,10 +1,10 @@
 /** Helpers shared by the collection types (hashes, lists, sets, sorted sets). */
 import { hashOfMemberRow, MAX_KEY_BYTES, memberCursor, memberOfRow, memberRow, uidEnd } from './codec.js';
-import type { ItemStore } from './compact-items.js';
+import type { CompactItems, ItemStore } from './compact-items.js';
 import { globMatch } from './glob.js';
-import type { Keyspace, ScanResult } from './keyspace.js';
+import type { Keyspace, KvOp, ScanResult } from './keyspace.js';
 import { keyTooLong, wrongType } from './kv-errors.js';
-import type { KeyRecord, KeyType } from './record.js';
+import type { CollectionState, KeyRecord, KeyType } from './record.js';
 
 /** The live record of a collection key of `type`; throws WRONGTYPE for another type. */
 export function collection(
@@ -44,6 +44,27 @@ export function removeMembers(
   if (count === 0) ks.removeRecord(db, key, row, old);
   else ks.putCollection(db, key, row, type, { uid: old.uid, count }, old, items);
   return removed;
+}
+
+/**
+ * Loads a new collection built in `items` (an RDB's key; see
+ * `Keyspace.insertCollection`), journaled as `op` and its TTL: false when
+ * the key exists.
+ */
+export function insertCollection(
+  ks: Keyspace,
+  db: number,
+  key: Buffer,
+  type: KeyType,
+  state: CollectionState,
+  items: CompactItems,
+  expireAt: number,
+  op: KvOp,
+): boolean {
+  if (!ks.insertCollection(db, key, type, state, items, expireAt)) return false;
+  ks.emit(db, op);
+  if (expireAt !== 0) ks.emit(db, { op: 'pexpireat', key, pxat: expireAt });
+  return true;
 }
 
 export function checkMembers(members: readonly Buffer[], step = 1, from = 0): void {

@@ -34,16 +34,24 @@ export const COMPACT_MAX_BYTES = 1024;
 const LENGTH_BYTES = 2;
 
 /**
- * A compact collection's rows in memory, sorted as LMDB sorts them. Encoded
- * as `[row length u16][row without its uid][value length u16][value]…`.
+ * A compact collection's rows in memory, answering as LMDB would (rows
+ * ordered by their bytes). Encoded as
+ * `[row length u16][row without its uid][value length u16][value]…`.
+ *
+ * Rows are kept by identity and sorted only when a range or the encoding
+ * needs the order: a new key's first write may bring any number of
+ * elements (one HSET, one RDB key) before it moves them to rows of its own.
+ * The buffers given to `putSync` are kept, not copied: callers hand over
+ * fresh rows and values that stay unchanged while the operation runs.
  */
 export class CompactItems implements ItemStore {
-  readonly #rows: Buffer[] = [];
-  readonly #values: Buffer[] = [];
+  readonly #byRow = new Map<string, { readonly row: Buffer; value: Buffer }>();
+  #sorted: { readonly row: Buffer; value: Buffer }[] | null = [];
   #bytes = 0;
 
   static decode(encoded: Buffer): CompactItems {
     const items = new CompactItems();
+    const sorted: { readonly row: Buffer; value: Buffer }[] = [];
     let at = 0;
     while (at < encoded.length) {
       const rowLength = encoded.readUInt16BE(at);
@@ -53,22 +61,27 @@ export class CompactItems implements ItemStore {
       at += rowLength;
       const valueLength = encoded.readUInt16BE(at);
       at += LENGTH_BYTES;
-      items.#rows.push(row);
-      items.#values.push(encoded.subarray(at, at + valueLength));
+      const entry = { row, value: encoded.subarray(at, at + valueLength) };
+      items.#byRow.set(row.toString('latin1'), entry);
+      sorted.push(entry);
       at += valueLength;
     }
+    items.#sorted = sorted;
     items.#bytes = encoded.length;
     return items;
+  }
+
+  /** How many rows it holds. */
+  get size(): number {
+    return this.#byRow.size;
   }
 
   encode(): Buffer {
     const out = Buffer.allocUnsafe(this.#bytes);
     let at = 0;
-    for (let i = 0; i < this.#rows.length; i++) {
-      const row = this.#rows[i];
+    for (const { row, value } of this.#inOrder()) {
       at = out.writeUInt16BE(row.length - UID_BYTES, at);
       at += row.copy(out, at, UID_BYTES);
-      const value = this.#values[i];
       at = out.writeUInt16BE(value.length, at);
       at += value.copy(out, at);
     }
@@ -80,23 +93,13 @@ export class CompactItems implements ItemStore {
     return elements <= COMPACT_MAX_ELEMENTS && this.#bytes <= COMPACT_MAX_BYTES;
   }
 
-  /** Index of `row`, or of where it would go (`found` false). */
-  #find(row: Buffer): { index: number; found: boolean } {
-    let low = 0;
-    let high = this.#rows.length;
-    while (low < high) {
-      const mid = (low + high) >>> 1;
-      const order = Buffer.compare(this.#rows[mid], row);
-      if (order === 0) return { index: mid, found: true };
-      if (order < 0) low = mid + 1;
-      else high = mid;
-    }
-    return { index: low, found: false };
+  #inOrder(): { readonly row: Buffer; value: Buffer }[] {
+    this.#sorted ??= [...this.#byRow.values()].sort((a, b) => Buffer.compare(a.row, b.row));
+    return this.#sorted;
   }
 
   getBinary(row: Buffer): Buffer | undefined {
-    const { index, found } = this.#find(row);
-    return found ? this.#values[index] : undefined;
+    return this.#byRow.get(row.toString('latin1'))?.value;
   }
 
   getBinaryFast(row: Buffer): Buffer | undefined {
@@ -104,66 +107,79 @@ export class CompactItems implements ItemStore {
   }
 
   doesExist(row: Buffer): boolean {
-    return this.#find(row).found;
+    return this.#byRow.has(row.toString('latin1'));
   }
 
   putSync(row: Buffer, value: Buffer): true {
-    const { index, found } = this.#find(row);
-    const own = Buffer.from(value);
-    if (found) {
-      this.#bytes += own.length - this.#values[index].length;
-      this.#values[index] = own;
+    const id = row.toString('latin1');
+    const entry = this.#byRow.get(id);
+    if (entry !== undefined) {
+      this.#bytes += value.length - entry.value.length;
+      entry.value = value;
       return true;
     }
-    this.#rows.splice(index, 0, Buffer.from(row));
-    this.#values.splice(index, 0, own);
-    this.#bytes += 2 * LENGTH_BYTES + row.length - UID_BYTES + own.length;
+    this.#byRow.set(id, { row, value });
+    this.#sorted = null;
+    this.#bytes += 2 * LENGTH_BYTES + row.length - UID_BYTES + value.length;
     return true;
   }
 
   removeSync(row: Buffer): boolean {
-    const { index, found } = this.#find(row);
-    if (!found) return false;
-    this.#bytes -= 2 * LENGTH_BYTES + row.length - UID_BYTES + this.#values[index].length;
-    this.#rows.splice(index, 1);
-    this.#values.splice(index, 1);
+    const id = row.toString('latin1');
+    const entry = this.#byRow.get(id);
+    if (entry === undefined) return false;
+    this.#byRow.delete(id);
+    this.#sorted = null;
+    this.#bytes -= 2 * LENGTH_BYTES + row.length - UID_BYTES + entry.value.length;
     return true;
   }
 
-  /** Indexes of the rows in `range`, in its order. */
-  *#indexes(range: ItemRange): Generator<number> {
+  /** Index of the first row at or after `row` in `rows`. */
+  static #lowerBound(rows: readonly { readonly row: Buffer }[], row: Buffer): number {
+    let low = 0;
+    let high = rows.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (Buffer.compare(rows[mid].row, row) < 0) low = mid + 1;
+      else high = mid;
+    }
+    return low;
+  }
+
+  /** The rows in `range`, in its order. */
+  *#entries(range: ItemRange): Generator<{ readonly row: Buffer; value: Buffer }> {
+    const rows = this.#inOrder();
     const limit = range.limit ?? Infinity;
     let taken = 0;
     if (range.reverse === true) {
-      // Reverse: from `start` (the high bound) down to, not including, `end`.
-      let i = range.start === undefined ? this.#rows.length - 1 : this.#lastAtOrBefore(range.start);
+      // Reverse: from `start` (the high bound, inclusive) down to, not including, `end`.
+      let i = rows.length - 1;
+      if (range.start !== undefined) {
+        const at = CompactItems.#lowerBound(rows, range.start);
+        i = at < rows.length && rows[at].row.equals(range.start) ? at : at - 1;
+      }
       for (; i >= 0 && taken < limit; i--, taken++) {
-        if (range.end !== undefined && Buffer.compare(this.#rows[i], range.end) <= 0) return;
-        yield i;
+        if (range.end !== undefined && Buffer.compare(rows[i].row, range.end) <= 0) return;
+        yield rows[i];
       }
       return;
     }
-    let i = range.start === undefined ? 0 : this.#find(range.start).index;
-    for (; i < this.#rows.length && taken < limit; i++, taken++) {
-      if (range.end !== undefined && Buffer.compare(this.#rows[i], range.end) >= 0) return;
-      yield i;
+    let i = range.start === undefined ? 0 : CompactItems.#lowerBound(rows, range.start);
+    for (; i < rows.length && taken < limit; i++, taken++) {
+      if (range.end !== undefined && Buffer.compare(rows[i].row, range.end) >= 0) return;
+      yield rows[i];
     }
   }
 
-  #lastAtOrBefore(row: Buffer): number {
-    const { index, found } = this.#find(row);
-    return found ? index : index - 1;
-  }
-
   *getRange(range: ItemRange): Generator<{ readonly key: Buffer; readonly value: Buffer }> {
-    for (const i of this.#indexes(range)) yield { key: this.#rows[i], value: this.#values[i] };
+    for (const { row, value } of this.#entries(range)) yield { key: row, value };
   }
 
   *getKeys(range: ItemRange): Generator<Buffer> {
-    for (const i of this.#indexes(range)) yield this.#rows[i];
+    for (const { row } of this.#entries(range)) yield row;
   }
 
   getCount(range: ItemRange): number {
-    return [...this.#indexes(range)].length;
+    return [...this.#entries(range)].length;
   }
 }

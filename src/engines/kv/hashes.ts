@@ -1,6 +1,7 @@
 /** Hash commands. Mutating functions run inside `Keyspace.write`. */
 import { memberRow, memberOfRow, uidEnd, uidPrefix } from './codec.js';
-import { checkMembers, collection, removeMembers, scanMembers } from './collections.js';
+import { CompactItems } from './compact-items.js';
+import { checkMembers, collection, insertCollection, removeMembers, scanMembers } from './collections.js';
 import type { Keyspace, ScanResult } from './keyspace.js';
 import { hashNotFloat, hashNotInteger, nanOrInfinity, overflow } from './kv-errors.js';
 import { addInt64, formatHumanDouble, parseDouble, parseInt64 } from './numbers.js';
@@ -45,6 +46,21 @@ export function hset(
   ks.putCollection(db, key, row, KeyType.Hash, { uid, count }, old, items);
   ks.emit(db, { op: 'hset', key, pairs: written });
   return added;
+}
+
+/** Loads a new hash of field, value, … with its TTL (an RDB's key): false when the key exists. */
+export function insertHash(
+  ks: Keyspace,
+  db: number,
+  key: Buffer,
+  pairs: readonly Buffer[],
+  expireAt: number,
+): boolean {
+  checkMembers(pairs, 2);
+  const items = new CompactItems();
+  for (let i = 0; i < pairs.length; i += 2) items.putSync(memberRow(COMPACT_UID, pairs[i]), pairs[i + 1]);
+  const state = { uid: COMPACT_UID, count: items.size };
+  return insertCollection(ks, db, key, KeyType.Hash, state, items, expireAt, { op: 'hset', key, pairs });
 }
 
 export function hget(ks: Keyspace, db: number, key: Buffer, field: Buffer): Buffer | null {

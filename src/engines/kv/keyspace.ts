@@ -408,16 +408,62 @@ export class Keyspace {
         );
         return;
       }
-      const uid = this.allocateUid();
-      for (const element of items.getRange({})) {
-        const moved = Buffer.from(element.key);
-        moved.writeUIntBE(uid, 0, UID_BYTES);
-        this.items.putSync(moved, element.value);
-      }
-      state = { ...state, uid };
+      state = { ...state, uid: this.allocateUid() };
+      this.#moveToRows(items, state.uid);
     }
     const same = previous?.compact === undefined && previous?.type === type && previous.uid === state.uid;
     this.putRecord(db, key, row, encodeCollection(type, expireAt, state), expireAt, previous, same);
+  }
+
+  /** Writes a compact collection's rows into `kv-items` under `uid`. */
+  #moveToRows(items: CompactItems, uid: number): void {
+    for (const element of items.getRange({})) {
+      const moved = Buffer.from(element.key);
+      moved.writeUIntBE(uid, 0, UID_BYTES);
+      this.items.putSync(moved, element.value);
+    }
+  }
+
+  /**
+   * Stores a key known to be new without reading first (loading an RDB, which
+   * holds each key once, inside `replaceAll`), its TTL included: false, and
+   * nothing written, when the key exists after all. The caller journals.
+   */
+  insertString(db: number, key: Buffer, value: Uint8Array, expireAt: number): boolean {
+    return this.#insert(db, key, this.row(db, key), encodeString(value, expireAt), expireAt);
+  }
+
+  /** `insertString` for a collection whose elements were put in fresh `items`. */
+  insertCollection(
+    db: number,
+    key: Buffer,
+    type: KeyType,
+    state: CollectionState,
+    items: CompactItems,
+    expireAt: number,
+  ): boolean {
+    const row = this.row(db, key);
+    if (items.fits(state.count)) {
+      return this.#insert(db, key, row, encodeCollection(type, expireAt, state, items.encode()), expireAt);
+    }
+    const uid = this.allocateUid();
+    if (!this.#insert(db, key, row, encodeCollection(type, expireAt, { ...state, uid }), expireAt))
+      return false;
+    this.#moveToRows(items, uid);
+    return true;
+  }
+
+  #insert(db: number, key: Buffer, row: Buffer, encoded: Buffer, expireAt: number): boolean {
+    // Inside a write transaction lmdb-js answers whether the put happened (its types say void).
+    const stored = this.kv.putSync(row, encoded, { noOverwrite: true }) as unknown as boolean;
+    if (!stored) return false;
+    this.#keyCounts[db] = this.#keyCounts[db] + 1;
+    if (expireAt !== 0) {
+      this.#expires.putSync(expiryRow(expireAt, row), Buffer.alloc(0));
+      this.#expireCounts[db] = this.#expireCounts[db] + 1;
+    }
+    this.touch(db, key);
+    return true;
   }
 
   /** A fresh collection uid (inside a write). */
@@ -488,19 +534,6 @@ export class Keyspace {
     const raw = this.kv.getBinary(row);
     if (raw === undefined) return;
     this.putRecord(db, key, row, withExpiry(raw, at), at, record, true);
-  }
-
-  /**
-   * Sets a key's absolute expiry as given, even one already past (loading a
-   * primary's snapshot: its DEL removes such keys); journaled as `pexpireat`.
-   */
-  restoreExpiry(db: number, key: Buffer, at: number): void {
-    const row = this.row(db, key);
-    const raw = this.kv.getBinary(row);
-    if (raw === undefined) return;
-    const ownKey = Buffer.from(key);
-    this.putRecord(db, ownKey, row, withExpiry(raw, at), at, decodeRecord(raw), true);
-    this.emit(db, { op: 'pexpireat', key: ownKey, pxat: at });
   }
 
   /** PTTL: -2 missing, -1 no TTL, else the ms left. */

@@ -1,7 +1,7 @@
 /** List commands. Elements sit at consecutive positions `head … tail-1` under the list's uid. */
 import { listRow } from './codec.js';
-import type { ItemStore } from './compact-items.js';
-import { collection } from './collections.js';
+import { CompactItems, type ItemStore } from './compact-items.js';
+import { collection, insertCollection } from './collections.js';
 import type { Keyspace } from './keyspace.js';
 import { indexOutOfRange, MAX_STRING_BYTES, noSuchKey, tooBig } from './kv-errors.js';
 import { COMPACT_UID, KeyType, type KeyRecord } from './record.js';
@@ -32,6 +32,26 @@ export function push(
   ks.putCollection(db, key, row, KeyType.List, { uid, count: tail - head, head, tail }, old, items);
   ks.emit(db, { op: 'push', key, side, values });
   return tail - head;
+}
+
+/** Loads a new list with its TTL (an RDB's key): false when the key exists. */
+export function insertList(
+  ks: Keyspace,
+  db: number,
+  key: Buffer,
+  values: readonly Buffer[],
+  expireAt: number,
+): boolean {
+  for (const value of values) if (value.length > MAX_STRING_BYTES) throw tooBig();
+  const items = new CompactItems();
+  for (let i = 0; i < values.length; i++) items.putSync(listRow(COMPACT_UID, i), values[i]);
+  const state = { uid: COMPACT_UID, count: values.length, head: 0, tail: values.length };
+  return insertCollection(ks, db, key, KeyType.List, state, items, expireAt, {
+    op: 'push',
+    key,
+    side: 'right',
+    values,
+  });
 }
 
 /** LPOP/RPOP: one element (or null) without `count`, else up to `count` elements (null when missing). */

@@ -1,8 +1,8 @@
 /** Set commands. Members are rows `[uid][hash32(member)][member]` with empty values. */
 import { memberCursor, memberRow, memberOfRow, uidEnd, uidPrefix } from './codec.js';
-import { checkMembers, collection, removeMembers, scanMembers } from './collections.js';
+import { checkMembers, collection, insertCollection, removeMembers, scanMembers } from './collections.js';
 import type { Keyspace, ScanResult } from './keyspace.js';
-import type { ItemStore } from './compact-items.js';
+import { CompactItems, type ItemStore } from './compact-items.js';
 import { COMPACT_UID, KeyType } from './record.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -32,6 +32,21 @@ export function sadd(ks: Keyspace, db: number, key: Buffer, members: readonly Bu
   ks.putCollection(db, key, row, KeyType.Set, { uid, count: (old?.count ?? 0) + added.length }, old, items);
   ks.emit(db, { op: 'sadd', key, members: added });
   return added.length;
+}
+
+/** Loads a new set with its TTL (an RDB's key): false when the key exists. */
+export function insertSet(
+  ks: Keyspace,
+  db: number,
+  key: Buffer,
+  members: readonly Buffer[],
+  expireAt: number,
+): boolean {
+  checkMembers(members);
+  const items = new CompactItems();
+  for (const member of members) items.putSync(memberRow(COMPACT_UID, member), EMPTY);
+  const state = { uid: COMPACT_UID, count: items.size };
+  return insertCollection(ks, db, key, KeyType.Set, state, items, expireAt, { op: 'sadd', key, members });
 }
 
 export function srem(ks: Keyspace, db: number, key: Buffer, members: readonly Buffer[]): number {

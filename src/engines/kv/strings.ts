@@ -82,6 +82,20 @@ export function set(
   return previous === null ? WRITTEN : { written: true, previous };
 }
 
+/** Loads a new string with its TTL (an RDB's key): false when the key exists. */
+export function insertString(
+  ks: Keyspace,
+  db: number,
+  key: Buffer,
+  value: Buffer,
+  expireAt: number,
+): boolean {
+  if (value.length > MAX_STRING_BYTES) throw tooBig();
+  if (!ks.insertString(db, key, value, expireAt)) return false;
+  ks.emit(db, expireAt === 0 ? { op: 'set', key, value } : { op: 'set', key, value, pxat: expireAt });
+  return true;
+}
+
 /** MSET (and MSETNX with `onlyIfNoneExist`): false when MSETNX found one of the keys. */
 export function mset(ks: Keyspace, db: number, pairs: readonly Buffer[], onlyIfNoneExist = false): boolean {
   for (let i = 0; i < pairs.length; i += 2) {

@@ -14,8 +14,8 @@ import {
   ZSET_MEMBER_TAG,
   ZSET_SCORE_TAG,
 } from './codec.js';
-import type { ItemStore } from './compact-items.js';
-import { checkMembers, collection, scanMembers } from './collections.js';
+import { CompactItems, type ItemStore } from './compact-items.js';
+import { checkMembers, collection, insertCollection, scanMembers } from './collections.js';
 import type { Keyspace, ScanResult } from './keyspace.js';
 import { scoreNaN } from './kv-errors.js';
 import { COMPACT_UID, KeyType, type KeyRecord } from './record.js';
@@ -111,6 +111,29 @@ export function zadd(
   }
   if (options.incr === true) return lastScore;
   return options.changed === true ? added + updated : added;
+}
+
+/** Loads a new sorted set (`scores[i]` with `members[i]`) with its TTL (an RDB's key): false when the key exists. */
+export function insertZSet(
+  ks: Keyspace,
+  db: number,
+  key: Buffer,
+  scores: readonly number[],
+  members: readonly Buffer[],
+  expireAt: number,
+): boolean {
+  checkMembers(members);
+  const items = new CompactItems();
+  for (let i = 0; i < members.length; i++) {
+    writeScore(items, COMPACT_UID, members[i], scores[i], scoreOf(items, COMPACT_UID, members[i]));
+  }
+  const state = { uid: COMPACT_UID, count: items.size / 2 };
+  return insertCollection(ks, db, key, KeyType.ZSet, state, items, expireAt, {
+    op: 'zadd',
+    key,
+    scores,
+    members,
+  });
 }
 
 export function zincrby(ks: Keyspace, db: number, key: Buffer, delta: number, member: Buffer): number {

@@ -60,12 +60,20 @@ void describe('replaceKeyspaceWithRdb', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  void it('a truncated or corrupt file leaves the keyspace as it was', async () => {
+  void it('a truncated or corrupt file, or one with a key twice, leaves the keyspace as it was', async () => {
     await ks.write(() => set(ks, 0, k('before'), k('1')));
     const good = file(Date.now());
+    const twice = Buffer.concat([
+      Buffer.from('REDIS0010'),
+      bytes(0xfe, 0),
+      ...[bytes(0), str('dup'), str('a'), bytes(4), str('dup'), bytes(1), str('f'), str('v')],
+      bytes(0xff),
+      Buffer.alloc(8),
+    ]);
     for (const bad of [
       good.subarray(0, good.length - 12),
       Buffer.concat([good.subarray(0, 20), bytes(42)]),
+      twice,
     ]) {
       await assert.rejects(replaceKeyspaceWithRdb(ks, [bad]), { name: 'RdbError' });
       assert.equal(get(ks, 0, k('before'))?.toString(), '1');

@@ -1,20 +1,21 @@
 /**
  * Loads an RDB file into the keyspace, replacing everything in it at once
  * (`Keyspace.replaceAll`: one storage write that first clears every
- * database). Each key is written through the keyspace's own operations, so
- * it is journaled like any write (`flushall`, then `set`/`push`/`sadd`/
- * `hset`/`zadd` and `pexpireat` per key) and downstream consumers can follow.
+ * database). Each key is inserted without a lookup (an RDB holds each key
+ * once; a repeated key fails the load) and journaled like a write
+ * (`flushall`, then `set`/`push`/`sadd`/`hset`/`zadd` and `pexpireat` per
+ * key) so that downstream consumers can follow.
  *
  * Keys are loaded even when their TTL has already passed: on a replica only
  * the primary's DEL removes them (Redis does the same).
  */
 import { MAX_KEY_BYTES } from '../codec.js';
-import { hset } from '../hashes.js';
+import { insertHash } from '../hashes.js';
 import { DATABASES, type Keyspace } from '../keyspace.js';
-import { push } from '../lists.js';
-import { sadd } from '../sets.js';
-import { set } from '../strings.js';
-import { zadd } from '../zsets.js';
+import { insertList } from '../lists.js';
+import { insertSet } from '../sets.js';
+import { insertString } from '../strings.js';
+import { insertZSet } from '../zsets.js';
 import { RdbError, RdbReader, type RdbItem, type RdbValue } from './rdb-reader.js';
 
 export interface RdbLoadSummary {
@@ -117,29 +118,32 @@ class KeyLoader {
       );
       return;
     }
+    let inserted: boolean;
     switch (value.type) {
       case 'string':
-        set(ks, db, key, value.value, expireAt === 0 ? {} : { expireAt });
-        this.#counted(expireAt);
-        return;
+        inserted = insertString(ks, db, key, value.value, expireAt);
+        break;
       case 'list':
         if (this.#empty(db, key, value.items.length)) return;
-        push(ks, db, key, 'right', value.items);
+        inserted = insertList(ks, db, key, value.items, expireAt);
         break;
       case 'set':
         if (this.#empty(db, key, value.members.length)) return;
-        sadd(ks, db, key, value.members);
+        inserted = insertSet(ks, db, key, value.members, expireAt);
         break;
       case 'hash':
         if (this.#empty(db, key, value.pairs.length)) return;
-        hset(ks, db, key, value.pairs);
+        inserted = insertHash(ks, db, key, value.pairs, expireAt);
         break;
       case 'zset':
         if (this.#empty(db, key, value.members.length)) return;
-        zadd(ks, db, key, value.scores, value.members);
+        inserted = insertZSet(ks, db, key, value.scores, value.members, expireAt);
         break;
     }
-    if (expireAt !== 0) ks.restoreExpiry(db, key, expireAt);
+    if (!inserted) {
+      const { key: shown } = name(db, key);
+      throw new RdbError(`key ${JSON.stringify(shown)} of database ${db} appears twice`);
+    }
     this.#counted(expireAt);
   }
 
