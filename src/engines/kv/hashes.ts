@@ -23,17 +23,9 @@ export function hset(
   let count = old?.count ?? 0;
   let added = 0;
   const written: Buffer[] = [];
-  // A new key has no stored fields to read, but a field may repeat within the call.
-  const seen = old === undefined ? new Set<string>() : null;
   for (let i = 0; i < pairs.length; i += 2) {
     const itemRow = memberRow(uid, pairs[i]);
-    let exists: boolean;
-    if (seen === null) exists = items.getBinaryFast(itemRow) !== undefined;
-    else {
-      const id = pairs[i].toString('latin1');
-      exists = seen.has(id);
-      seen.add(id);
-    }
+    const exists = items.getBinaryFast(itemRow) !== undefined;
     if (exists && onlyNew) continue;
     items.putSync(itemRow, pairs[i + 1]);
     written.push(pairs[i], pairs[i + 1]);

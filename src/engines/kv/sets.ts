@@ -14,17 +14,9 @@ export function sadd(ks: Keyspace, db: number, key: Buffer, members: readonly Bu
   const items = ks.itemsOf(old);
   const uid = old?.uid ?? COMPACT_UID;
   const added: Buffer[] = [];
-  // A new key has no stored members to read, but a member may repeat within the call.
-  const seen = old === undefined ? new Set<string>() : null;
   for (const member of members) {
     const itemRow = memberRow(uid, member);
-    if (seen === null) {
-      if (items.doesExist(itemRow)) continue;
-    } else {
-      const id = member.toString('latin1');
-      if (seen.has(id)) continue;
-      seen.add(id);
-    }
+    if (items.doesExist(itemRow)) continue;
     items.putSync(itemRow, EMPTY);
     added.push(member);
   }

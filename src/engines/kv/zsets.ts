@@ -77,14 +77,12 @@ export function zadd(
   let lastScore: number | null = null;
   // Validate INCR results before the first write.
   if (options.incr === true) {
-    const current = old === undefined ? undefined : scoreOf(items, uid, members[0]);
+    const current = scoreOf(items, uid, members[0]);
     if (current !== undefined && Number.isNaN(current + scores[0])) throw scoreNaN();
   }
-  // A new key has no stored scores to read, but a member may repeat within the call.
-  const written = old === undefined && members.length > 1 ? new Map<string, number>() : null;
   for (let i = 0; i < members.length; i++) {
     const member = members[i];
-    const current = old === undefined ? written?.get(member.toString('latin1')) : scoreOf(items, uid, member);
+    const current = scoreOf(items, uid, member);
     let score = scores[i];
     if (current === undefined) {
       if (options.condition === 'xx') continue;
@@ -97,7 +95,6 @@ export function zadd(
     lastScore = score;
     if (current === score) continue;
     writeScore(items, uid, member, score, current);
-    written?.set(member.toString('latin1'), score);
     outScores.push(score);
     outMembers.push(member);
     if (current === undefined) {
