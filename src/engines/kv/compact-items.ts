@@ -28,7 +28,7 @@ export interface ItemStore {
 
 /** A collection stays compact while it has at most this many elements … */
 export const COMPACT_MAX_ELEMENTS = 128;
-/** … and its encoded rows take at most this many bytes (the record then fits an LMDB page with its key). */
+/** … and its encoded rows take at most this many bytes (with a short key, its record stays within one LMDB page). */
 export const COMPACT_MAX_BYTES = 1024;
 
 const LENGTH_BYTES = 2;
