@@ -656,15 +656,15 @@ export class Keyspace {
 
   flushDb(db: number): void {
     const rows: Buffer[] = [];
-    const collections: KeyRecord[] = [];
+    const records: KeyRecord[] = [];
     for (const { key, value } of this.kv.getRange({ start: dbStart(db), end: dbStart(db + 1) })) {
       rows.push(key);
       const record = decodeRecord(value);
-      if (record.type !== KeyType.String && record.compact === undefined) collections.push(record);
+      records.push(record);
       if (record.expireAt !== 0) this.#expires.removeSync(expiryRow(record.expireAt, key));
     }
     for (const row of rows) this.kv.removeSync(row);
-    for (const record of collections) this.#dropItems(record);
+    for (const record of records) this.#dropItems(record);
     this.#keyCounts[db] = 0;
     this.#expireCounts[db] = 0;
     this.onFlush?.(db);
