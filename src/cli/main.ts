@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { configTable, type Setting, type SettingName } from '../config/config-table.js';
 import { ConfigError, describeSettings, envName, flagName, loadConfig } from '../config/load-config.js';
 import { startNode } from '../server/node.js';
+import { StorageFormatError } from '../storage/environment.js';
 
 const program = new Command();
 program
@@ -47,7 +48,7 @@ serve.action(async (options: Record<string, unknown>) => {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof StorageFormatError) {
       process.stderr.write(`doppel: ${err.message}\n`);
       process.exit(2);
     }

@@ -3,8 +3,21 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 
 export type Durability = 'fsync' | 'flush';
 
+/** The data directory cannot be opened by this version of Doppel. */
+export class StorageFormatError extends Error {
+  override readonly name = 'StorageFormatError';
+}
+
 /** The key, in the `storage` sub-database, of the mark of the last committed `write()`. */
 const MARK_KEY = Buffer.from('commit-mark');
+/** The key, in the `storage` sub-database, of the storage format the data directory holds. */
+const FORMAT_KEY = Buffer.from('format');
+/**
+ * The storage format this code writes. 1: before compact collections (no marker was
+ * written then; this code reads it as it is). 2: small collections kept inside their key's
+ * record. A binary older than a data directory's format would misread it, so it refuses.
+ */
+export const STORAGE_FORMAT = 2;
 /** Reused for every mark written (lmdb-js copies the value during `putSync`). */
 const MARK_SCRATCH = Buffer.alloc(8);
 /** For this long after a write ran, its visibility is checked on every event-loop turn, then every 1 ms. */
@@ -65,8 +78,28 @@ export class Storage {
       noMemInit: true,
     });
     this.#marks = this.root.openDB<Buffer, Buffer>('storage', { encoding: 'binary', keyEncoding: 'binary' });
+    this.#claimFormat();
     // Marks only grow, also across restarts: an old mark must never pass for a new commit.
     this.#lastMark = this.#readMark();
+  }
+
+  /** Refuses a data directory written in a newer format; stamps an older or new one with ours. */
+  #claimFormat(): void {
+    const raw = this.#marks.getBinaryFast(FORMAT_KEY);
+    const found = raw === undefined ? 1 : raw.readUInt32BE(0);
+    if (found > STORAGE_FORMAT) {
+      void this.root.close();
+      throw new StorageFormatError(
+        `the data directory ${this.#options.path} holds storage format ${found}, written by a newer ` +
+          `Doppel; this one reads formats up to ${STORAGE_FORMAT}. Run the newer version, or ` +
+          `start this one with another --data-dir.`,
+      );
+    }
+    if (found < STORAGE_FORMAT) {
+      const stamp = Buffer.alloc(4);
+      stamp.writeUInt32BE(STORAGE_FORMAT, 0);
+      this.#marks.putSync(FORMAT_KEY, stamp);
+    }
   }
 
   /** A sub-database holding structured values (msgpack). */

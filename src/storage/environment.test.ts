@@ -1,0 +1,64 @@
+/**
+ * The storage format marker: a data directory is stamped with the format this
+ * code writes, and one stamped by a newer Doppel is refused, untouched.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { open } from 'lmdb';
+import { Storage, STORAGE_FORMAT, StorageFormatError } from './environment.js';
+
+const options = (path: string) => ({ path, durability: 'flush', maxUnsyncedMs: 1000 }) as const;
+
+/** The format stamped in `path`, read with lmdb-js directly (undefined: none). */
+async function stampedFormat(path: string, rewrite?: number): Promise<number | undefined> {
+  const root = open({ path, maxDbs: 32 });
+  const table = root.openDB<Buffer, Buffer>('storage', { encoding: 'binary', keyEncoding: 'binary' });
+  const key = Buffer.from('format');
+  if (rewrite !== undefined) {
+    const value = Buffer.alloc(4);
+    value.writeUInt32BE(rewrite, 0);
+    await table.put(key, value);
+  }
+  const found = table.get(key);
+  await root.close();
+  return found?.readUInt32BE(0);
+}
+
+void describe('storage format', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'doppel-format-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  void it('stamps a new data directory with the current format', async () => {
+    const path = join(dir, 'new');
+    const storage = new Storage(options(path));
+    await storage.close();
+    assert.equal(await stampedFormat(path), STORAGE_FORMAT);
+  });
+
+  void it('refuses a data directory of a newer format and leaves its marker as it was', async () => {
+    const path = join(dir, 'newer');
+    await new Storage(options(path)).close();
+    await stampedFormat(path, STORAGE_FORMAT + 1);
+    assert.throws(
+      () => new Storage(options(path)),
+      (err: unknown) =>
+        err instanceof StorageFormatError &&
+        err.message.includes(`storage format ${STORAGE_FORMAT + 1}`) &&
+        err.message.includes(`formats up to ${STORAGE_FORMAT}`),
+    );
+    assert.equal(await stampedFormat(path), STORAGE_FORMAT + 1);
+  });
+
+  void it('stamps a data directory written before the marker existed', async () => {
+    const path = join(dir, 'older');
+    const root = open({ path, maxDbs: 32 });
+    await root.openDB<string, string>('kv', { encoding: 'string' }).put('a', 'b');
+    await root.close();
+    assert.equal(await stampedFormat(path), undefined);
+    await new Storage(options(path)).close();
+    assert.equal(await stampedFormat(path), STORAGE_FORMAT);
+  });
+});
