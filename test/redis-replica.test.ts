@@ -162,3 +162,50 @@ void describe('Doppel as a replica of redis-server 7.0', { timeout: 120_000 }, (
     assert.deepEqual(await d.call('ROLE'), ['master', offset, []]);
   });
 });
+
+void describe('Doppel as a replica of a redis-server that requires a password', { timeout: 60_000 }, () => {
+  const SECRET = 'primary-secret-4f1e';
+  let redis: RedisPeer;
+  let doppel: DoppelProcess;
+  let r: RespClient;
+  let d: RespClient;
+
+  before(async () => {
+    redis = await RedisPeer.start(['--requirepass', SECRET]);
+    doppel = await DoppelProcess.start();
+    r = await RespClient.connect(redis.port);
+    assert.equal(await r.call('AUTH', SECRET), 'OK');
+    d = await RespClient.open(
+      Number(doppel.respAddress?.split(':').at(-1)),
+      doppel.adminUser,
+      doppel.adminPassword,
+    );
+  });
+
+  after(async () => {
+    r?.close();
+    d?.close();
+    await doppel?.stop();
+    await redis?.stop();
+  });
+
+  void it('CONFIG SET masterauth at runtime: the next connection authenticates; CONFIG GET never shows it', async () => {
+    assert.equal(await r.call('SET', 'guarded', 'value'), 'OK');
+    assert.deepEqual(await d.call('CONFIG', 'GET', 'master*'), ['masteruser', '', 'masterauth', '']);
+    assert.equal(await d.call('REPLICAOF', '127.0.0.1', redis.port), 'OK');
+    // Without the password the primary refuses the handshake: the link stays down, retrying.
+    await sleep(500);
+    assert.equal(field(await d.call('INFO', 'replication'), 'master_link_status'), 'down');
+    assert.equal(await d.call('GET', 'guarded'), null);
+
+    assert.equal(await d.call('CONFIG', 'SET', 'masteruser', 'default', 'masterauth', SECRET), 'OK');
+    assert.deepEqual(await d.call('CONFIG', 'GET', 'masterauth'), ['masterauth', '(hidden)']);
+    assert.deepEqual(await d.call('CONFIG', 'GET', 'masteruser'), ['masteruser', 'default']);
+    await waitFor('the link to come up', async () => {
+      return field(await d.call('INFO', 'replication'), 'master_link_status') === 'up';
+    });
+    assert.equal(await d.call('GET', 'guarded'), 'value');
+    assert.equal(await r.call('SET', 'later', 'streamed'), 'OK');
+    await waitFor('the stream', async () => (await d.call('GET', 'later')) === 'streamed');
+  });
+});

@@ -307,7 +307,9 @@ export const configTable = {
   masterauth: {
     type: 'string',
     default: '',
-    description: 'Password for AUTH with the Redis primary of `replicaof` (never logged).',
+    description:
+      'Password for AUTH with the Redis primary of `replicaof` (never logged; CONFIG SET masterauth ' +
+      'changes it until a restart).',
   },
   repl_timeout: {
     type: 'integer',

@@ -7,7 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { makeTempDir, removeTempDir } from './doppel-process.js';
 import { freePort } from './free-port.js';
-import { RespClient } from './resp-client.js';
+import { RespClient, RespError } from './resp-client.js';
 
 export const REDIS_INSTALL_HINT = 'apt-get install redis-server redis-tools';
 
@@ -76,9 +76,10 @@ export class RedisPeer {
     for (;;) {
       try {
         const client = await RespClient.connect(port);
-        const pong = await client.call('PING');
+        // With `--requirepass` PING answers NOAUTH: listening all the same.
+        const pong = await client.call('PING').catch((err: unknown) => err);
         client.close();
-        if (pong === 'PONG') return peer;
+        if (pong === 'PONG' || (pong instanceof RespError && pong.message.startsWith('NOAUTH'))) return peer;
       } catch {
         // not listening yet
       }

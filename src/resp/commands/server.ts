@@ -191,14 +191,28 @@ const MUTABLE_CONFIG = new Set([
   'slave-read-only',
 ]);
 
+/** Settings of the replica link (CONFIG SET applies them from its next connection on). */
+const PRIMARY_CREDENTIALS = new Set(['masteruser', 'masterauth']);
+
+/** What CONFIG GET shows: the settings, and of the replica link's credentials never the password. */
+function configView(c: Client): Map<string, string> {
+  const replication = c.server.replication;
+  if (replication === undefined) return c.server.config;
+  const { user, passwordSet } = replication.primaryCredentials();
+  const view = new Map(c.server.config);
+  view.set('masteruser', user);
+  view.set('masterauth', passwordSet ? '(hidden)' : '');
+  return view;
+}
+
 function configCommand(c: Client, argv: Buffer[]): void {
   const sub = word(argv[1]);
-  const config = c.server.config;
   if (sub === 'GET') {
     if (argv.length < 3) throw respError("wrong number of arguments for 'config|get' command");
     const found = new Map<string, string>();
+    const view = configView(c);
     for (const pattern of argv.slice(2)) {
-      for (const [name, value] of config) {
+      for (const [name, value] of view) {
         if (globMatch(pattern, Buffer.from(name, 'latin1'))) found.set(name, value);
       }
     }
@@ -212,9 +226,19 @@ function configCommand(c: Client, argv: Buffer[]): void {
   if (sub === 'SET') {
     if (argv.length < 4 || argv.length % 2 !== 0)
       throw respError("wrong number of arguments for 'config|set' command");
+    const config = c.server.config;
+    const replication = c.server.replication;
     const updates: [string, string][] = [];
+    const credentials: { user?: string; password?: string } = {};
     for (let i = 2; i < argv.length; i += 2) {
       const name = argv[i].toString('latin1').toLowerCase();
+      if (replication !== undefined && PRIMARY_CREDENTIALS.has(name)) {
+        // Kept in memory only, as Redis does without CONFIG REWRITE; restarts use `--masterauth`.
+        const value = argv[i + 1].toString('utf8');
+        if (name === 'masteruser') credentials.user = value;
+        else credentials.password = value;
+        continue;
+      }
       if (!config.has(name)) {
         throw respError(
           `Unknown option or number of arguments for CONFIG SET - '${argv[i].toString('latin1')}'`,
@@ -228,6 +252,7 @@ function configCommand(c: Client, argv: Buffer[]): void {
       updates.push([name, argv[i + 1].toString('latin1')]);
     }
     for (const [name, value] of updates) config.set(name, value);
+    replication?.setPrimaryCredentials(credentials);
     c.reply.ok();
     return;
   }

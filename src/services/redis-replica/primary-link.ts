@@ -39,14 +39,20 @@ export interface ReplicationPosition {
   synced: boolean;
 }
 
+/** The credentials a replica AUTHs with (Redis' masteruser / masterauth); empty password: no AUTH. */
+export interface PrimaryAuth {
+  user: string;
+  password: string;
+}
+
 export interface LinkSettings {
   readonly keyspace: Keyspace;
   readonly log: Logger;
   readonly createParser: () => StreamCommandParser;
   readonly runner: () => PrimaryCommandRunner;
   readonly listeningPort: () => number;
-  readonly masterUser: string;
-  readonly masterAuth: string;
+  /** Read at each connection, so that CONFIG SET applies to the next one. */
+  readonly primaryAuth: PrimaryAuth;
   readonly connectTimeoutMs: number;
   /** Redis' repl-timeout: a primary silent this long is dropped. */
   readonly timeoutMs: number;
@@ -225,10 +231,11 @@ export class PrimaryLink {
       if (!/^(\+|-NOAUTH|-NOPERM|-ERR operation not permitted)/.test(pong)) {
         throw new LinkClosed(`the primary answered PING with ${pong}`);
       }
-      const auth = s.masterAuth !== '';
+      const { user, password } = s.primaryAuth;
+      const auth = password !== '';
       if (auth) {
-        if (s.masterUser !== '') conn.command('AUTH', s.masterUser, s.masterAuth);
-        else conn.command('AUTH', s.masterAuth);
+        if (user !== '') conn.command('AUTH', user, password);
+        else conn.command('AUTH', password);
       }
       conn.command('REPLCONF', 'listening-port', s.listeningPort());
       if (s.node === undefined) conn.command('REPLCONF', 'capa', 'eof', 'capa', 'psync2');

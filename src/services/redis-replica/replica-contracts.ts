@@ -66,4 +66,8 @@ export interface ReplicaControl {
   /** REPLICAOF NO ONE: stops following and keeps the data, writable again. */
   promote(): Promise<void>;
   status(): ReplicationStatus;
+  /** CONFIG SET masteruser / masterauth: used from the next connection to the primary on. */
+  setPrimaryCredentials(change: { readonly user?: string; readonly password?: string }): void;
+  /** What CONFIG GET may show: the user name, and whether a password is set (never the password). */
+  primaryCredentials(): { readonly user: string; readonly passwordSet: boolean };
 }

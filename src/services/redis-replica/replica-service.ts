@@ -99,8 +99,7 @@ export class RedisReplicaService implements ReplicaControl {
       runner: () => (this.#runner ??= options.createRunner()),
       listeningPort: options.listeningPort,
       rdbSpoolPath: options.rdbSpoolPath,
-      masterUser: options.masterUser ?? '',
-      masterAuth: options.masterAuth ?? '',
+      primaryAuth: { user: options.masterUser ?? '', password: options.masterAuth ?? '' },
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
       timeoutMs: options.timeoutMs ?? 60_000,
       ackIntervalMs: options.ackIntervalMs ?? 1000,
@@ -154,6 +153,17 @@ export class RedisReplicaService implements ReplicaControl {
 
   isReplica(): boolean {
     return this.#link !== null || this.#starting !== null;
+  }
+
+  setPrimaryCredentials(change: { readonly user?: string; readonly password?: string }): void {
+    const auth = this.#settings.primaryAuth;
+    if (change.user !== undefined) auth.user = change.user;
+    if (change.password !== undefined) auth.password = change.password;
+  }
+
+  primaryCredentials(): { readonly user: string; readonly passwordSet: boolean } {
+    const { user, password } = this.#settings.primaryAuth;
+    return { user, passwordSet: password !== '' };
   }
 
   primaryDescription(): string | null {
