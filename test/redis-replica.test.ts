@@ -209,3 +209,64 @@ void describe('Doppel as a replica of a redis-server that requires a password', 
     await waitFor('the stream', async () => (await d.call('GET', 'later')) === 'streamed');
   });
 });
+
+void describe(
+  'a full sync that loads for longer than the primary’s repl-timeout',
+  { timeout: 120_000 },
+  () => {
+    const KEY_COUNT = 1_500_000;
+    let redis: RedisPeer;
+    let doppel: DoppelProcess;
+    let d: RespClient;
+
+    before(async () => {
+      // Redis drops an online replica it heard nothing from for repl-timeout seconds; loading
+      // this many keys takes Doppel several times that, with its event loop held.
+      redis = await RedisPeer.start([
+        '--repl-timeout',
+        '2',
+        '--repl-diskless-sync',
+        'no',
+        '--enable-debug-command',
+        'yes',
+      ]);
+      assert.equal(await redis.call('DEBUG', 'POPULATE', KEY_COUNT), 'OK');
+      doppel = await DoppelProcess.start();
+      d = await RespClient.open(
+        Number(doppel.respAddress?.split(':').at(-1)),
+        doppel.adminUser,
+        doppel.adminPassword,
+      );
+    });
+
+    after(async () => {
+      d?.close();
+      await doppel?.stop();
+      await redis?.stop();
+    });
+
+    void it('sends keepalives while loading: the primary keeps the link, no reconnect, no second sync', async () => {
+      assert.equal(await d.call('REPLICAOF', '127.0.0.1', redis.port), 'OK');
+      await waitFor(
+        'the link to come up with every key',
+        async () =>
+          field(await d.call('INFO', 'replication'), 'master_link_status') === 'up' &&
+          Number(await d.call('DBSIZE')) === KEY_COUNT,
+        90_000,
+      );
+      // Past another repl-timeout: a replica the primary dropped would have reconnected by now.
+      await sleep(3000);
+      const stats = await redis.info('stats');
+      assert.equal(stats['sync_full'], '1');
+      assert.equal(
+        stats['sync_partial_ok'],
+        '0',
+        'the primary dropped the loading replica, which reconnected',
+      );
+      assert.equal((await redis.info('replication'))['connected_slaves'], '1');
+      // The keepalives did not disturb the stream.
+      assert.equal(await redis.call('SET', 'after-load', 'streamed'), 'OK');
+      await waitFor('the stream', async () => (await d.call('GET', 'after-load')) === 'streamed');
+    });
+  },
+);

@@ -99,6 +99,8 @@ export interface LinkCounters {
 
 /** Command errors logged in full before only every 1000th is. */
 const LOGGED_COMMAND_ERRORS = 20;
+/** While a full sync loads: how often the primary gets an empty line (Redis' replicas send one a second). */
+const KEEPALIVE_MS = 1000;
 
 export class PrimaryLink {
   readonly host: string;
@@ -388,8 +390,20 @@ export class PrimaryLink {
         ? undefined
         : () => node.identity.putInWrite({ replid: newReplid(), replid2: ZERO_REPLID, secondOffset: -1 });
     let summary: RdbLoadSummary;
+    let lastKeepalive = Date.now();
     try {
-      summary = await replaceKeyspaceWithRdb(keyspace, fileChunks(spoolPath), warn, newHistory);
+      summary = await replaceKeyspaceWithRdb(keyspace, fileChunks(spoolPath), {
+        warn,
+        ...(newHistory === undefined ? {} : { newHistory }),
+        whileLoading: () => {
+          // Redis drops a replica silent for its repl-timeout, and a dropped replica whose
+          // load outlasted the backlog syncs in full again, in a loop; an empty line counts.
+          const now = Date.now();
+          if (now - lastKeepalive < KEEPALIVE_MS) return;
+          lastKeepalive = now;
+          conn.keepaliveNow();
+        },
+      });
     } catch (err) {
       node?.identity.reload();
       throw err;

@@ -101,7 +101,7 @@ void describe('replaceKeyspaceWithRdb', () => {
   void it('journals every key, or with newHistory nothing (newHistory runs in the same write)', async () => {
     const journaled = async (newHistory?: () => void): Promise<number> => {
       const head = journal.head;
-      await replaceKeyspaceWithRdb(ks, [file(Date.now())], undefined, newHistory);
+      await replaceKeyspaceWithRdb(ks, [file(Date.now())], newHistory === undefined ? {} : { newHistory });
       return journal.head - head;
     };
     // flushall, then fresh, gone, and h with its TTL.
@@ -112,10 +112,9 @@ void describe('replaceKeyspaceWithRdb', () => {
     assert.equal(get(ks, 0, k('fresh'))?.toString(), 'new');
     // A failed load runs no newHistory.
     let ran = false;
-    await assert.rejects(
-      replaceKeyspaceWithRdb(ks, [bytes(1, 2, 3)], undefined, () => (ran = true)),
-      { name: 'RdbError' },
-    );
+    await assert.rejects(replaceKeyspaceWithRdb(ks, [bytes(1, 2, 3)], { newHistory: () => (ran = true) }), {
+      name: 'RdbError',
+    });
     assert.equal(ran, false);
   });
 });

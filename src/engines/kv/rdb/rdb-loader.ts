@@ -34,31 +34,48 @@ export interface RdbLoadSummary {
 /** Called for each key that is not loaded (rate-limit it in the caller if it logs). */
 export type RdbWarning = (message: string, detail: { db: number; key: string }) => void;
 
+export interface RdbLoadOptions {
+  readonly warn?: RdbWarning;
+  /** Set: the load is not journaled, and this runs in its write (see `Keyspace.replaceAll`). */
+  readonly newHistory?: () => void;
+  /**
+   * Called every `PROGRESS_EVERY_ITEMS` records: the load holds the event loop
+   * for as long as it takes, and this is the only code that runs meanwhile.
+   */
+  readonly whileLoading?: () => void;
+}
+
+const PROGRESS_EVERY_ITEMS = 1024;
+
 /**
  * Replaces the keyspace with the RDB in `chunks` (the whole file, in order).
  * Rejects with RdbError (and changes nothing) when the file is malformed or
- * truncated. With `newHistory`, the load is not journaled (see
- * `Keyspace.replaceAll`).
+ * truncated.
  */
 export function replaceKeyspaceWithRdb(
   ks: Keyspace,
   chunks: Iterable<Buffer>,
-  warn: RdbWarning = () => undefined,
-  newHistory?: () => void,
+  options: RdbLoadOptions = {},
 ): Promise<RdbLoadSummary> {
-  return ks.replaceAll(() => loadRdb(ks, chunks, warn), newHistory);
+  return ks.replaceAll(() => loadRdb(ks, chunks, options), options.newHistory);
 }
 
 /** Loads the RDB's keys into the keyspace; must run inside a keyspace write. */
-export function loadRdb(ks: Keyspace, chunks: Iterable<Buffer>, warn: RdbWarning): RdbLoadSummary {
+function loadRdb(ks: Keyspace, chunks: Iterable<Buffer>, options: RdbLoadOptions): RdbLoadSummary {
   const reader = new RdbReader();
-  const loader = new KeyLoader(ks, warn);
+  const loader = new KeyLoader(ks, options.warn ?? (() => undefined));
+  const whileLoading = options.whileLoading;
+  let items = 0;
+  const apply = (item: RdbItem): void => {
+    loader.apply(item);
+    if (whileLoading !== undefined && ++items % PROGRESS_EVERY_ITEMS === 0) whileLoading();
+  };
   for (const chunk of chunks) {
     reader.feed(chunk);
-    for (let item = reader.next(); item !== undefined; item = reader.next()) loader.apply(item);
+    for (let item = reader.next(); item !== undefined; item = reader.next()) apply(item);
   }
   reader.end();
-  for (let item = reader.next(); item !== undefined; item = reader.next()) loader.apply(item);
+  for (let item = reader.next(); item !== undefined; item = reader.next()) apply(item);
   if (!reader.done) throw new RdbError('truncated RDB: no EOF record');
   return loader.summary(reader.version, reader.offset);
 }
