@@ -245,15 +245,33 @@ void describe(
       await redis?.stop();
     });
 
-    void it('sends keepalives while loading: the primary keeps the link, no reconnect, no second sync', async () => {
+    void it('loads off the event loop: answers meanwhile, keeps the primary’s link alive, swaps at once', async () => {
+      assert.equal(await d.call('SET', 'local', 'before'), 'OK');
       assert.equal(await d.call('REPLICAOF', '127.0.0.1', redis.port), 'OK');
+      // While the RDB loads, INFO reports its progress and reads see the keyspace as it was
+      // (until the load commits: the swap may come a moment before INFO stops saying loading).
+      let oldSeenWhileLoading = 0;
       await waitFor(
         'the link to come up with every key',
-        async () =>
-          field(await d.call('INFO', 'replication'), 'master_link_status') === 'up' &&
-          Number(await d.call('DBSIZE')) === KEY_COUNT,
+        async () => {
+          const persistence = await d.call('INFO', 'persistence');
+          if (field(persistence, 'loading') === '1') {
+            assert.ok(Number(field(persistence, 'loading_total_bytes')) > 0);
+            if ((await d.call('GET', 'local')) === 'before') oldSeenWhileLoading++;
+            assert.ok(
+              [1, KEY_COUNT].includes(Number(await d.call('DBSIZE'))),
+              'DBSIZE between two keyspaces',
+            );
+          }
+          return (
+            field(await d.call('INFO', 'replication'), 'master_link_status') === 'up' &&
+            Number(await d.call('DBSIZE')) === KEY_COUNT
+          );
+        },
         90_000,
       );
+      assert.ok(oldSeenWhileLoading > 0, 'never answered from the old keyspace while the RDB loaded');
+      assert.equal(await d.call('GET', 'local'), null);
       // Past another repl-timeout: a replica the primary dropped would have reconnected by now.
       await sleep(3000);
       const stats = await redis.info('stats');

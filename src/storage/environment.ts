@@ -83,6 +83,11 @@ export class Storage {
     this.#lastMark = this.#readMark();
   }
 
+  /** The data directory. */
+  get path(): string {
+    return this.#options.path;
+  }
+
   /** Refuses a data directory written in a newer format; stamps an older or new one with ours. */
   #claimFormat(): void {
     const raw = this.#marks.getBinaryFast(FORMAT_KEY);

@@ -69,6 +69,12 @@ export interface ScanResult<T> {
 
 export type ExpireCondition = 'nx' | 'xx' | 'gt' | 'lt';
 
+export interface KeyspaceCounters {
+  readonly keys: readonly number[];
+  readonly expires: readonly number[];
+  readonly nextUid: number;
+}
+
 interface PendingWrite {
   readonly action: () => unknown;
   readonly done: (err: unknown, result?: unknown) => void;
@@ -127,6 +133,26 @@ export class Keyspace {
   reloadCounters(): void {
     this.#nextUid = this.#meta.get('uid') ?? 1;
     this.#recount();
+  }
+
+  /** The counters this instance keeps in memory (for `replacedElsewhere`). */
+  cachedCounters(): KeyspaceCounters {
+    return { keys: [...this.#keyCounts], expires: [...this.#expireCounts], nextUid: this.#nextUid };
+  }
+
+  /**
+   * After another thread's write replaced the keyspace (an RDB loaded on a
+   * worker, whose keyspace counted `counters`): reads from a fresh snapshot,
+   * and WATCH sees every key changed, as after `replaceAll`.
+   */
+  replacedElsewhere(counters: KeyspaceCounters): void {
+    this.#storage.root.resetReadTxn();
+    for (let db = 0; db < DATABASES; db++) {
+      this.#keyCounts[db] = counters.keys[db];
+      this.#expireCounts[db] = counters.expires[db];
+    }
+    this.#nextUid = counters.nextUid;
+    this.onFlush?.(null);
   }
 
   /** Counts keys and TTLs per database from storage (at open, and after a failed `replaceAll`). */

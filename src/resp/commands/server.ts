@@ -5,6 +5,7 @@ import { word } from '../args.js';
 import type { Client, ServerContext } from '../client.js';
 import { command, Flag, flagNames, type CommandSpec } from '../command-spec.js';
 import { respError } from '../errors.js';
+import type { RdbLoadProgress } from '../../services/redis-replica/replica-contracts.js';
 import { replicationInfo } from './replication.js';
 
 const REDIS_VERSION = '7.0.15';
@@ -56,6 +57,22 @@ const DEFAULT_SECTIONS = [
   'cpu',
   'keyspace',
 ];
+
+/** INFO persistence's loading fields, as Redis reports a replica's RDB load. */
+function loadingLines(load: RdbLoadProgress | null): string[] {
+  if (load === null) return ['loading:0'];
+  const elapsedS = (Date.now() - load.startedAt) / 1000;
+  const fraction = load.totalBytes > 0 ? load.loadedBytes / load.totalBytes : 0;
+  const eta = fraction > 0 ? Math.round((elapsedS / fraction) * (1 - fraction)) : 1;
+  return [
+    'loading:1',
+    `loading_start_time:${Math.floor(load.startedAt / 1000)}`,
+    `loading_total_bytes:${load.totalBytes}`,
+    `loading_loaded_bytes:${load.loadedBytes}`,
+    `loading_loaded_perc:${(fraction * 100).toFixed(2)}`,
+    `loading_eta_seconds:${eta}`,
+  ];
+}
 
 function humanBytes(n: number): string {
   const units = ['B', 'K', 'M', 'G', 'T'];
@@ -111,7 +128,7 @@ function infoSection(server: ServerContext, name: string): string[] | undefined 
     }
     case 'persistence':
       return [
-        'loading:0',
+        ...loadingLines(server.replication?.status().primary?.load ?? null),
         'async_loading:0',
         'rdb_changes_since_last_save:0',
         'rdb_bgsave_in_progress:0',

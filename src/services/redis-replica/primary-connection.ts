@@ -3,10 +3,7 @@
  * needs: reply lines during the handshake, raw chunks of the snapshot, then a
  * push stream of the command bytes. Every received byte refreshes `lastIo`.
  */
-import { writeSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-
-const NEWLINE = Buffer.from('\n');
 
 export class LinkClosed extends Error {
   override readonly name = 'LinkClosed';
@@ -84,23 +81,6 @@ export class PrimaryConnection {
     if (this.#closed === null) this.#socket.write(data);
   }
 
-  /**
-   * Writes an empty line (a replica's sign of life) at once, from inside a long
-   * synchronous task: the event loop is held then, so a queued write would wait
-   * for the end. Skipped while earlier bytes are still unsent (they go first) or
-   * the socket's buffer is full.
-   */
-  keepaliveNow(): void {
-    if (this.#closed !== null || this.#socket.writableLength > 0) return;
-    const fd = (this.#socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-    if (typeof fd !== 'number' || fd < 0) return;
-    try {
-      writeSync(fd, NEWLINE);
-    } catch {
-      // EAGAIN: the next keepalive tries again.
-    }
-  }
-
   /** Sends a command as a RESP array of bulk strings. */
   command(...args: (string | number)[]): void {
     let out = `*${args.length}\r\n`;
@@ -159,6 +139,11 @@ export class PrimaryConnection {
     let reading = true;
     for (const chunk of rest) reading = onChunk(chunk);
     if (!reading) this.#socket.pause();
+  }
+
+  /** Stops reading (the primary's bytes wait in the socket) until `resume()`. */
+  pause(): void {
+    this.#socket.pause();
   }
 
   resume(): void {

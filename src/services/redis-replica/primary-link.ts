@@ -10,7 +10,7 @@
  * sends `REPLCONF ACK <offset>` every second and right after a full sync,
  * and drops a primary silent for longer than the replication timeout.
  */
-import { rmSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Keyspace } from '../../engines/kv/keyspace.js';
@@ -20,8 +20,10 @@ import { newReplid, ZERO_REPLID } from '../node-replication/node-identity.js';
 import { NodeStream, receiveFullSync, type NodeReplicaDeps } from '../node-replication/replica-stream.js';
 import { CommandStream } from './command-stream.js';
 import { LinkClosed, PrimaryConnection } from './primary-connection.js';
+import { RdbLoadThread } from './rdb-load-thread.js';
 import type {
   LinkState,
+  RdbLoadProgress,
   PrimaryCommandRunner,
   PrimaryLinkStatus,
   StreamCommandParser,
@@ -116,6 +118,8 @@ export class PrimaryLink {
   /** After a node stream failed to apply: the next sync is a full one. */
   #forceFullSync = false;
   #transfer: TransferProgress | null = null;
+  /** While a full sync's RDB loads. */
+  #load: RdbLoadProgress | null = null;
   #downSince: number | null = null;
   /** Why the last connection failed or ended; cleared once a stream runs. */
   #lastError: string | null = null;
@@ -176,6 +180,7 @@ export class PrimaryLink {
         transfer === null
           ? null
           : { size: transfer.size, read: transfer.read, lastIoMs: now - transfer.lastIo },
+      load: this.#load === null ? null : { ...this.#load },
     };
   }
 
@@ -361,11 +366,13 @@ export class PrimaryLink {
     this.#transfer = transfer;
     const started = performance.now();
     const spoolPath = this.#settings.rdbSpoolPath;
+    const thread = this.#settings.node === undefined ? null : new RdbLoadThread();
     try {
       await receiveSnapshot(conn, transfer, spoolPath);
       if (signal.aborted) return;
-      await this.#loadSnapshot(conn, replid, offset, spoolPath, started);
+      await this.#loadSnapshot(conn, replid, offset, spoolPath, started, thread);
     } finally {
+      thread?.discard();
       rmSync(spoolPath, { force: true });
     }
   }
@@ -376,6 +383,7 @@ export class PrimaryLink {
     offset: number,
     spoolPath: string,
     started: number,
+    thread: RdbLoadThread | null,
   ): Promise<void> {
     const received = performance.now();
     const { log, keyspace, node } = this.#settings;
@@ -383,34 +391,42 @@ export class PrimaryLink {
     const warn = (message: string, detail: { db: number; key: string }): void => {
       if (++warnings <= LOGGED_COMMAND_ERRORS) log.warn(detail, `redis full sync: ${message}`);
     };
-    // The load is not journaled key by key: this node's own replicas sync in full instead
-    // (as a Redis replica's replicas do after its full sync).
-    const newHistory =
-      node === undefined
-        ? undefined
-        : () => node.identity.putInWrite({ replid: newReplid(), replid2: ZERO_REPLID, secondOffset: -1 });
     let summary: RdbLoadSummary;
-    let lastKeepalive = Date.now();
+    const load: RdbLoadProgress = {
+      startedAt: Date.now(),
+      totalBytes: statSync(spoolPath).size,
+      loadedBytes: 0,
+    };
+    this.#load = load;
+    // Redis drops a replica silent for its repl-timeout (and one whose load outlasted the
+    // backlog would sync in full again, in a loop): an empty line is a sign of life.
+    const keepalive = setInterval(() => conn.send('\n'), KEEPALIVE_MS);
+    // What the primary sends meanwhile waits in the socket (and then in the primary's
+    // buffers, within its limits) rather than in our memory.
+    conn.pause();
     try {
-      summary = await replaceKeyspaceWithRdb(keyspace, fileChunks(spoolPath), {
-        warn,
-        ...(newHistory === undefined ? {} : { newHistory }),
-        whileLoading: () => {
-          // Redis drops a replica silent for its repl-timeout, and a dropped replica whose
-          // load outlasted the backlog syncs in full again, in a loop; an empty line counts.
-          const now = Date.now();
-          if (now - lastKeepalive < KEEPALIVE_MS) return;
-          lastKeepalive = now;
-          conn.keepaliveNow();
-        },
-      });
-    } catch (err) {
-      node?.identity.reload();
-      throw err;
+      if (node === undefined || thread === null) {
+        summary = await replaceKeyspaceWithRdb(keyspace, fileChunks(spoolPath), { warn });
+      } else {
+        // The load is not journaled key by key: this node's own replicas sync in full instead
+        // (as a Redis replica's replicas do after its full sync).
+        const newHistory = { replid: newReplid(), replid2: ZERO_REPLID, secondOffset: -1 };
+        const loaded = await thread.load(
+          { storagePath: node.storage.path, spoolPath, newHistory },
+          { warn, progress: (bytes) => (load.loadedBytes = bytes) },
+        );
+        summary = loaded.summary;
+        node.identity.reload();
+        keyspace.replacedElsewhere(loaded.counters);
+      }
+    } finally {
+      clearInterval(keepalive);
+      this.#load = null;
+      conn.resume();
     }
     node?.onHistoryChanged();
     const loaded = performance.now();
-    // The load held the event loop: the primary was not silent, we were.
+    // The primary is not silent during a load; we did not read.
     conn.lastIo = Date.now();
     this.#transfer = null;
     Object.assign(this.#position, { replid, offset, synced: true });
@@ -483,7 +499,8 @@ export class PrimaryLink {
 
   /** Every second: ACK the applied offset; drop a primary silent for too long. */
   #tick(conn: PrimaryConnection): void {
-    if (Date.now() - conn.lastIo > this.#settings.timeoutMs) {
+    // While a full sync loads, the socket is not read: silence is ours, not the primary's.
+    if (this.#load === null && Date.now() - conn.lastIo > this.#settings.timeoutMs) {
       conn.close('timeout: no data from the primary');
       return;
     }

@@ -45,6 +45,15 @@ export interface PrimaryLinkStatus {
   readonly lastError: string | null;
   /** While the snapshot arrives: its size (-1 before known, 0 for diskless), bytes read, ms since the last. */
   readonly transfer: { readonly size: number; readonly read: number; readonly lastIoMs: number } | null;
+  /** While a received RDB loads. */
+  readonly load: RdbLoadProgress | null;
+}
+
+export interface RdbLoadProgress {
+  /** ms since the epoch. */
+  readonly startedAt: number;
+  readonly totalBytes: number;
+  loadedBytes: number;
 }
 
 export interface ReplicationStatus {

@@ -38,11 +38,8 @@ export interface RdbLoadOptions {
   readonly warn?: RdbWarning;
   /** Set: the load is not journaled, and this runs in its write (see `Keyspace.replaceAll`). */
   readonly newHistory?: () => void;
-  /**
-   * Called every `PROGRESS_EVERY_ITEMS` records: the load holds the event loop
-   * for as long as it takes, and this is the only code that runs meanwhile.
-   */
-  readonly whileLoading?: () => void;
+  /** Called every `PROGRESS_EVERY_ITEMS` records with the bytes read so far. */
+  readonly whileLoading?: (bytesRead: number) => void;
 }
 
 const PROGRESS_EVERY_ITEMS = 1024;
@@ -68,7 +65,7 @@ function loadRdb(ks: Keyspace, chunks: Iterable<Buffer>, options: RdbLoadOptions
   let items = 0;
   const apply = (item: RdbItem): void => {
     loader.apply(item);
-    if (whileLoading !== undefined && ++items % PROGRESS_EVERY_ITEMS === 0) whileLoading();
+    if (whileLoading !== undefined && ++items % PROGRESS_EVERY_ITEMS === 0) whileLoading(reader.offset);
   };
   for (const chunk of chunks) {
     reader.feed(chunk);
