@@ -190,7 +190,6 @@ export class RedisReplicaService implements ReplicaControl {
   async promote(): Promise<void> {
     const link = this.#link;
     if (link === null && this.#starting === null) return;
-    const offset = link?.appliedOffset ?? this.#position.offset;
     link?.stop();
     this.#link = null;
     this.#starting = null;
@@ -213,6 +212,8 @@ export class RedisReplicaService implements ReplicaControl {
       }
       await node.identity.update({ primary: null });
     }
+    // Read once the link's loop ended: an RDB loading meanwhile (on its thread) still lands.
+    const offset = link?.appliedOffset ?? this.#position.offset;
     const position = this.#position;
     // Redis' shiftReplicationId: our history continues under a new id; the old one is valid up to here.
     position.offset = offset;
