@@ -16,6 +16,8 @@ import { NodeIdentity } from '../node-replication/node-identity.js';
 import type { RdbLoadMessage, RdbLoadRequest } from './rdb-load-thread.js';
 
 const PROGRESS_EVERY_MS = 250;
+/** Warnings passed on (the link logs only the first few; an RDB may skip millions of keys). */
+const MAX_WARNINGS = 100;
 
 const port = parentPort!;
 const [request] = (await once(port, 'message')) as [RdbLoadRequest];
@@ -30,8 +32,11 @@ try {
   const keyspace = new Keyspace(storage, journal, { deleteExpired: false });
   const identity = new NodeIdentity(storage);
   let lastProgress = 0;
+  let warnings = 0;
   const summary = await replaceKeyspaceWithRdb(keyspace, fileChunks(request.spoolPath), {
-    warn: (message, detail) => post({ kind: 'warning', message, detail }),
+    warn: (message, detail) => {
+      if (++warnings <= MAX_WARNINGS) post({ kind: 'warning', message, detail });
+    },
     newHistory: () => {
       // Read inside the write: the main thread may have changed the record since this one opened.
       identity.reload();
@@ -49,5 +54,5 @@ try {
   const { name, message } = err instanceof Error ? err : new Error(String(err));
   post({ kind: 'failed', name, message });
 } finally {
-  await storage.root.close();
+  await storage.close();
 }
