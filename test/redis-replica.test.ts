@@ -286,5 +286,25 @@ void describe(
       assert.equal(await redis.call('SET', 'after-load', 'streamed'), 'OK');
       await waitFor('the stream', async () => (await d.call('GET', 'after-load')) === 'streamed');
     });
+
+    void it('REPLICAOF NO ONE while an RDB loads answers once it landed, with the offsets of that sync', async () => {
+      assert.equal(await d.call('REPLICAOF', 'NO', 'ONE'), 'OK');
+      // Moves the primary past the offset Doppel stopped at, so that the two differ.
+      assert.equal(await redis.call('SET', 'moved-on', 'yes'), 'OK');
+      assert.equal(await d.call('REPLICAOF', '127.0.0.1', redis.port), 'OK');
+      await waitFor(
+        'the load to start',
+        async () => field(await d.call('INFO', 'persistence'), 'loading') === '1',
+        30_000,
+      );
+      const syncOffset = Number((await redis.info('replication'))['master_repl_offset']);
+      assert.equal(await d.call('REPLICAOF', 'NO', 'ONE'), 'OK');
+      const info = await d.call('INFO', 'replication');
+      assert.equal(field(info, 'role'), 'master');
+      assert.equal(field(info, 'second_repl_offset'), String(syncOffset + 1));
+      assert.equal(await d.call('GET', 'moved-on'), 'yes');
+      assert.equal(Number(await d.call('DBSIZE')), KEY_COUNT + 2);
+      assert.equal(await d.call('SET', 'writable', 'yes'), 'OK');
+    });
   },
 );
