@@ -21,6 +21,15 @@ import { RespClient, RespError, type Reply } from './support/resp-client.js';
 /** Where Doppel spools a Redis primary's RDB (in its data directory) until it is loaded. */
 const RDB_SPOOL = 'replica-sync.rdb';
 
+/** A RESP connection to `doppel`, authenticated as its admin. */
+function adminClient(doppel: DoppelProcess): Promise<RespClient> {
+  return RespClient.open(
+    Number(doppel.respAddress?.split(':').at(-1)),
+    doppel.adminUser,
+    doppel.adminPassword,
+  );
+}
+
 /** Waits until Doppel applied everything Redis sent (equal offsets), then compares every key of both dbs. */
 async function assertSameData(redis: RespClient, doppel: RespClient): Promise<number> {
   // The writer's short TTLs (under 1 s) run out first, so both sides agree on them.
@@ -46,9 +55,8 @@ void describe('Doppel as a replica of redis-server 7.0', { timeout: 120_000 }, (
   before(async () => {
     redis = await RedisPeer.start(['--repl-diskless-sync', 'no']);
     doppel = await DoppelProcess.start();
-    const port = Number(doppel.respAddress?.split(':').at(-1));
     r = await redis.client();
-    d = await RespClient.open(port, doppel.adminUser, doppel.adminPassword);
+    d = await adminClient(doppel);
     await loadKeys(await redis.client());
   });
 
@@ -115,8 +123,7 @@ void describe('Doppel as a replica of redis-server 7.0', { timeout: 120_000 }, (
     const fullBefore = Number((await redis.info('stats'))['sync_full']);
     // Leaving and rejoining makes a fresh full sync (a promoted node's history is its own).
     assert.equal(await d.call('REPLICAOF', 'NO', 'ONE'), 'OK');
-    const port = Number(doppel.respAddress?.split(':').at(-1));
-    const watcher = await RespClient.open(port, doppel.adminUser, doppel.adminPassword);
+    const watcher = await adminClient(doppel);
     let smallest = Infinity;
     let watching = true;
     const watch = (async () => {
@@ -175,11 +182,7 @@ void describe('Doppel as a replica of a redis-server that requires a password', 
     doppel = await DoppelProcess.start();
     r = await RespClient.connect(redis.port);
     assert.equal(await r.call('AUTH', SECRET), 'OK');
-    d = await RespClient.open(
-      Number(doppel.respAddress?.split(':').at(-1)),
-      doppel.adminUser,
-      doppel.adminPassword,
-    );
+    d = await adminClient(doppel);
   });
 
   after(async () => {
@@ -232,11 +235,7 @@ void describe(
       ]);
       assert.equal(await redis.call('DEBUG', 'POPULATE', KEY_COUNT), 'OK');
       doppel = await DoppelProcess.start();
-      d = await RespClient.open(
-        Number(doppel.respAddress?.split(':').at(-1)),
-        doppel.adminUser,
-        doppel.adminPassword,
-      );
+      d = await adminClient(doppel);
     });
 
     after(async () => {
