@@ -550,3 +550,71 @@ void describe(
     });
   },
 );
+
+void describe('a full sync of a large node restores off the event loop', { timeout: 120_000 }, () => {
+  const KEY_COUNT = 1_000_000;
+  const PER_MSET = 1000;
+  let primary: DoppelProcess;
+  let node: DoppelProcess;
+
+  before(async () => {
+    primary = await DoppelProcess.start();
+    const p = await connect(primary, primary);
+    try {
+      const commands = Array.from({ length: KEY_COUNT / PER_MSET }, (_, batch) => [
+        'MSET',
+        ...Array.from({ length: PER_MSET }, (_, i) => [`big:${batch * PER_MSET + i}`, `v${i}`]).flat(),
+      ]);
+      for (const reply of await p.pipeline(commands)) assert.equal(reply, 'OK');
+    } finally {
+      p.close();
+    }
+    node = await DoppelProcess.start({
+      adminPassword: primary.adminPassword,
+      args: ['--masterauth', primary.adminPassword],
+    });
+  });
+
+  after(async () => {
+    await node?.stop();
+    await primary?.stop();
+  });
+
+  void it('answers meanwhile from the old data, then swaps at once', async () => {
+    const n = await connect(node, primary);
+    try {
+      assert.equal(await n.call('SET', 'local', 'before'), 'OK');
+      assert.equal(await n.call('REPLICAOF', '127.0.0.1', respPort(primary)), 'OK');
+      // The old build restored on the event loop: INFO could not answer while it did.
+      let answeredWhileRestoring = 0;
+      await waitFor(
+        'the link to come up with every key',
+        async () => {
+          const persistence = await n.call('INFO', 'persistence');
+          if (field(persistence, 'loading') === '1') {
+            assert.ok(Number(field(persistence, 'loading_total_bytes')) > 0);
+            assert.equal((await node.request('/_up')).status, 200);
+            // Until the restore commits (the swap may come a moment before INFO stops saying loading).
+            if ((await n.call('GET', 'local')) === 'before') answeredWhileRestoring++;
+          }
+          return (
+            field(await n.call('INFO', 'replication'), 'master_link_status') === 'up' &&
+            Number(await n.call('DBSIZE')) === KEY_COUNT
+          );
+        },
+        90_000,
+      );
+      assert.ok(
+        answeredWhileRestoring > 0,
+        'never answered from the old data while the snapshot was restored',
+      );
+      assert.equal(await n.call('GET', 'local'), null);
+      assert.equal(await n.call('GET', `big:${KEY_COUNT - 1}`), `v${PER_MSET - 1}`);
+      // The journal stream follows the restored snapshot.
+      assert.equal(await (await connect(primary, primary)).call('SET', 'after-restore', 'streamed'), 'OK');
+      await waitFor('the stream', async () => (await n.call('GET', 'after-restore')) === 'streamed');
+    } finally {
+      n.close();
+    }
+  });
+});

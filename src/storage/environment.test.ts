@@ -1,6 +1,7 @@
 /**
  * The storage format marker: a data directory is stamped with the format this
- * code writes, and one stamped by a newer Doppel is refused, untouched.
+ * code writes, and one stamped by a newer Doppel is refused, untouched. And
+ * writes held while another thread writes (`whileWritingElsewhere`).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -60,5 +61,42 @@ void describe('storage format', () => {
     assert.equal(await stampedFormat(path), undefined);
     await new Storage(options(path)).close();
     assert.equal(await stampedFormat(path), STORAGE_FORMAT);
+  });
+});
+
+void describe('whileWritingElsewhere', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'doppel-hold-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  void it('holds writes started meanwhile until the work is done, then runs them in order', async () => {
+    const storage = new Storage(options(join(dir, 'held')));
+    const table = storage.binary<string>('t');
+    const order: string[] = [];
+    let release!: () => void;
+    const held = storage.whileWritingElsewhere(async () => {
+      await new Promise<void>((resolve) => (release = resolve));
+      order.push('work done');
+    });
+    const first = storage.write(() => order.push('first'));
+    const second = storage.write(() => {
+      order.push('second');
+      table.putSync('k', Buffer.from('v'));
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(order, []);
+    release();
+    await Promise.all([held, first, second]);
+    assert.deepEqual(order, ['work done', 'first', 'second']);
+    assert.equal(table.get('k')?.toString(), 'v');
+    await storage.close();
+  });
+
+  void it('releases the writes when the work fails', async () => {
+    const storage = new Storage(options(join(dir, 'failed')));
+    const held = storage.whileWritingElsewhere(() => Promise.reject(new Error('thread failed')));
+    const write = storage.write(() => 'ran');
+    await assert.rejects(held, /thread failed/);
+    assert.equal(await write, 'ran');
+    await storage.close();
   });
 });

@@ -61,6 +61,8 @@ export class Storage {
   /** Off after a failed commit: then only lmdb-js' own resolution acknowledges. */
   #earlyAcks = true;
   #closed = false;
+  /** Set while another thread runs a long write (see `whileWritingElsewhere`). */
+  #heldBy: Promise<unknown> | null = null;
 
   constructor(options: StorageOptions) {
     this.#options = options;
@@ -137,6 +139,7 @@ export class Storage {
    * `#watchVisibility`) and resolves at whichever comes first.
    */
   async write<T>(action: () => T): Promise<T> {
+    while (this.#heldBy !== null) await this.#heldBy.catch(() => undefined);
     let threwInside = false;
     let result: T | undefined;
     let visible: Promise<void> | undefined;
@@ -244,6 +247,23 @@ export class Storage {
    */
   beforeCommit(hook: () => (() => void) | undefined): void {
     this.#beforeCommit.push(hook);
+  }
+
+  /**
+   * Runs `work`, in which another thread writes to this environment and this
+   * thread then re-reads what it caches (counters, journal state), holding
+   * every `write()` of this thread until it is done: such a write would
+   * otherwise wait for LMDB's write lock and then run on stale caches.
+   */
+  async whileWritingElsewhere<T>(work: () => Promise<T>): Promise<T> {
+    while (this.#heldBy !== null) await this.#heldBy.catch(() => undefined);
+    const running = work();
+    this.#heldBy = running;
+    try {
+      return await running;
+    } finally {
+      this.#heldBy = null;
+    }
   }
 
   /** Registers a listener run when a `write()` fails (its transaction wrote nothing). */

@@ -383,6 +383,13 @@ export class Journal {
     return () => this.#published(head, reset);
   }
 
+  /** After another thread's write reset the journal (a node replica's full sync): takes the state it committed. */
+  reloadAfterReset(): void {
+    this.#storage.root.resetReadTxn();
+    this.#reload();
+    this.#published(this.#state.head, true);
+  }
+
   /** A failed transaction wrote nothing: forget what it appended. */
   #reload(): void {
     this.#state = this.#meta.get('state') ?? { head: 0, low: 1, bytes: 0 };

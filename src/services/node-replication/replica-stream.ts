@@ -17,8 +17,9 @@ import type { Keyspace } from '../../engines/kv/keyspace.js';
 import type { Storage } from '../../storage/environment.js';
 import type { AuthService } from '../auth/auth-service.js';
 import { APPLY_BACKLOG_BYTES, ApplyBacklog } from './apply-backlog.js';
-import { ZERO_REPLID, type NodeIdentity } from './node-identity.js';
-import { restoreSnapshot, SnapshotSpool } from './snapshot.js';
+import type { NodeIdentity } from './node-identity.js';
+import { startSnapshotRestoreThread } from './snapshot-restore-thread.js';
+import { SnapshotSpool } from './snapshot.js';
 import { FrameKind, FrameReader, parseAttachment, parseEntry } from './wire.js';
 
 export type PointsEntry = Extract<JournalEntry, { k: 'points' }>;
@@ -236,21 +237,29 @@ export class NodeStream {
 
 const decodeFrameTime = (journalFrame: Buffer): number => journalFrame.readDoubleLE(0);
 
+/** What a full sync reports while its snapshot is restored (INFO's `loading` fields). */
+export interface RestoreEvents {
+  readonly started: (totalBytes: number) => void;
+  readonly progress: (bytesRead: number) => void;
+}
+
 /**
  * Receives a full sync's snapshot (the frames after `+FULLRESYNC`), then
- * replaces this node's replicated tables with it in one storage write.
- * Readers see the old data until that commit; a broken transfer changes
- * nothing. Returns the frame reader, which may already hold the start of
- * the journal stream.
+ * replaces this node's replicated tables with it in one storage write, on a
+ * worker thread: meanwhile this thread answers every reader from the old
+ * data, and its own writes wait. A broken transfer changes nothing. Returns
+ * the frame reader, which may already hold the start of the journal stream.
  */
 export async function receiveFullSync(
   deps: NodeReplicaDeps,
   replid: string,
   nextChunk: () => Promise<Buffer>,
   progress: { read: number; lastIo: number },
+  restoring: RestoreEvents,
 ): Promise<{ reader: FrameReader; lsn: number; rows: number; bytes: number }> {
   const reader = new FrameReader();
   const spool = new SnapshotSpool(deps.spoolPath);
+  const thread = startSnapshotRestoreThread();
   try {
     let ended = false;
     while (!ended) {
@@ -264,22 +273,22 @@ export async function receiveFullSync(
     }
     const lsn = spool.lsn!;
     const { storage, journal, identity, keyspace, store } = deps;
-    let rows = 0;
-    try {
-      await storage.write(() => {
-        rows = restoreSnapshot(deps, spool.path);
-        journal.resetTo(lsn);
-        identity.putInWrite({ replid, replid2: ZERO_REPLID, secondOffset: -1, replicaLsn: lsn });
-      });
-    } catch (err) {
+    restoring.started(spool.bytes);
+    const { rows } = await storage.whileWritingElsewhere(async () => {
+      const restored = await thread.run(
+        { storagePath: storage.path, spoolPath: spool.path, replid, lsn },
+        ({ bytesRead }) => restoring.progress(bytesRead),
+      );
+      keyspace.replacedElsewhere(restored.counters);
+      journal.reloadAfterReset();
       identity.reload();
-      keyspace.reloadCounters();
-      throw err;
-    }
+      return restored;
+    });
     store.notifyAll();
     deps.onHistoryChanged();
     return { reader, lsn, rows, bytes: spool.bytes };
   } finally {
+    thread.discard();
     spool.discard();
   }
 }

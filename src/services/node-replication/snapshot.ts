@@ -10,7 +10,6 @@ import type { Journal } from '../../engines/journal/journal.js';
 import type { Keyspace } from '../../engines/kv/keyspace.js';
 import type { Storage } from '../../storage/environment.js';
 import { fileChunks } from '../../storage/file-chunks.js';
-import type { AuthService } from '../auth/auth-service.js';
 import { REPLICATED_TABLES, type ReplicatedTable } from './replicated-tables.js';
 import type { FeedSink } from './contracts.js';
 import {
@@ -28,6 +27,9 @@ import {
 const ROWS_FRAME_BYTES = 256 * 1024;
 
 type AnyTable = Database<unknown, Key>;
+
+/** The `auth` table is node-local but for one row, the server admin, which travels apart. */
+const adminRow = { key: 'admin', table: (storage: Storage) => storage.structured<unknown, string>('auth') };
 
 const APPEND = { append: true } as const;
 
@@ -88,7 +90,7 @@ export async function sendSnapshot(
       }
       if (writer.count > 0) await send(writer.take());
     }
-    const admin = storage.structured<unknown, string>('auth').get('admin', { transaction });
+    const admin = adminRow.table(storage).get(adminRow.key, { transaction });
     if (admin !== undefined) await send(frame(FrameKind.Admin, wirePackr.pack(admin)));
     await send(numberFrame(FrameKind.End, lsn));
     return { lsn, rows, bytes };
@@ -145,15 +147,18 @@ export class SnapshotSpool {
 export interface RestoreTarget {
   readonly storage: Storage;
   readonly keyspace: Keyspace;
-  readonly auth: AuthService;
 }
 
 /**
  * Must run inside `Storage.write`: empties every replicated table and fills
  * it from the spooled snapshot. Returns how many rows were written.
  */
-export function restoreSnapshot(target: RestoreTarget, spoolPath: string): number {
-  const { storage, keyspace, auth } = target;
+export function restoreSnapshot(
+  target: RestoreTarget,
+  spoolPath: string,
+  whileRestoring: (bytesRead: number) => void,
+): number {
+  const { storage, keyspace } = target;
   const handles = new Map<string, { handle: AnyTable; binary: boolean }>();
   // The keyspace clears its own tables (and marks WATCHed keys dirty).
   keyspace.flushAll();
@@ -172,7 +177,9 @@ export function restoreSnapshot(target: RestoreTarget, spoolPath: string): numbe
   let current: { handle: AnyTable; binary: boolean } | undefined;
   let rows = 0;
   const reader = new FrameReader();
+  let bytesRead = 0;
   for (const chunk of fileChunks(spoolPath)) {
+    whileRestoring((bytesRead += chunk.length));
     reader.feed(chunk);
     for (let f = reader.next(); f !== undefined; f = reader.next()) {
       if (f.kind === FrameKind.Table) {
@@ -192,8 +199,7 @@ export function restoreSnapshot(target: RestoreTarget, spoolPath: string): numbe
           rows++;
         }
       } else if (f.kind === FrameKind.Admin) {
-        const admin = wirePackr.unpack(f.payload) as { name: string; hash: unknown };
-        auth.storeAdmin(admin.name, admin.hash);
+        adminRow.table(storage).putSync(adminRow.key, wirePackr.unpack(f.payload));
       }
     }
   }

@@ -20,7 +20,7 @@ import { newReplid, ZERO_REPLID } from '../node-replication/node-identity.js';
 import { NodeStream, receiveFullSync, type NodeReplicaDeps } from '../node-replication/replica-stream.js';
 import { CommandStream } from './command-stream.js';
 import { LinkClosed, PrimaryConnection } from './primary-connection.js';
-import { RdbLoadThread } from './rdb-load-thread.js';
+import { startRdbLoadThread, type RdbLoadThread } from './rdb-load-thread.js';
 import type {
   LinkState,
   RdbLoadProgress,
@@ -317,7 +317,22 @@ export class PrimaryLink {
       const transfer: TransferProgress = { size: 0, read: 0, lastIo: Date.now() };
       this.#transfer = transfer;
       const started = performance.now();
-      const loaded = await receiveFullSync(node, replid, () => conn.chunk(READ_SIZE), transfer);
+      let loaded: Awaited<ReturnType<typeof receiveFullSync>>;
+      try {
+        loaded = await receiveFullSync(node, replid, () => conn.chunk(READ_SIZE), transfer, {
+          started: (totalBytes) => {
+            this.#load = { startedAt: Date.now(), totalBytes, loadedBytes: 0 };
+            // The journal stream sent meanwhile waits in the socket, not in our memory.
+            conn.pause();
+          },
+          progress: (bytesRead) => {
+            if (this.#load !== null) this.#load.loadedBytes = bytesRead;
+          },
+        });
+      } finally {
+        this.#load = null;
+        conn.resume();
+      }
       conn.lastIo = Date.now();
       this.#transfer = null;
       if (signal.aborted) return false;
@@ -366,7 +381,7 @@ export class PrimaryLink {
     this.#transfer = transfer;
     const started = performance.now();
     const spoolPath = this.#settings.rdbSpoolPath;
-    const thread = this.#settings.node === undefined ? null : new RdbLoadThread();
+    const thread = this.#settings.node === undefined ? null : startRdbLoadThread();
     try {
       await receiveSnapshot(conn, transfer, spoolPath);
       if (signal.aborted) return;
@@ -411,13 +426,18 @@ export class PrimaryLink {
         // The load is not journaled key by key: this node's own replicas sync in full instead
         // (as a Redis replica's replicas do after its full sync).
         const newHistory = { replid: newReplid(), replid2: ZERO_REPLID, secondOffset: -1 };
-        const loaded = await thread.load(
-          { storagePath: node.storage.path, spoolPath, newHistory },
-          { warn, progress: (bytes) => (load.loadedBytes = bytes) },
-        );
-        summary = loaded.summary;
-        node.identity.reload();
-        keyspace.replacedElsewhere(loaded.counters);
+        summary = await node.storage.whileWritingElsewhere(async () => {
+          const loaded = await thread.run(
+            { storagePath: node.storage.path, spoolPath, newHistory },
+            (event) => {
+              if (event.kind === 'progress') load.loadedBytes = event.bytesRead;
+              else warn(event.message, event.detail);
+            },
+          );
+          keyspace.replacedElsewhere(loaded.counters);
+          node.identity.reload();
+          return loaded.summary;
+        });
       }
     } finally {
       clearInterval(keepalive);

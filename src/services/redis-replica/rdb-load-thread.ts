@@ -1,16 +1,12 @@
 /**
- * Loads a Redis primary's RDB on a worker thread. The load is one storage
- * write that may take minutes for a large dataset; on the main thread it
- * would hold the event loop, and with it every client, every HTTP request
- * and the link to the primary (which drops a replica silent for its
- * repl-timeout). The worker writes through the same LMDB environment; the
- * main thread's readers see the old keyspace until that write commits.
+ * Loads a Redis primary's RDB on a worker thread (`rdb-load-worker.ts`), as
+ * one storage write of that thread (see `services/write-thread.ts`).
  */
-import { Worker } from 'node:worker_threads';
 import type { KeyspaceCounters } from '../../engines/kv/keyspace.js';
 import { RdbError } from '../../engines/kv/rdb/rdb-error.js';
-import type { RdbLoadSummary, RdbWarning } from '../../engines/kv/rdb/rdb-loader.js';
+import type { RdbLoadSummary } from '../../engines/kv/rdb/rdb-loader.js';
 import type { IdentityRecord } from '../node-replication/node-identity.js';
+import { WriteThread } from '../write-thread.js';
 
 export interface RdbLoadRequest {
   readonly storagePath: string;
@@ -19,72 +15,21 @@ export interface RdbLoadRequest {
   readonly newHistory: Pick<IdentityRecord, 'replid' | 'replid2' | 'secondOffset'>;
 }
 
-export type RdbLoadMessage =
+export type RdbLoadEvent =
   | { readonly kind: 'progress'; readonly bytesRead: number }
-  | { readonly kind: 'warning'; readonly message: string; readonly detail: { db: number; key: string } }
-  | { readonly kind: 'done'; readonly summary: RdbLoadSummary; readonly counters: KeyspaceCounters }
-  | { readonly kind: 'failed'; readonly name: string; readonly message: string };
+  | { readonly kind: 'warning'; readonly message: string; readonly detail: { db: number; key: string } };
 
-export interface RdbLoadEvents {
-  readonly warn: RdbWarning;
-  readonly progress: (bytesRead: number) => void;
+/** What the load read, and the counters the main thread's keyspace takes over (saving it a recount). */
+export interface RdbLoadResult {
+  readonly summary: RdbLoadSummary;
+  readonly counters: KeyspaceCounters;
 }
 
-/**
- * A worker started ahead (at the start of a transfer, so that loading its
- * modules overlaps the transfer), waiting for one `load`.
- */
-export class RdbLoadThread {
-  readonly #worker = new Worker(new URL('./rdb-load-worker.js', import.meta.url));
-  #used = false;
-  /** Why the thread failed or ended, once it did. */
-  #ended: Error | null = null;
-  #outcome: RdbLoadMessage | null = null;
-  #settle: (() => void) | null = null;
+export type RdbLoadThread = WriteThread<RdbLoadRequest, RdbLoadEvent, RdbLoadResult>;
 
-  constructor() {
-    this.#worker.on('error', (err) => (this.#ended ??= err));
-    this.#worker.once('exit', (code) => {
-      this.#ended ??= new Error(`the RDB load thread ended (exit code ${code}) without a result`);
-      this.#settle?.();
-    });
-  }
-
-  /**
-   * Resolves once the load committed, with the counters the main thread's
-   * keyspace must take over; rejects (RdbError for a bad file) when it wrote nothing.
-   */
-  load(
-    request: RdbLoadRequest,
-    events: RdbLoadEvents,
-  ): Promise<{ summary: RdbLoadSummary; counters: KeyspaceCounters }> {
-    if (this.#used) throw new Error('RdbLoadThread: one load per thread');
-    this.#used = true;
-    const worker = this.#worker;
-    return new Promise((resolve, reject) => {
-      // Settled at exit: the worker has closed its handle on the environment by then.
-      this.#settle = () => {
-        const outcome = this.#outcome;
-        if (outcome?.kind === 'done') resolve({ summary: outcome.summary, counters: outcome.counters });
-        else if (outcome?.kind === 'failed') {
-          reject(outcome.name === 'RdbError' ? new RdbError(outcome.message) : new Error(outcome.message));
-        } else reject(this.#ended ?? new Error('the RDB load thread ended without a result'));
-      };
-      if (this.#ended !== null) {
-        this.#settle();
-        return;
-      }
-      worker.on('message', (message: RdbLoadMessage) => {
-        if (message.kind === 'progress') events.progress(message.bytesRead);
-        else if (message.kind === 'warning') events.warn(message.message, message.detail);
-        else this.#outcome = message;
-      });
-      worker.postMessage(request);
-    });
-  }
-
-  /** Ends a thread that was given no load (the transfer failed). */
-  discard(): void {
-    if (!this.#used) void this.#worker.terminate();
-  }
+/** Started at the start of a transfer, so that loading its modules overlaps the transfer. */
+export function startRdbLoadThread(): RdbLoadThread {
+  return new WriteThread(new URL('./rdb-load-worker.js', import.meta.url), (name, message) =>
+    name === 'RdbError' ? new RdbError(message) : new Error(message),
+  );
 }

@@ -1,0 +1,92 @@
+/**
+ * One long storage write run on a worker thread: loading a Redis RDB, or
+ * restoring a Doppel node's snapshot. Either may take minutes; on the main
+ * thread it would hold the event loop, and with it every client, every HTTP
+ * request and the replica link. The worker opens the same LMDB environment
+ * (lmdb-js shares it between threads), runs the write, reports, closes its
+ * handle and ends; the main thread's readers see the old data until that
+ * write commits, and the main thread's own writes wait (`Storage.holdWrites`).
+ *
+ * Both sides are here: `WriteThread` (main) and `serveOneWrite` (worker).
+ */
+import { once } from 'node:events';
+import { parentPort, Worker } from 'node:worker_threads';
+
+type Message<Event, Result> =
+  | { readonly kind: 'event'; readonly event: Event }
+  | { readonly kind: 'done'; readonly result: Result }
+  | { readonly kind: 'failed'; readonly name: string; readonly message: string };
+
+/**
+ * A worker started ahead (its module loading takes ~100 ms and can overlap a
+ * transfer), waiting for one `run`.
+ */
+export class WriteThread<Request, Event, Result> {
+  readonly #worker: Worker;
+  /** Turns the name and message of an error thrown in the worker into the error to reject with. */
+  readonly #errorFor: (name: string, message: string) => Error;
+  #used = false;
+  /** Why the thread failed or ended, once it did. */
+  #ended: Error | null = null;
+  #outcome: Message<Event, Result> | null = null;
+  #settle: (() => void) | null = null;
+
+  constructor(script: URL, errorFor: (name: string, message: string) => Error = (_, m) => new Error(m)) {
+    this.#worker = new Worker(script);
+    this.#errorFor = errorFor;
+    this.#worker.on('error', (err) => (this.#ended ??= err));
+    this.#worker.once('exit', (code) => {
+      this.#ended ??= new Error(
+        `the ${script.pathname.split('/').pop()} thread ended (exit code ${code}) without a result`,
+      );
+      this.#settle?.();
+    });
+  }
+
+  /** Resolves once the worker's write committed and it closed its handle; rejects when it wrote nothing. */
+  run(request: Request, onEvent: (event: Event) => void): Promise<Result> {
+    if (this.#used) throw new Error('WriteThread: one run per thread');
+    this.#used = true;
+    return new Promise((resolve, reject) => {
+      // Settled at exit: the worker has closed its handle on the environment by then.
+      this.#settle = () => {
+        const outcome = this.#outcome;
+        if (outcome?.kind === 'done') resolve(outcome.result);
+        else if (outcome?.kind === 'failed') reject(this.#errorFor(outcome.name, outcome.message));
+        else reject(this.#ended ?? new Error('the write thread ended without a result'));
+      };
+      if (this.#ended !== null) {
+        this.#settle();
+        return;
+      }
+      this.#worker.on('message', (message: Message<Event, Result>) => {
+        if (message.kind === 'event') onEvent(message.event);
+        else this.#outcome = message;
+      });
+      this.#worker.postMessage(request);
+    });
+  }
+
+  /** Ends a thread that was given nothing to do (the transfer failed). */
+  discard(): void {
+    if (!this.#used) void this.#worker.terminate();
+  }
+}
+
+/**
+ * The worker's side: waits for the request, runs `body` (which opens and
+ * closes its own storage) and reports its result or what it threw.
+ */
+export async function serveOneWrite<Request, Event, Result>(
+  body: (request: Request, emit: (event: Event) => void) => Promise<Result>,
+): Promise<void> {
+  const port = parentPort!;
+  const post = (message: Message<Event, Result>): void => port.postMessage(message);
+  const [request] = (await once(port, 'message')) as [Request];
+  try {
+    post({ kind: 'done', result: await body(request, (event) => post({ kind: 'event', event })) });
+  } catch (err) {
+    const { name, message } = err instanceof Error ? err : new Error(String(err));
+    post({ kind: 'failed', name, message });
+  }
+}
