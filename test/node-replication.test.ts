@@ -611,7 +611,9 @@ void describe('a full sync of a large node restores off the event loop', { timeo
       assert.equal(await n.call('GET', 'local'), null);
       assert.equal(await n.call('GET', `big:${KEY_COUNT - 1}`), `v${PER_MSET - 1}`);
       // The journal stream follows the restored snapshot.
-      assert.equal(await (await connect(primary, primary)).call('SET', 'after-restore', 'streamed'), 'OK');
+      const p = await connect(primary, primary);
+      assert.equal(await p.call('SET', 'after-restore', 'streamed'), 'OK');
+      p.close();
       await waitFor('the stream', async () => (await n.call('GET', 'after-restore')) === 'streamed');
     } finally {
       n.close();
