@@ -76,7 +76,7 @@ export class Client {
   closeRequested = false;
   /** `REPLCONF listening-port` of a replica connection. */
   replicaPort = 0;
-  /** The connection announced `REPLCONF capa doppel-node-2`. */
+  /** The connection announced `REPLCONF capa doppel-node-3`. */
   nodeReplica = false;
   /** Set by PSYNC: the connection hands its socket over to a replica feed once its replies are sent. */
   replicaFeed: ((sink: FeedSink) => ReplicaFeed) | null = null;

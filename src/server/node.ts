@@ -5,6 +5,7 @@ import { setFlagsFromString } from 'node:v8';
 import pino from 'pino';
 import type { Config } from '../config/config-table.js';
 import { SYSTEM_DATABASES } from '../engines/docs/database-record.js';
+import { upgradeDocIdTables } from '../engines/docs/doc-id-keys.js';
 import { DocumentStore } from '../engines/docs/document-store.js';
 import { Journal } from '../engines/journal/journal.js';
 import { Keyspace } from '../engines/kv/keyspace.js';
@@ -30,7 +31,7 @@ import { StreamService } from '../services/streams/stream-service.js';
 import { StreamStore } from '../services/streams/stream-store.js';
 import { replicatorDocRule } from '../services/replicator/replicator-doc-rule.js';
 import { ReplicatorService } from '../services/replicator/replicator-service.js';
-import { Storage } from '../storage/environment.js';
+import { Storage, STORAGE_FORMAT } from '../storage/environment.js';
 
 export interface RunningNode {
   readonly httpUrl: string;
@@ -60,6 +61,19 @@ export async function startNode(config: Config): Promise<RunningNode> {
     durability: config.durability,
     maxUnsyncedMs: config.max_unsynced_ms,
   });
+  if (storage.foundFormat < STORAGE_FORMAT) {
+    const moved = await storage.write(() => {
+      const rows = upgradeDocIdTables(storage);
+      storage.stampFormat();
+      return rows;
+    });
+    if (storage.foundFormat > 1 || moved > 0) {
+      log.info(
+        { from: storage.foundFormat, to: STORAGE_FORMAT, rekeyed_rows: moved },
+        'storage format upgraded',
+      );
+    }
+  }
   const journal = new Journal(storage, {
     maxBytes: config.journal_max_bytes,
     maxAgeMs: config.journal_max_age_s * 1000,

@@ -32,11 +32,16 @@ void describe('storage format', () => {
   const dir = mkdtempSync(join(tmpdir(), 'doppel-format-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  void it('stamps a new data directory with the current format', async () => {
+  void it('stamps a new data directory with the current format in a write', async () => {
     const path = join(dir, 'new');
     const storage = new Storage(options(path));
+    assert.equal(storage.foundFormat, 1, 'an unmarked directory');
+    await storage.write(() => storage.stampFormat());
     await storage.close();
     assert.equal(await stampedFormat(path), STORAGE_FORMAT);
+    const reopened = new Storage(options(path));
+    assert.equal(reopened.foundFormat, STORAGE_FORMAT);
+    await reopened.close();
   });
 
   void it('refuses a data directory of a newer format and leaves its marker as it was', async () => {
@@ -53,14 +58,16 @@ void describe('storage format', () => {
     assert.equal(await stampedFormat(path), STORAGE_FORMAT + 1);
   });
 
-  void it('stamps a data directory written before the marker existed', async () => {
+  void it('reports an older format and leaves its marker until stamped', async () => {
     const path = join(dir, 'older');
     const root = open({ path, maxDbs: 32 });
     await root.openDB<string, string>('kv', { encoding: 'string' }).put('a', 'b');
     await root.close();
-    assert.equal(await stampedFormat(path), undefined);
-    await new Storage(options(path)).close();
-    assert.equal(await stampedFormat(path), STORAGE_FORMAT);
+    await stampedFormat(path, STORAGE_FORMAT - 1);
+    const storage = new Storage(options(path));
+    assert.equal(storage.foundFormat, STORAGE_FORMAT - 1);
+    await storage.close();
+    assert.equal(await stampedFormat(path), STORAGE_FORMAT - 1);
   });
 });
 

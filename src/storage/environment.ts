@@ -1,7 +1,13 @@
 import { mkdirSync } from 'node:fs';
-import { open, type Database, type RootDatabase } from 'lmdb';
+import { open, type Database, type Key, type RootDatabase } from 'lmdb';
 
 export type Durability = 'fsync' | 'flush';
+
+/** lmdb-js' `keyEncoder`: writes a key into `target` at `position` (returns the end), reads one back. */
+export interface KeyEncoder {
+  writeKey(key: Key, target: Uint8Array, position: number): number;
+  readKey(source: Uint8Array, start: number, end: number): Key;
+}
 
 /** The data directory cannot be opened by this version of Doppel. */
 export class StorageFormatError extends Error {
@@ -14,10 +20,12 @@ const MARK_KEY = Buffer.from('commit-mark');
 const FORMAT_KEY = Buffer.from('format');
 /**
  * The storage format this code writes. 1: before compact collections (no marker was
- * written then; this code reads it as it is). 2: small collections kept inside their key's
- * record. A binary older than a data directory's format would misread it, so it refuses.
+ * written then). 2: small collections kept inside their key's record. 3: document ids
+ * escaped in keys (see `engines/docs/doc-id-keys.ts`). A binary older than a data
+ * directory's format would misread it, so it refuses; an older directory is upgraded
+ * at start, in the write that stamps the new format (`stampFormat`).
  */
-export const STORAGE_FORMAT = 2;
+export const STORAGE_FORMAT = 3;
 /** Reused for every mark written (lmdb-js copies the value during `putSync`). */
 const MARK_SCRATCH = Buffer.alloc(8);
 /** For this long after a write ran, its visibility is checked on every event-loop turn, then every 1 ms. */
@@ -47,6 +55,8 @@ export interface StorageOptions {
  */
 export class Storage {
   readonly root: RootDatabase;
+  /** The storage format the data directory held when opened (1: unmarked, or new). */
+  readonly foundFormat: number;
   readonly #options: StorageOptions;
   #unsyncedSince: number | null = null;
   readonly #beforeCommit: (() => (() => void) | undefined)[] = [];
@@ -80,7 +90,7 @@ export class Storage {
       noMemInit: true,
     });
     this.#marks = this.root.openDB<Buffer, Buffer>('storage', { encoding: 'binary', keyEncoding: 'binary' });
-    this.#claimFormat();
+    this.foundFormat = this.#claimFormat();
     // Marks only grow, also across restarts: an old mark must never pass for a new commit.
     this.#lastMark = this.#readMark();
   }
@@ -90,8 +100,8 @@ export class Storage {
     return this.#options.path;
   }
 
-  /** Refuses a data directory written in a newer format; stamps an older or new one with ours. */
-  #claimFormat(): void {
+  /** Refuses a data directory written in a newer format; returns the one it holds (1 when unmarked). */
+  #claimFormat(): number {
     const raw = this.#marks.getBinaryFast(FORMAT_KEY);
     const found = raw === undefined ? 1 : raw.readUInt32BE(0);
     if (found > STORAGE_FORMAT) {
@@ -102,18 +112,25 @@ export class Storage {
           `start this one with another --data-dir.`,
       );
     }
-    if (found < STORAGE_FORMAT) {
-      const stamp = Buffer.alloc(4);
-      stamp.writeUInt32BE(STORAGE_FORMAT, 0);
-      this.#marks.putSync(FORMAT_KEY, stamp);
-    }
+    return found;
   }
 
-  /** A sub-database holding structured values (msgpack). */
-  structured<V, K extends string | number | (string | number)[]>(name: string): Database<V, K> {
+  /** Inside the write that upgraded the data directory (or found it new): marks it as holding `STORAGE_FORMAT`. */
+  stampFormat(): void {
+    const stamp = Buffer.alloc(4);
+    stamp.writeUInt32BE(STORAGE_FORMAT, 0);
+    this.#marks.putSync(FORMAT_KEY, stamp);
+  }
+
+  /** A sub-database holding structured values (msgpack); `keys` replaces lmdb-js' key encoding. */
+  structured<V, K extends string | number | (string | number)[]>(
+    name: string,
+    keys?: KeyEncoder,
+  ): Database<V, K> {
     return this.root.openDB<V, K>(name, {
       encoding: 'msgpack',
       sharedStructuresKey: Symbol.for('structures'),
+      ...(keys === undefined ? {} : { keyEncoder: keys }),
     });
   }
 
@@ -122,9 +139,15 @@ export class Storage {
     return this.root.openDB<string, K>(name, { encoding: 'string' });
   }
 
-  /** A sub-database holding raw bytes. */
-  binary<K extends string | number | (string | number)[]>(name: string): Database<Buffer, K> {
-    return this.root.openDB<Buffer, K>(name, { encoding: 'binary' });
+  /** A sub-database holding raw bytes; `keys` replaces lmdb-js' key encoding. */
+  binary<K extends string | number | (string | number)[]>(
+    name: string,
+    keys?: KeyEncoder,
+  ): Database<Buffer, K> {
+    return this.root.openDB<Buffer, K>(name, {
+      encoding: 'binary',
+      ...(keys === undefined ? {} : { keyEncoder: keys }),
+    });
   }
 
   /**

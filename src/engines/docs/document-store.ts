@@ -13,6 +13,7 @@ import {
   type AttachmentInput,
   type DocEdit,
 } from './doc-input.js';
+import { docIdKeyEncoder } from './doc-id-keys.js';
 import { changeRevs, renderDoc, type RenderOptions, type StoredRevision } from './doc-output.js';
 import {
   decodeInfo,
@@ -195,10 +196,10 @@ export class DocumentStore {
     this.#journal = journal;
     this.#defaultRevsLimit = options.defaultRevsLimit;
     this.#dbs = storage.structured('dbs');
-    this.#docs = storage.structured('docs');
-    this.#revs = storage.binary('revs');
+    this.#docs = storage.structured('docs', docIdKeyEncoder);
+    this.#revs = storage.binary('revs', docIdKeyEncoder);
     this.#seqs = storage.structured('seqs');
-    this.#locals = storage.structured('locals');
+    this.#locals = storage.structured('locals', docIdKeyEncoder);
     this.#atts = storage.binary('atts');
     this.#meta = storage.structured('docs-meta');
     this.#updates = storage.structured('db-updates');

@@ -7,6 +7,7 @@
 import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import type { Database, Key, Transaction } from 'lmdb';
 import type { Journal } from '../../engines/journal/journal.js';
+import { DOC_ID_TABLES, docIdKeyEncoder } from '../../engines/docs/doc-id-keys.js';
 import type { Keyspace } from '../../engines/kv/keyspace.js';
 import type { Storage } from '../../storage/environment.js';
 import { fileChunks } from '../../storage/file-chunks.js';
@@ -39,12 +40,15 @@ function appended(table: AnyTable, key: Key, value: unknown): boolean {
 }
 
 function openTable(storage: Storage, table: ReplicatedTable): AnyTable {
-  return table.encoding === 'binary'
-    ? storage.root.openDB<Buffer, Buffer>(table.name, {
-        encoding: 'binary',
-        keyEncoding: 'binary',
-      })
-    : storage.structured<unknown, string>(table.name);
+  // Binary tables travel byte for byte (keys included); the others decoded, with the
+  // keys their engine uses (a document table's keys hold document ids).
+  if (table.encoding === 'binary') {
+    return storage.root.openDB<Buffer, Buffer>(table.name, { encoding: 'binary', keyEncoding: 'binary' });
+  }
+  return storage.structured<unknown, string>(
+    table.name,
+    Object.hasOwn(DOC_ID_TABLES, table.name) ? docIdKeyEncoder : undefined,
+  );
 }
 
 export interface SnapshotSource {

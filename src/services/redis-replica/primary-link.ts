@@ -73,12 +73,12 @@ export interface LinkSettings {
 export type PrimaryKind = 'redis' | 'node';
 
 /**
- * Announced in `REPLCONF capa`; a Doppel primary answers `+OK doppel-node-2`,
+ * Announced in `REPLCONF capa`; a Doppel primary answers `+OK doppel-node-3`,
  * Redis (or a Doppel node of another storage format, whose snapshot rows this
  * node could not read) a plain `+OK`. The number changes with the format of
- * the replicated tables (2: compact collections).
+ * the replicated tables (2: compact collections; 3: document ids escaped in keys).
  */
-export const NODE_CAPA = 'doppel-node-2';
+export const NODE_CAPA = 'doppel-node-3';
 const READ_SIZE = 1024 * 1024;
 
 /** The applied stream as the link sees it, either kind. */
