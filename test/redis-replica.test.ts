@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DoppelProcess } from './support/doppel-process.js';
+import { DoppelProcess, removeTempDir } from './support/doppel-process.js';
 import { assertSameKeyspace, field, KEYS, loadKeys, waitFor, Writer } from './support/keyspace-workload.js';
 import { RedisPeer } from './support/redis-peer.js';
 import { RespClient, RespError, type Reply } from './support/resp-client.js';
@@ -304,6 +304,36 @@ void describe(
       assert.equal(await d.call('GET', 'moved-on'), 'yes');
       assert.equal(Number(await d.call('DBSIZE')), KEY_COUNT + 2);
       assert.equal(await d.call('SET', 'writable', 'yes'), 'OK');
+    });
+
+    void it('SIGTERM during a load abandons it: the node stops without waiting, its data as it was', async () => {
+      assert.equal(await d.call('SET', 'marker', 'kept'), 'OK');
+      const before = Number(await d.call('DBSIZE'));
+      assert.equal(await d.call('REPLICAOF', '127.0.0.1', redis.port), 'OK');
+      await waitFor(
+        'the load to start',
+        async () => field(await d.call('INFO', 'persistence'), 'loading') === '1',
+        30_000,
+      );
+      d.close();
+      const status = await doppel.kill('SIGTERM');
+      assert.equal(status.code, 0, doppel.output);
+      assert.match(doppel.output, /full sync abandoned at shutdown/);
+      // Restarted, it follows the primary again (a new full sync, which takes seconds to load);
+      // until then it answers from what it had, which the abandoned load did not touch.
+      const restarted = await DoppelProcess.start({
+        dataDir: doppel.dataDir,
+        adminPassword: doppel.adminPassword,
+      });
+      try {
+        d = await adminClient(restarted);
+        assert.equal(await d.call('GET', 'marker'), 'kept');
+        assert.equal(Number(await d.call('DBSIZE')), before);
+      } finally {
+        d.close();
+        await restarted.stop();
+        await removeTempDir(doppel.dataDir);
+      }
     });
   },
 );

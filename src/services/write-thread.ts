@@ -12,6 +12,12 @@
 import { once } from 'node:events';
 import { parentPort, Worker } from 'node:worker_threads';
 
+/** What the worker receives: the request, and a flag the main thread sets to cancel. */
+interface Envelope<Request> {
+  readonly request: Request;
+  readonly cancelFlag: Int32Array;
+}
+
 type Message<Event, Result> =
   | { readonly kind: 'event'; readonly event: Event }
   | { readonly kind: 'done'; readonly result: Result }
@@ -43,8 +49,11 @@ export class WriteThread<Request, Event, Result> {
     });
   }
 
-  /** Resolves once the worker's write committed and it closed its handle; rejects when it wrote nothing. */
-  run(request: Request, onEvent: (event: Event) => void): Promise<Result> {
+  /**
+   * Resolves once the worker's write committed and it closed its handle; rejects when it
+   * wrote nothing. Aborting `cancel` makes the worker give up its write at its next check.
+   */
+  run(request: Request, onEvent: (event: Event) => void, cancel?: AbortSignal): Promise<Result> {
     if (this.#used) throw new Error('WriteThread: one run per thread');
     this.#used = true;
     return new Promise((resolve, reject) => {
@@ -52,8 +61,13 @@ export class WriteThread<Request, Event, Result> {
       this.#settle = () => {
         const outcome = this.#outcome;
         if (outcome?.kind === 'done') resolve(outcome.result);
-        else if (outcome?.kind === 'failed') reject(this.#errorFor(outcome.name, outcome.message));
-        else reject(this.#ended ?? new Error('the write thread ended without a result'));
+        else if (outcome?.kind === 'failed') {
+          reject(
+            outcome.name === 'WriteCancelled'
+              ? new WriteCancelled()
+              : this.#errorFor(outcome.name, outcome.message),
+          );
+        } else reject(this.#ended ?? new Error('the write thread ended without a result'));
       };
       if (this.#ended !== null) {
         this.#settle();
@@ -63,7 +77,10 @@ export class WriteThread<Request, Event, Result> {
         if (message.kind === 'event') onEvent(message.event);
         else this.#outcome = message;
       });
-      this.#worker.postMessage(request);
+      const cancelFlag = new Int32Array(new SharedArrayBuffer(4));
+      cancel?.addEventListener('abort', () => Atomics.store(cancelFlag, 0, 1), { once: true });
+      if (cancel?.aborted === true) Atomics.store(cancelFlag, 0, 1);
+      this.#worker.postMessage({ request, cancelFlag } satisfies Envelope<Request>);
     });
   }
 
@@ -73,18 +90,39 @@ export class WriteThread<Request, Event, Result> {
   }
 }
 
+/** Thrown inside the worker's write once the main thread cancelled it: the write is abandoned. */
+export class WriteCancelled extends Error {
+  override readonly name = 'WriteCancelled';
+  constructor() {
+    super('cancelled: the node is shutting down');
+  }
+}
+
+/** What `body` gets besides its request. */
+export interface WriteThreadContext<Event> {
+  readonly emit: (event: Event) => void;
+  /** Throws `WriteCancelled` once the main thread cancelled: call it inside the write, often. */
+  readonly checkCancelled: () => void;
+}
+
 /**
  * The worker's side: waits for the request, runs `body` (which opens and
  * closes its own storage) and reports its result or what it threw.
  */
 export async function serveOneWrite<Request, Event, Result>(
-  body: (request: Request, emit: (event: Event) => void) => Promise<Result>,
+  body: (request: Request, context: WriteThreadContext<Event>) => Promise<Result>,
 ): Promise<void> {
   const port = parentPort!;
   const post = (message: Message<Event, Result>): void => port.postMessage(message);
-  const [request] = (await once(port, 'message')) as [Request];
+  const [{ request, cancelFlag }] = (await once(port, 'message')) as [Envelope<Request>];
+  const context: WriteThreadContext<Event> = {
+    emit: (event) => post({ kind: 'event', event }),
+    checkCancelled: () => {
+      if (Atomics.load(cancelFlag, 0) !== 0) throw new WriteCancelled();
+    },
+  };
   try {
-    post({ kind: 'done', result: await body(request, (event) => post({ kind: 'event', event })) });
+    post({ kind: 'done', result: await body(request, context) });
   } catch (err) {
     const { name, message } = err instanceof Error ? err : new Error(String(err));
     post({ kind: 'failed', name, message });

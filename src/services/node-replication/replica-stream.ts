@@ -237,10 +237,12 @@ export class NodeStream {
 
 const decodeFrameTime = (journalFrame: Buffer): number => journalFrame.readDoubleLE(0);
 
-/** What a full sync reports while its snapshot is restored (INFO's `loading` fields). */
+/** What a full sync reports while its snapshot is restored (INFO's `loading` fields), and its cancellation. */
 export interface RestoreEvents {
   readonly started: (totalBytes: number) => void;
   readonly progress: (bytesRead: number) => void;
+  /** Aborted: the restore is abandoned (shutdown); nothing changes. */
+  readonly cancel: AbortSignal;
 }
 
 /**
@@ -278,6 +280,7 @@ export async function receiveFullSync(
       const restored = await thread.run(
         { storagePath: storage.path, spoolPath: spool.path, replid, lsn },
         ({ bytesRead }) => restoring.progress(bytesRead),
+        restoring.cancel,
       );
       keyspace.replacedElsewhere(restored.counters);
       journal.reloadAfterReset();

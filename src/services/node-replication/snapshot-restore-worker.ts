@@ -19,7 +19,7 @@ import type {
 const PROGRESS_EVERY_MS = 250;
 
 await serveOneWrite<SnapshotRestoreRequest, SnapshotRestoreProgress, SnapshotRestoreResult>(
-  async ({ storagePath, spoolPath, replid, lsn }, emit) => {
+  async ({ storagePath, spoolPath, replid, lsn }, { emit, checkCancelled }) => {
     // `fsync`: this instance acknowledges through lmdb-js alone, so it never writes commit
     // marks, which are the main thread's (see `Storage.write`).
     const storage = new Storage({ path: storagePath, durability: 'fsync', maxUnsyncedMs: 0 });
@@ -30,6 +30,7 @@ await serveOneWrite<SnapshotRestoreRequest, SnapshotRestoreProgress, SnapshotRes
       let lastProgress = 0;
       const rows = await storage.write(() => {
         const restored = restoreSnapshot({ storage, keyspace }, spoolPath, (bytesRead) => {
+          checkCancelled();
           const now = Date.now();
           if (now - lastProgress < PROGRESS_EVERY_MS) return;
           lastProgress = now;

@@ -20,6 +20,7 @@ import { newReplid, ZERO_REPLID } from '../node-replication/node-identity.js';
 import { NodeStream, receiveFullSync, type NodeReplicaDeps } from '../node-replication/replica-stream.js';
 import { CommandStream } from './command-stream.js';
 import { LinkClosed, PrimaryConnection } from './primary-connection.js';
+import { WriteCancelled } from '../write-thread.js';
 import { startRdbLoadThread, type RdbLoadThread } from './rdb-load-thread.js';
 import type {
   LinkState,
@@ -111,6 +112,8 @@ export class PrimaryLink {
   readonly #position: ReplicationPosition;
   readonly #counters: LinkCounters;
   readonly #abort = new AbortController();
+  /** Aborted at shutdown: a full sync's load (a worker's write) is abandoned rather than awaited. */
+  readonly #cancelLoad = new AbortController();
   #state: LinkState = 'connect';
   #conn: PrimaryConnection | null = null;
   #stream: AppliedStream | null = null;
@@ -143,7 +146,13 @@ export class PrimaryLink {
     this.done = after.then(() => this.#follow());
   }
 
-  stop(): void {
+  /**
+   * Ends the link. A full sync being loaded completes first (REPLICAOF elsewhere or NO ONE
+   * keep what it brings), unless `cancelLoad` (shutdown): then it is abandoned, the data
+   * stays as it was, and the next start syncs again.
+   */
+  stop(options: { cancelLoad?: boolean } = {}): void {
+    if (options.cancelLoad === true) this.#cancelLoad.abort();
     this.#abort.abort();
     this.#conn?.close('replication stopped');
   }
@@ -193,7 +202,12 @@ export class PrimaryLink {
       try {
         linked = await this.#session(signal);
       } catch (err) {
-        if (!signal.aborted) {
+        if (err instanceof WriteCancelled) {
+          log.info(
+            { primary: `${this.host}:${this.port}` },
+            'full sync abandoned at shutdown: the data is as it was',
+          );
+        } else if (!signal.aborted) {
           this.#lastError = err instanceof Error ? err.message : String(err);
           log.warn(
             { err: err instanceof LinkClosed ? err.message : err, primary: `${this.host}:${this.port}` },
@@ -328,6 +342,7 @@ export class PrimaryLink {
           progress: (bytesRead) => {
             if (this.#load !== null) this.#load.loadedBytes = bytesRead;
           },
+          cancel: this.#cancelLoad.signal,
         });
       } finally {
         this.#load = null;
@@ -433,6 +448,7 @@ export class PrimaryLink {
               if (event.kind === 'progress') load.loadedBytes = event.bytesRead;
               else warn(event.message, event.detail);
             },
+            this.#cancelLoad.signal,
           );
           keyspace.replacedElsewhere(loaded.counters);
           node.identity.reload();

@@ -262,8 +262,9 @@ export class RedisReplicaService implements ReplicaControl {
     return { records, seconds: since === 0 ? null : Math.max(0, Date.now() - since) / 1000 };
   }
 
+  /** At shutdown: a full sync being loaded is abandoned (the next start syncs again). */
   async stop(): Promise<void> {
-    this.#link?.stop();
+    this.#link?.stop({ cancelLoad: true });
     await this.#previous;
   }
 }
