@@ -5,7 +5,7 @@
  * request and the replica link. The worker opens the same LMDB environment
  * (lmdb-js shares it between threads), runs the write, reports, closes its
  * handle and ends; the main thread's readers see the old data until that
- * write commits, and the main thread's own writes wait (`Storage.holdWrites`).
+ * write commits, and the main thread's own writes wait (`Storage.whileWritingElsewhere`).
  *
  * Both sides are here: `WriteThread` (main) and `serveOneWrite` (worker).
  */

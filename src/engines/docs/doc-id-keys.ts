@@ -83,7 +83,8 @@ export const docIdKeyEncoder = {
  */
 export function upgradeDocIdKeys(raw: Database<Buffer, Buffer>, parts: 2 | 3): number {
   const moves: { from: Buffer; to: Buffer; value: Buffer }[] = [];
-  for (const { key, value } of raw.getRange({})) {
+  // Keys only: values are read for the few rows that move.
+  for (const key of raw.getKeys({})) {
     const decoded = bufferToKeyValue(key);
     // Rows only: a structured table also keeps its msgpack structures under a symbol key.
     if (!Array.isArray(decoded) || typeof decoded[0] !== 'number') continue;
@@ -102,7 +103,8 @@ export function upgradeDocIdKeys(raw: Database<Buffer, Buffer>, parts: 2 | 3): n
     }
     // The iterator may reuse its buffers: what is kept is copied.
     const to = keyValueToBuffer(mapStrings(exact, escapeKeyString));
-    moves.push({ from: Buffer.from(key), to, value: Buffer.from(value) });
+    const from = Buffer.from(key);
+    moves.push({ from, to, value: Buffer.from(raw.getBinary(from)!) });
   }
   for (const { from, to, value } of moves) {
     raw.removeSync(from);
