@@ -72,6 +72,24 @@ export const docIdKeyEncoder = {
   },
 };
 
+/** ordered-binary writes a positive integer inside an array key in 9 bytes, then a 0 separator. */
+const UID_BYTES = 9;
+
+/**
+ * The fast path of the upgrade (most rows): no byte below U+0006 after the uid but the
+ * separator before a revision, so the id holds no character the escape changes.
+ */
+function plainRow(key: Uint8Array, parts: 2 | 3): boolean {
+  if (key.length <= UID_BYTES || key[UID_BYTES] !== 0) return false;
+  let separators = 0;
+  for (let i = UID_BYTES + 1; i < key.length; i++) {
+    if (key[i] > ESCAPE) continue;
+    if (key[i] === 0 && ++separators < parts - 1) continue;
+    return false;
+  }
+  return true;
+}
+
 /**
  * Storage format 2 → 3, inside a write: rewrites the rows whose key holds an id
  * with U+0000–U+0005 under the escaped key. `raw` is the table opened with
@@ -85,6 +103,7 @@ export function upgradeDocIdKeys(raw: Database<Buffer, Buffer>, parts: 2 | 3): n
   const moves: { from: Buffer; to: Buffer; value: Buffer }[] = [];
   // Keys only: values are read for the few rows that move.
   for (const key of raw.getKeys({})) {
+    if (plainRow(key, parts)) continue;
     const decoded = bufferToKeyValue(key);
     // Rows only: a structured table also keeps its msgpack structures under a symbol key.
     if (!Array.isArray(decoded) || typeof decoded[0] !== 'number') continue;
