@@ -744,6 +744,11 @@ void describe('CouchDB HTTP API', () => {
       assert.equal(ddoc.status, 201, ddoc.text);
       assert.equal(ddoc.json.id, '_design/encoded');
       assert.equal((await expectOk<Doc>(`/${db}/_design/encoded`))._id, '_design/encoded');
+      // _design_docs lists design documents only; total_rows counts them.
+      const designs = await expectOk<AllDocsBody>(`/${db}/_design_docs`);
+      assert.ok(designs.rows.length > 0 && designs.rows.every((r) => r.id?.startsWith('_design/') === true));
+      assert.equal(designs.total_rows, designs.rows.length);
+      assert.ok(designs.rows.some((r) => r.id === '_design/encoded'));
     });
 
     void it('conflicts and deleted_conflicts; open_revs=all and a list; latest', async () => {
@@ -1492,6 +1497,27 @@ void describe('CouchDB HTTP API', () => {
       );
       const changes = await expectOk<ChangesBody>(`/${db}/_changes?since=${before.update_seq}`);
       assert.deepEqual(changes.results, []);
+      // Listed by _local_docs only, with null total_rows and offset (as CouchDB 2+).
+      const locals = await expectOk<{ total_rows: null; offset: null; rows: unknown[] }>(
+        `/${db}/_local_docs?include_docs=true&startkey=${encodeURIComponent('"_local/c"')}`,
+      );
+      assert.deepEqual(locals, {
+        total_rows: null,
+        offset: null,
+        rows: [
+          {
+            id: '_local/checkpoint',
+            key: '_local/checkpoint',
+            value: { rev: '0-3' },
+            doc: { _id: '_local/checkpoint', _rev: '0-3', seq: 3 },
+          },
+        ],
+      });
+      const byKeys = await expectOk<{ rows: unknown[] }>(`/${db}/_local_docs`, {
+        method: 'POST',
+        body: { keys: ['_local/none'] },
+      });
+      assert.deepEqual(byKeys.rows, [{ key: '_local/none', error: 'not_found' }]);
       const del = await expectOk<{ ok: boolean }>(`/${db}/_local/checkpoint?rev=0-3`, { method: 'DELETE' });
       assert.equal(del.ok, true);
       assertError(await api(`/${db}/_local/checkpoint`), 404, 'not_found');

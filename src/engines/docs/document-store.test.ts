@@ -1613,3 +1613,51 @@ void describe('document ids with control characters (LMDB keys)', () => {
     assert.match(env.store.getLocal(db, long('\u0001local')), /"n":1/);
   });
 });
+
+void describe('_design_docs and _local_docs', () => {
+  const query = (q: Partial<AllDocsQuery> = {}): AllDocsQuery => ({
+    inclusiveEnd: true,
+    descending: false,
+    limit: Number.MAX_SAFE_INTEGER,
+    skip: 0,
+    includeDocs: false,
+    render: {},
+    ...q,
+  });
+  let db: string;
+  before(async () => {
+    db = await newDb();
+    for (const id of ['a', '_design/x', '_design/y', '_design/z', 'zz']) await put(db, { _id: id });
+    const r = await put(db, { _id: '_design/gone' });
+    await put(db, { _id: '_design/gone', _rev: r, _deleted: true });
+    for (const id of ['c1', 'c2', 'c3']) await env.store.putLocal(db, id, undefined, `{"id":"${id}"}`, false);
+  });
+
+  void it('design documents only, with the range options; total_rows counts the live ones', () => {
+    const ids = (q: Partial<AllDocsQuery>) => env.store.allDocs(db, query(q), true).rows.map((r) => r.id);
+    assert.deepEqual(ids({}), ['_design/x', '_design/y', '_design/z']);
+    assert.equal(env.store.allDocs(db, query(), true).totalRows, 3);
+    assert.deepEqual(ids({ descending: true }), ['_design/z', '_design/y', '_design/x']);
+    assert.deepEqual(ids({ startkey: '_design/y' }), ['_design/y', '_design/z']);
+    assert.deepEqual(ids({ endkey: '_design/y', inclusiveEnd: false }), ['_design/x']);
+    assert.deepEqual(ids({ startkey: '_', endkey: 'zzz' }), ['_design/x', '_design/y', '_design/z']);
+    assert.deepEqual(ids({ startkey: 'a' }), [], 'every design id sorts before "a"');
+    assert.deepEqual(ids({ descending: true, startkey: '_design/y' }), ['_design/y', '_design/x']);
+    assert.deepEqual(ids({ skip: 1, limit: 1 }), ['_design/y']);
+  });
+
+  void it('local documents under their _local/ ids, with the range options and keys', () => {
+    const rows = (q: Partial<AllDocsQuery>) => env.store.localDocs(db, query(q));
+    const ids = (q: Partial<AllDocsQuery>) => rows(q).map((r) => r.id);
+    assert.deepEqual(ids({}), ['_local/c1', '_local/c2', '_local/c3']);
+    assert.deepEqual(ids({ descending: true, limit: 2 }), ['_local/c3', '_local/c2']);
+    assert.deepEqual(ids({ startkey: '_local/c2', endkey: '_local/c3', inclusiveEnd: false }), ['_local/c2']);
+    assert.deepEqual(ids({ startkey: 'a' }), [], 'every _local/ id sorts before "a"');
+    assert.deepEqual(ids({ endkey: 'a' }), ['_local/c1', '_local/c2', '_local/c3']);
+    assert.deepEqual(rows({ keys: ['_local/c2', 'c2'] }), [
+      { id: '_local/c2', key: '_local/c2', value: { rev: '0-1' } },
+      { id: 'c2', key: 'c2', value: { rev: '' }, error: 'not_found' },
+    ]);
+    assert.equal(rows({ includeDocs: true })[0].doc, '{"_id":"_local/c1","_rev":"0-1","id":"c1"}');
+  });
+});

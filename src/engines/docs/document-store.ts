@@ -167,6 +167,73 @@ function sameTree(a: RevTree, b: RevTree): boolean {
 /** `putSync` options of an append (MDB_APPEND), see `DocumentStore.#putRow`. */
 const APPEND = { append: true } as const;
 
+const LOCAL_PREFIX = '_local/';
+/** Design document ids: from `_design/` up to, not including, `_design0` ('0' follows '/'). */
+const DESIGN_IDS = { low: '_design/', high: '_design0' } as const;
+
+function renderLocal(id: string, local: LocalDoc): string {
+  const body = local.body.length > 2 ? `,${local.body.slice(1, -1)}` : '';
+  return `{"_id":${JSON.stringify(id)},"_rev":"0-${local.rev}"${body}}`;
+}
+
+/** A `_local_docs` query's keys (full `_local/…` ids) as bounds over local ids (prefix removed). */
+function localIdQuery(query: AllDocsQuery): AllDocsQuery {
+  // A bound outside the `_local/` ids falls before or after all of them.
+  const toLocalId = (key: string): string =>
+    key.startsWith(LOCAL_PREFIX) ? key.slice(LOCAL_PREFIX.length) : key < LOCAL_PREFIX ? '' : '\u{10FFFF}';
+  const { startkey, endkey, ...rest } = query;
+  return {
+    ...rest,
+    ...(startkey === undefined ? {} : { startkey: toLocalId(startkey) }),
+    ...(endkey === undefined ? {} : { endkey: toLocalId(endkey) }),
+  };
+}
+
+/**
+ * The rows of `table` (keyed `[uid, id]`) an `_all_docs`-style query selects, in its
+ * order, as `[id, value]`: startkey and endkey are inclusive (endkey unless
+ * `inclusiveEnd` is false), descending swaps their roles; `within` keeps ids in [low, high).
+ */
+function* idRange<V>(
+  table: Database<V, [number, string]>,
+  uid: number,
+  query: Pick<AllDocsQuery, 'startkey' | 'endkey' | 'inclusiveEnd' | 'descending'>,
+  within?: { readonly low: string; readonly high: string },
+): Generator<[string, V]> {
+  const { startkey, endkey, inclusiveEnd, descending } = query;
+  // LMDB's end bound is exclusive: an inclusive end uses the next possible key. A reverse
+  // scan starts at the high bound; its low bound is checked here.
+  const low: [number, string] | [number] = within === undefined ? [uid] : [uid, within.low];
+  const high: [number, string] | [number] = within === undefined ? [uid + 1] : [uid, within.high];
+  let start: [number, string] | [number];
+  let end: [number, string] | [number];
+  if (!descending) {
+    start = startkey !== undefined && (within === undefined || startkey > within.low) ? [uid, startkey] : low;
+    end =
+      endkey !== undefined && (within === undefined || endkey < within.high)
+        ? [uid, inclusiveEnd ? `${endkey}\u0000` : endkey]
+        : high;
+  } else {
+    start =
+      startkey !== undefined && (within === undefined || startkey < within.high)
+        ? [uid, `${startkey}\u0000`]
+        : high;
+    end = low;
+  }
+  for (const { key, value } of table.getRange({ start, end, reverse: descending })) {
+    const id = key[1];
+    if (within !== undefined && (id < within.low || id >= within.high)) {
+      if (descending && id < within.low) return;
+      continue;
+    }
+    if (descending) {
+      if (startkey !== undefined && id > startkey) continue;
+      if (endkey !== undefined && (id < endkey || (id === endkey && !inclusiveEnd))) return;
+    }
+    yield [id, value];
+  }
+}
+
 /**
  * The document engine: every database of the node, with CouchDB semantics,
  * stored in LMDB. Writes commit in one transaction together with their
@@ -953,7 +1020,13 @@ export class DocumentStore {
     return out;
   }
 
-  allDocs(dbName: string, query: AllDocsQuery): { totalRows: number; offset: number; rows: AllDocsRow[] } {
+  /** `_all_docs`, or with `designOnly` `_design_docs` (total_rows then counts design documents). */
+  allDocs(
+    dbName: string,
+    query: AllDocsQuery,
+    designOnly = false,
+  ): { totalRows: number; offset: number; rows: AllDocsRow[] } {
+    const within = designOnly ? DESIGN_IDS : undefined;
     const rec = this.record(dbName);
     const uid = rec.uid;
     const rows: AllDocsRow[] = [];
@@ -979,31 +1052,9 @@ export class DocumentStore {
       }
       return { totalRows: rec.docCount, offset: 0, rows };
     }
-    // Range bounds over [uid, id]; the end bound is exclusive in LMDB, so an inclusive end uses the next possible key.
-    const lowStart: [number, string] | [number] = [uid];
-    const highEnd: [number, string] | [number] = [uid + 1];
-    let start: [number, string] | [number];
-    let end: [number, string] | [number];
-    if (!query.descending) {
-      start = query.startkey !== undefined ? [uid, query.startkey] : lowStart;
-      end =
-        query.endkey !== undefined
-          ? [uid, query.inclusiveEnd ? `${query.endkey}\u0000` : query.endkey]
-          : highEnd;
-    } else {
-      // Reverse scans start at the high bound; the low bound is checked in the loop.
-      start = query.startkey !== undefined ? [uid, `${query.startkey}\u0000`] : highEnd;
-      end = lowStart;
-    }
     let skipped = 0;
-    for (const { key, value: stored } of this.#docs.getRange({ start, end, reverse: query.descending })) {
-      const id = key[1];
+    for (const [id, stored] of idRange(this.#docs, uid, query, within)) {
       const value = decodeInfo(stored);
-      if (query.descending) {
-        if (query.startkey !== undefined && id > query.startkey) continue;
-        if (query.endkey !== undefined && (id < query.endkey || (id === query.endkey && !query.inclusiveEnd)))
-          break;
-      }
       const rev = winner(value.t);
       if ((value.t[rev][1] & RevFlag.Deleted) !== 0) continue;
       if (skipped < query.skip) {
@@ -1013,7 +1064,54 @@ export class DocumentStore {
       if (rows.length >= query.limit) break;
       rows.push(row(id, value));
     }
-    return { totalRows: rec.docCount, offset: query.skip, rows };
+    return {
+      totalRows: within === undefined ? rec.docCount : this.#designDocCount(uid),
+      offset: query.skip,
+      rows,
+    };
+  }
+
+  /** Live design documents of a database (`_design_docs`' total_rows). */
+  #designDocCount(uid: number): number {
+    let count = 0;
+    for (const { value } of this.#docs.getRange({
+      start: [uid, DESIGN_IDS.low],
+      end: [uid, DESIGN_IDS.high],
+    })) {
+      const info = decodeInfo(value);
+      if ((info.t[winner(info.t)][1] & RevFlag.Deleted) === 0) count++;
+    }
+    return count;
+  }
+
+  /**
+   * `_local_docs`: the database's local documents in id order (ids and keys with their
+   * `_local/` prefix), with `_all_docs`' range options; CouchDB counts no total for them.
+   */
+  localDocs(dbName: string, query: AllDocsQuery): AllDocsRow[] {
+    const uid = this.#uid(dbName);
+    const row = (id: string, local: LocalDoc): AllDocsRow => {
+      const base = { id, key: id, value: { rev: `0-${local.rev}` } };
+      return query.includeDocs ? { ...base, doc: renderLocal(id, local) } : base;
+    };
+    if (query.keys !== undefined) {
+      return query.keys.map((key) => {
+        const local = key.startsWith(LOCAL_PREFIX)
+          ? this.#locals.get([uid, key.slice(LOCAL_PREFIX.length)])
+          : undefined;
+        return local === undefined
+          ? { id: key, key, value: { rev: '' }, error: 'not_found' }
+          : row(key, local);
+      });
+    }
+    const rows: AllDocsRow[] = [];
+    let skipped = 0;
+    for (const [localId, local] of idRange(this.#locals, uid, localIdQuery(query))) {
+      if (skipped++ < query.skip) continue;
+      if (rows.length >= query.limit) break;
+      rows.push(row(LOCAL_PREFIX + localId, local));
+    }
+    return rows;
   }
 
   /**
@@ -1110,8 +1208,7 @@ export class DocumentStore {
     const uid = this.#uid(dbName);
     const local = this.#locals.get([uid, id]);
     if (local === undefined) throw notFound('missing');
-    const body = local.body.length > 2 ? `,${local.body.slice(1, -1)}` : '';
-    return `{"_id":${JSON.stringify(`_local/${id}`)},"_rev":"0-${local.rev}"${body}}`;
+    return renderLocal(LOCAL_PREFIX + id, local);
   }
 
   /** Writes (or with `deleted`, removes) `_local/{id}`; `rev` must match the current one when it exists. */

@@ -66,7 +66,8 @@ export function registerDatabaseRoutes(app: FastifyInstance, deps: HttpDependenc
     return reply.code(201).send({ ok: true, id: result.id, rev: result.rev });
   });
 
-  const allDocs = async (req: DbRequest, reply: FastifyReply) => {
+  /** The query of `_all_docs` and its kin, with POST's `keys` member. */
+  const listQuery = (req: DbRequest): AllDocsQuery => {
     const query = req.query as Query;
     let keys = stringListParam(query, 'keys');
     if (req.method === 'POST') {
@@ -78,15 +79,32 @@ export function registerDatabaseRoutes(app: FastifyInstance, deps: HttpDependenc
         keys = body.keys;
       }
     }
-    const { totalRows, offset, rows } = deps.docs.allDocs(req.ctx, req.params.db, allDocsQuery(query, keys));
-    return sendJson(
+    return allDocsQuery(query, keys);
+  };
+  const sendRows = (
+    reply: FastifyReply,
+    totalRows: number | null,
+    offset: number | null,
+    rows: AllDocsRow[],
+  ) =>
+    sendJson(
       reply,
       200,
       `{"total_rows":${totalRows},"offset":${offset},"rows":[\n${rows.map(allDocsRowJson).join(',\n')}\n]}`,
     );
+  const allDocs = (designOnly: boolean) => async (req: DbRequest, reply: FastifyReply) => {
+    const { totalRows, offset, rows } = deps.docs.allDocs(req.ctx, req.params.db, listQuery(req), designOnly);
+    return sendRows(reply, totalRows, offset, rows);
   };
-  app.get('/:db/_all_docs', allDocs);
-  app.post('/:db/_all_docs', allDocs);
+  app.get('/:db/_all_docs', allDocs(false));
+  app.post('/:db/_all_docs', allDocs(false));
+  app.get('/:db/_design_docs', allDocs(true));
+  app.post('/:db/_design_docs', allDocs(true));
+  // CouchDB counts neither a total nor an offset for local documents.
+  const localDocs = async (req: DbRequest, reply: FastifyReply) =>
+    sendRows(reply, null, null, deps.docs.localDocs(req.ctx, req.params.db, listQuery(req)));
+  app.get('/:db/_local_docs', localDocs);
+  app.post('/:db/_local_docs', localDocs);
 
   app.post('/:db/_bulk_docs', async (req: DbRequest, reply) => {
     const { newEdits, results } = await deps.docs.bulkDocsBody(req.ctx, req.params.db, requestBytes(req));

@@ -556,10 +556,22 @@ export class DocumentService {
     return this.#store.revsDiff(db, body as Record<string, string[]>);
   }
 
-  allDocs(ctx: UserContext, db: string, query: AllDocsQuery): ReturnType<DocumentStore['allDocs']> {
+  /** `_all_docs`, or `_design_docs` with `designOnly`. */
+  allDocs(
+    ctx: UserContext,
+    db: string,
+    query: AllDocsQuery,
+    designOnly = false,
+  ): ReturnType<DocumentStore['allDocs']> {
     this.#store.record(db);
     this.requireReader(ctx, db);
-    return this.#store.allDocs(db, query);
+    return this.#store.allDocs(db, query, designOnly);
+  }
+
+  localDocs(ctx: UserContext, db: string, query: AllDocsQuery): ReturnType<DocumentStore['localDocs']> {
+    this.#store.record(db);
+    this.requireReader(ctx, db);
+    return this.#store.localDocs(db, query);
   }
 
   find(ctx: UserContext, db: string, body: unknown): ReturnType<typeof runFind> {
