@@ -57,8 +57,14 @@ export class WriteThread<Request, Event, Result> {
     if (this.#used) throw new Error('WriteThread: one run per thread');
     this.#used = true;
     return new Promise((resolve, reject) => {
+      const cancelFlag = new Int32Array(new SharedArrayBuffer(4));
+      const onCancel = (): void => {
+        Atomics.store(cancelFlag, 0, 1);
+      };
       // Settled at exit: the worker has closed its handle on the environment by then.
       this.#settle = () => {
+        // The signal may outlive this run (a replica link's, across its full syncs).
+        cancel?.removeEventListener('abort', onCancel);
         const outcome = this.#outcome;
         if (outcome?.kind === 'done') resolve(outcome.result);
         else if (outcome?.kind === 'failed') {
@@ -77,9 +83,8 @@ export class WriteThread<Request, Event, Result> {
         if (message.kind === 'event') onEvent(message.event);
         else this.#outcome = message;
       });
-      const cancelFlag = new Int32Array(new SharedArrayBuffer(4));
-      cancel?.addEventListener('abort', () => Atomics.store(cancelFlag, 0, 1), { once: true });
-      if (cancel?.aborted === true) Atomics.store(cancelFlag, 0, 1);
+      cancel?.addEventListener('abort', onCancel, { once: true });
+      if (cancel?.aborted === true) onCancel();
       this.#worker.postMessage({ request, cancelFlag } satisfies Envelope<Request>);
     });
   }
