@@ -103,11 +103,17 @@ export class WriteCancelled extends Error {
   }
 }
 
+/** A write's progress is passed on at most this often. */
+const PROGRESS_EVERY_MS = 250;
+
 /** What `body` gets besides its request. */
 export interface WriteThreadContext<Event> {
   readonly emit: (event: Event) => void;
-  /** Throws `WriteCancelled` once the main thread cancelled: call it inside the write, often. */
-  readonly checkCancelled: () => void;
+  /**
+   * Call it often inside the write: throws `WriteCancelled` once the main thread
+   * cancelled, and passes `progress()`'s event on at most every 250 ms.
+   */
+  readonly whileWriting: (progress: () => Event) => void;
 }
 
 /**
@@ -120,10 +126,15 @@ export async function serveOneWrite<Request, Event, Result>(
   const port = parentPort!;
   const post = (message: Message<Event, Result>): void => port.postMessage(message);
   const [{ request, cancelFlag }] = (await once(port, 'message')) as [Envelope<Request>];
+  let lastProgress = 0;
   const context: WriteThreadContext<Event> = {
     emit: (event) => post({ kind: 'event', event }),
-    checkCancelled: () => {
+    whileWriting: (progress) => {
       if (Atomics.load(cancelFlag, 0) !== 0) throw new WriteCancelled();
+      const now = Date.now();
+      if (now - lastProgress < PROGRESS_EVERY_MS) return;
+      lastProgress = now;
+      post({ kind: 'event', event: progress() });
     },
   };
   try {

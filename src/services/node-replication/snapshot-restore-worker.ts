@@ -16,10 +16,8 @@ import type {
   SnapshotRestoreResult,
 } from './snapshot-restore-thread.js';
 
-const PROGRESS_EVERY_MS = 250;
-
 await serveOneWrite<SnapshotRestoreRequest, SnapshotRestoreProgress, SnapshotRestoreResult>(
-  async ({ storagePath, spoolPath, replid, lsn }, { emit, checkCancelled }) => {
+  async ({ storagePath, spoolPath, replid, lsn }, { whileWriting }) => {
     // `fsync`: this instance acknowledges through lmdb-js alone, so it never writes commit
     // marks, which are the main thread's (see `Storage.write`).
     const storage = new Storage({ path: storagePath, durability: 'fsync', maxUnsyncedMs: 0 });
@@ -27,15 +25,10 @@ await serveOneWrite<SnapshotRestoreRequest, SnapshotRestoreProgress, SnapshotRes
       const journal = new Journal(storage, { maxBytes: 0, maxAgeMs: 0, backlogBytes: 0 });
       const keyspace = new Keyspace(storage, journal, { deleteExpired: false });
       const identity = new NodeIdentity(storage);
-      let lastProgress = 0;
       const rows = await storage.write(() => {
-        const restored = restoreSnapshot({ storage, keyspace }, spoolPath, (bytesRead) => {
-          checkCancelled();
-          const now = Date.now();
-          if (now - lastProgress < PROGRESS_EVERY_MS) return;
-          lastProgress = now;
-          emit({ bytesRead });
-        });
+        const restored = restoreSnapshot({ storage, keyspace }, spoolPath, (bytesRead) =>
+          whileWriting(() => ({ bytesRead })),
+        );
         journal.resetTo(lsn);
         // Read inside the write: the main thread may have changed the record since this one opened.
         identity.reload();

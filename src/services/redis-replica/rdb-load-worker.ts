@@ -12,42 +12,32 @@ import { NodeIdentity } from '../node-replication/node-identity.js';
 import { serveOneWrite } from '../write-thread.js';
 import type { RdbLoadEvent, RdbLoadRequest, RdbLoadResult } from './rdb-load-thread.js';
 
-const PROGRESS_EVERY_MS = 250;
 /** Warnings passed on (the link logs only the first few; an RDB may skip millions of keys). */
 const MAX_WARNINGS = 100;
 
-await serveOneWrite<RdbLoadRequest, RdbLoadEvent, RdbLoadResult>(
-  async (request, { emit, checkCancelled }) => {
-    // `fsync`: this instance acknowledges through lmdb-js alone, so it never writes commit
-    // marks, which are the main thread's (see `Storage.write`).
-    const storage = new Storage({ path: request.storagePath, durability: 'fsync', maxUnsyncedMs: 0 });
-    try {
-      // The load is not journaled (`newHistory` is always given): the journal is only opened.
-      const journal = new Journal(storage, { maxBytes: 0, maxAgeMs: 0, backlogBytes: 0 });
-      const keyspace = new Keyspace(storage, journal, { deleteExpired: false });
-      const identity = new NodeIdentity(storage);
-      let lastProgress = 0;
-      let warnings = 0;
-      const summary = await replaceKeyspaceWithRdb(keyspace, fileChunks(request.spoolPath), {
-        warn: (message, detail) => {
-          if (++warnings <= MAX_WARNINGS) emit({ kind: 'warning', message, detail });
-        },
-        newHistory: () => {
-          // Read inside the write: the main thread may have changed the record since this one opened.
-          identity.reload();
-          identity.putInWrite(request.newHistory);
-        },
-        whileLoading: (bytesRead) => {
-          checkCancelled();
-          const now = Date.now();
-          if (now - lastProgress < PROGRESS_EVERY_MS) return;
-          lastProgress = now;
-          emit({ kind: 'progress', bytesRead });
-        },
-      });
-      return { summary, counters: keyspace.cachedCounters() };
-    } finally {
-      await storage.close();
-    }
-  },
-);
+await serveOneWrite<RdbLoadRequest, RdbLoadEvent, RdbLoadResult>(async (request, { emit, whileWriting }) => {
+  // `fsync`: this instance acknowledges through lmdb-js alone, so it never writes commit
+  // marks, which are the main thread's (see `Storage.write`).
+  const storage = new Storage({ path: request.storagePath, durability: 'fsync', maxUnsyncedMs: 0 });
+  try {
+    // The load is not journaled (`newHistory` is always given): the journal is only opened.
+    const journal = new Journal(storage, { maxBytes: 0, maxAgeMs: 0, backlogBytes: 0 });
+    const keyspace = new Keyspace(storage, journal, { deleteExpired: false });
+    const identity = new NodeIdentity(storage);
+    let warnings = 0;
+    const summary = await replaceKeyspaceWithRdb(keyspace, fileChunks(request.spoolPath), {
+      warn: (message, detail) => {
+        if (++warnings <= MAX_WARNINGS) emit({ kind: 'warning', message, detail });
+      },
+      newHistory: () => {
+        // Read inside the write: the main thread may have changed the record since this one opened.
+        identity.reload();
+        identity.putInWrite(request.newHistory);
+      },
+      whileLoading: (bytesRead) => whileWriting(() => ({ kind: 'progress', bytesRead })),
+    });
+    return { summary, counters: keyspace.cachedCounters() };
+  } finally {
+    await storage.close();
+  }
+});
