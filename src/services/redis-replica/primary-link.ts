@@ -18,9 +18,9 @@ import { replaceKeyspaceWithRdb, type RdbLoadSummary } from '../../engines/kv/rd
 import { fileChunks } from '../../storage/file-chunks.js';
 import { newReplid, ZERO_REPLID } from '../node-replication/node-identity.js';
 import { NodeStream, receiveFullSync, type NodeReplicaDeps } from '../node-replication/replica-stream.js';
+import { WriteCancelled } from '../write-thread.js';
 import { CommandStream } from './command-stream.js';
 import { LinkClosed, PrimaryConnection } from './primary-connection.js';
-import { WriteCancelled } from '../write-thread.js';
 import { startRdbLoadThread, type RdbLoadThread } from './rdb-load-thread.js';
 import type {
   LinkState,
