@@ -46,6 +46,14 @@ function startReplica(of: DoppelProcess, restarted?: DoppelProcess): Promise<Dop
   });
 }
 
+/** A node of its own, ready to become a replica of `primary` (its admin and `masterauth`). */
+function startStandalone(primary: DoppelProcess): Promise<DoppelProcess> {
+  return DoppelProcess.start({
+    adminPassword: primary.adminPassword,
+    args: ['--masterauth', primary.adminPassword],
+  });
+}
+
 async function ok(node: DoppelProcess, path: string, init: Parameters<DoppelProcess['request']>[1] = {}) {
   const res = await node.request(path, init);
   assert.ok(res.status < 300, `${init.method ?? 'GET'} ${path}: ${res.status} ${res.text}`);
@@ -457,10 +465,7 @@ void describe(
 
     before(async () => {
       primary = await DoppelProcess.start();
-      node = await DoppelProcess.start({
-        adminPassword: primary.adminPassword,
-        args: ['--masterauth', primary.adminPassword],
-      });
+      node = await startStandalone(primary);
     });
 
     after(async () => {
@@ -569,10 +574,7 @@ void describe('a full sync of a large node restores off the event loop', { timeo
     } finally {
       p.close();
     }
-    node = await DoppelProcess.start({
-      adminPassword: primary.adminPassword,
-      args: ['--masterauth', primary.adminPassword],
-    });
+    node = await startStandalone(primary);
   });
 
   after(async () => {

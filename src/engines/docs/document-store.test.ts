@@ -124,16 +124,19 @@ async function changes(
   return e.store.changes(db, changesQuery(q));
 }
 
+/** An `_all_docs` query with CouchDB's defaults. */
+const allDocsQuery = (q: Partial<AllDocsQuery> = {}): AllDocsQuery => ({
+  inclusiveEnd: true,
+  descending: false,
+  limit: Number.MAX_SAFE_INTEGER,
+  skip: 0,
+  includeDocs: false,
+  render: {},
+  ...q,
+});
+
 function allDocs(db: string, q: Partial<AllDocsQuery> = {}): ReturnType<DocumentStore['allDocs']> {
-  return env.store.allDocs(db, {
-    inclusiveEnd: true,
-    descending: false,
-    limit: Number.MAX_SAFE_INTEGER,
-    skip: 0,
-    includeDocs: false,
-    render: {},
-    ...q,
-  });
+  return env.store.allDocs(db, allDocsQuery(q));
 }
 
 const allDocIds = (db: string, q: Partial<AllDocsQuery> = {}): string[] =>
@@ -1615,15 +1618,6 @@ void describe('document ids with control characters (LMDB keys)', () => {
 });
 
 void describe('_design_docs and _local_docs', () => {
-  const query = (q: Partial<AllDocsQuery> = {}): AllDocsQuery => ({
-    inclusiveEnd: true,
-    descending: false,
-    limit: Number.MAX_SAFE_INTEGER,
-    skip: 0,
-    includeDocs: false,
-    render: {},
-    ...q,
-  });
   let db: string;
   before(async () => {
     db = await newDb();
@@ -1634,9 +1628,10 @@ void describe('_design_docs and _local_docs', () => {
   });
 
   void it('design documents only, with the range options; total_rows counts the live ones', () => {
-    const ids = (q: Partial<AllDocsQuery>) => env.store.allDocs(db, query(q), true).rows.map((r) => r.id);
+    const ids = (q: Partial<AllDocsQuery>) =>
+      env.store.allDocs(db, allDocsQuery(q), true).rows.map((r) => r.id);
     assert.deepEqual(ids({}), ['_design/x', '_design/y', '_design/z']);
-    assert.equal(env.store.allDocs(db, query(), true).totalRows, 3);
+    assert.equal(env.store.allDocs(db, allDocsQuery(), true).totalRows, 3);
     assert.deepEqual(ids({ descending: true }), ['_design/z', '_design/y', '_design/x']);
     assert.deepEqual(ids({ startkey: '_design/y' }), ['_design/y', '_design/z']);
     assert.deepEqual(ids({ endkey: '_design/y', inclusiveEnd: false }), ['_design/x']);
@@ -1647,7 +1642,7 @@ void describe('_design_docs and _local_docs', () => {
   });
 
   void it('local documents under their _local/ ids, with the range options and keys', () => {
-    const rows = (q: Partial<AllDocsQuery>) => env.store.localDocs(db, query(q));
+    const rows = (q: Partial<AllDocsQuery>) => env.store.localDocs(db, allDocsQuery(q));
     const ids = (q: Partial<AllDocsQuery>) => rows(q).map((r) => r.id);
     assert.deepEqual(ids({}), ['_local/c1', '_local/c2', '_local/c3']);
     assert.deepEqual(ids({ descending: true, limit: 2 }), ['_local/c3', '_local/c2']);
