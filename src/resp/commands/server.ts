@@ -5,7 +5,7 @@ import { word } from '../args.js';
 import type { Client, ServerContext } from '../client.js';
 import { command, Flag, flagNames, type CommandSpec } from '../command-spec.js';
 import { respError } from '../errors.js';
-import type { RdbLoadProgress } from '../../services/redis-replica/replica-contracts.js';
+import type { SnapshotLoadProgress } from '../../services/redis-replica/replica-contracts.js';
 import { replicationInfo } from './replication.js';
 
 const REDIS_VERSION = '7.0.15';
@@ -58,8 +58,8 @@ const DEFAULT_SECTIONS = [
   'keyspace',
 ];
 
-/** INFO persistence's loading fields, as Redis reports a replica's RDB load. */
-function loadingLines(load: RdbLoadProgress | null): string[] {
+/** INFO persistence's loading fields, as Redis reports a replica's RDB load (ours: either kind of snapshot). */
+function loadingLines(load: SnapshotLoadProgress | null): string[] {
   if (load === null) return ['loading:0'];
   const elapsedS = (Date.now() - load.startedAt) / 1000;
   const fraction = load.totalBytes > 0 ? load.loadedBytes / load.totalBytes : 0;

@@ -24,7 +24,7 @@ import { LinkClosed, PrimaryConnection } from './primary-connection.js';
 import { startRdbLoadThread, type RdbLoadThread } from './rdb-load-thread.js';
 import type {
   LinkState,
-  RdbLoadProgress,
+  SnapshotLoadProgress,
   PrimaryCommandRunner,
   PrimaryLinkStatus,
   StreamCommandParser,
@@ -121,8 +121,8 @@ export class PrimaryLink {
   /** After a node stream failed to apply: the next sync is a full one. */
   #forceFullSync = false;
   #transfer: TransferProgress | null = null;
-  /** While a full sync's RDB loads. */
-  #load: RdbLoadProgress | null = null;
+  /** While a full sync's snapshot loads (RDB or node snapshot). */
+  #load: SnapshotLoadProgress | null = null;
   #downSince: number | null = null;
   /** Why the last connection failed or ended; cleared once a stream runs. */
   #lastError: string | null = null;
@@ -422,7 +422,7 @@ export class PrimaryLink {
       if (++warnings <= LOGGED_COMMAND_ERRORS) log.warn(detail, `redis full sync: ${message}`);
     };
     let summary: RdbLoadSummary;
-    const load: RdbLoadProgress = {
+    const load: SnapshotLoadProgress = {
       startedAt: Date.now(),
       totalBytes: statSync(spoolPath).size,
       loadedBytes: 0,

@@ -45,11 +45,11 @@ export interface PrimaryLinkStatus {
   readonly lastError: string | null;
   /** While the snapshot arrives: its size (-1 before known, 0 for diskless), bytes read, ms since the last. */
   readonly transfer: { readonly size: number; readonly read: number; readonly lastIoMs: number } | null;
-  /** While a received RDB loads. */
-  readonly load: RdbLoadProgress | null;
+  /** While a received snapshot loads (a Redis RDB or a Doppel node's snapshot). */
+  readonly load: SnapshotLoadProgress | null;
 }
 
-export interface RdbLoadProgress {
+export interface SnapshotLoadProgress {
   /** ms since the epoch. */
   readonly startedAt: number;
   readonly totalBytes: number;
