@@ -95,6 +95,32 @@ void describe('Doppel as a replica of redis-server 7.0', { timeout: 120_000 }, (
     assert.ok(!existsSync(join(doppel.dataDir, RDB_SPOOL)), 'the spooled RDB is removed once loaded');
   });
 
+  void it('a Doppel replica of the node copies the keyspace the node loaded from Redis', async () => {
+    // The load went into the node's second set of keyspace tables; the node's snapshot sends
+    // whichever set is live.
+    const chained = await DoppelProcess.start({
+      adminPassword: doppel.adminPassword,
+      args: ['--masterauth', doppel.adminPassword],
+    });
+    const c = await adminClient(chained);
+    try {
+      assert.equal(
+        await c.call('REPLICAOF', '127.0.0.1', Number(doppel.respAddress?.split(':').at(-1))),
+        'OK',
+      );
+      const keys = Number(await d.call('DBSIZE'));
+      await waitFor(
+        'the chained replica to copy every key',
+        async () => Number(await c.call('DBSIZE')) === keys,
+      );
+      const compared = await assertSameKeyspace(d, c);
+      assert.ok(compared > KEYS * 0.9, `compared ${compared} keys`);
+    } finally {
+      c.close();
+      await chained.stop();
+    }
+  });
+
   void it('a killed link resumes with a partial resync (+CONTINUE) and converges', async () => {
     const before = await redis.info('stats');
     const writer = new Writer(() => redis.client(), 2);
@@ -248,18 +274,29 @@ void describe(
       await redis?.stop();
     });
 
-    void it('loads off the event loop: answers meanwhile, keeps the primary’s link alive, swaps at once', async () => {
+    void it('loads off the event loop: answers meanwhile, takes document writes, keeps the primary’s link alive, swaps at once', async () => {
       assert.equal(await d.call('SET', 'local', 'before'), 'OK');
+      assert.equal((await doppel.request('/notes', { method: 'PUT' })).status, 201);
       assert.equal(await d.call('REPLICAOF', '127.0.0.1', redis.port), 'OK');
       // While the RDB loads, INFO reports its progress and reads see the keyspace as it was
       // (until the load commits: the swap may come a moment before INFO stops saying loading).
       let oldSeenWhileLoading = 0;
+      let documentsWrittenWhileLoading = 0;
+      let documentWrites = 0;
       await waitFor(
         'the link to come up with every key',
         async () => {
           const persistence = await d.call('INFO', 'persistence');
           if (field(persistence, 'loading') === '1') {
             assert.ok(Number(field(persistence, 'loading_total_bytes')) > 0);
+            // The load does not hold the node's other writers: a document write is
+            // acknowledged while the keyspace is still loading.
+            const put = await doppel.request(`/notes/n${documentWrites++}`, {
+              method: 'PUT',
+              body: { during: 'load' },
+            });
+            assert.equal(put.status, 201, put.text);
+            if (field(await d.call('INFO', 'persistence'), 'loading') === '1') documentsWrittenWhileLoading++;
             if ((await d.call('GET', 'local')) === 'before') oldSeenWhileLoading++;
             assert.ok(
               [1, KEY_COUNT].includes(Number(await d.call('DBSIZE'))),
@@ -274,6 +311,7 @@ void describe(
         90_000,
       );
       assert.ok(oldSeenWhileLoading > 0, 'never answered from the old keyspace while the RDB loaded');
+      assert.ok(documentsWrittenWhileLoading > 0, 'no document write was acknowledged during the load');
       assert.equal(await d.call('GET', 'local'), null);
       // Past another repl-timeout: a replica the primary dropped would have reconnected by now.
       await sleep(3000);

@@ -8,7 +8,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { open } from 'lmdb';
-import { NODE_LOCAL_TABLES, REPLICATED_TABLES } from '../src/services/node-replication/replicated-tables.js';
+import {
+  NODE_LOCAL_TABLES,
+  REPLICATED_TABLES,
+  SECOND_SET_TABLES,
+} from '../src/services/node-replication/replicated-tables.js';
 import { DoppelProcess } from './support/doppel-process.js';
 import { RespClient } from './support/resp-client.js';
 
@@ -60,7 +64,7 @@ void describe('replicated tables', () => {
     const replicated = REPLICATED_TABLES.map((t) => t.name);
     const both = replicated.filter((name) => NODE_LOCAL_TABLES.includes(name));
     assert.deepEqual(both, [], 'tables in both lists');
-    const placed = new Set([...replicated, ...NODE_LOCAL_TABLES]);
+    const placed = new Set([...replicated, ...NODE_LOCAL_TABLES, ...SECOND_SET_TABLES]);
     assert.deepEqual(
       opened.filter((name) => !placed.has(name)),
       [],

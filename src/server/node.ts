@@ -63,7 +63,8 @@ export async function startNode(config: Config): Promise<RunningNode> {
   });
   if (storage.foundFormat < STORAGE_FORMAT) {
     const moved = await storage.write(() => {
-      const rows = upgradeDocIdTables(storage);
+      // Format 4 only added tables: nothing to rewrite from 3.
+      const rows = storage.foundFormat < 3 ? upgradeDocIdTables(storage) : 0;
       storage.stampFormat();
       return rows;
     });

@@ -1,11 +1,12 @@
 /**
- * One long storage write run on a worker thread: loading a Redis RDB, or
- * restoring a Doppel node's snapshot. Either may take minutes; on the main
+ * A long load run on a worker thread: loading a Redis RDB (many short writes
+ * into staged tables), or restoring a Doppel node's snapshot (one storage
+ * write, during which the main thread's own writes wait, see
+ * `Storage.whileWritingElsewhere`). Either may take minutes; on the main
  * thread it would hold the event loop, and with it every client, every HTTP
  * request and the replica link. The worker opens the same LMDB environment
- * (lmdb-js shares it between threads), runs the write, reports, closes its
- * handle and ends; the main thread's readers see the old data until that
- * write commits, and the main thread's own writes wait (`Storage.whileWritingElsewhere`).
+ * (lmdb-js shares it between threads), loads, reports, closes its handle and
+ * ends; the main thread's readers see the old data until the load lands.
  *
  * Both sides are here: `WriteThread` (main) and `serveOneWrite` (worker).
  */

@@ -21,11 +21,12 @@ const FORMAT_KEY = Buffer.from('format');
 /**
  * The storage format this code writes. 1: before compact collections (no marker was
  * written then). 2: small collections kept inside their key's record. 3: document ids
- * escaped in keys (see `engines/docs/doc-id-keys.ts`). A binary older than a data
+ * escaped in keys (see `engines/docs/doc-id-keys.ts`). 4: the keyspace's rows may live
+ * in a second set of tables (see `engines/kv/table-sets.ts`). A binary older than a data
  * directory's format would misread it, so it refuses; an older directory is upgraded
  * at start, in the write that stamps the new format (`stampFormat`).
  */
-export const STORAGE_FORMAT = 3;
+export const STORAGE_FORMAT = 4;
 /** Reused for every mark written (lmdb-js copies the value during `putSync`). */
 const MARK_SCRATCH = Buffer.alloc(8);
 /** For this long after a write ran, its visibility is checked on every event-loop turn, then every 1 ms. */
@@ -213,6 +214,17 @@ export class Storage {
       await this.#boundUnsynced();
     }
     return result as T;
+  }
+
+  /**
+   * `write` for rows nobody has been promised yet (a load staged in tables
+   * that a later write makes live): resolves once committed, without waiting
+   * for the disk. The later write brings them to disk too, as commits reach
+   * it in order.
+   */
+  async writeStaged<T>(action: () => T): Promise<T> {
+    while (this.#heldBy !== null) await this.#heldBy.catch(() => undefined);
+    return await this.root.childTransaction(action);
   }
 
   /**

@@ -31,6 +31,7 @@ import {
   type CollectionState,
   type KeyRecord,
 } from './record.js';
+import { liveSet, openRowTable, putLiveSet, ROW_TABLES, type TableSet } from './table-sets.js';
 
 export const DATABASES = 16;
 
@@ -46,6 +47,8 @@ export interface KeyspaceOptions {
    * expired keys and waits for its primary's `del`.
    */
   readonly deleteExpired: boolean;
+  /** The row tables to use (see `table-sets.ts`); the live set when absent. */
+  readonly tables?: TableSet;
 }
 
 /**
@@ -93,15 +96,16 @@ interface PendingWrite {
  * …) and use the primitives here; front doors call those operations.
  */
 export class Keyspace {
-  readonly kv: Database<Buffer, Buffer>;
-  readonly items: Database<Buffer, Buffer>;
-  readonly #expires: Database<Buffer, Buffer>;
+  kv: Database<Buffer, Buffer>;
+  items: Database<Buffer, Buffer>;
+  #expires: Database<Buffer, Buffer>;
+  #tables: TableSet;
   readonly #meta: Database<number, string>;
   readonly #storage: Storage;
   readonly #journal: Journal;
   #nextUid: number;
   #inWrite = false;
-  /** Set during an unjournaled `replaceAll`. */
+  /** Set during `stage` writes, which are not journaled. */
   #unjournaled = false;
   #batch: PendingWrite[] | null = null;
   #group: KvMutation[] | null = null;
@@ -120,10 +124,8 @@ export class Keyspace {
     this.#storage = storage;
     this.#journal = journal;
     this.expiredKeys = options.deleteExpired ? 'delete' : 'hide';
-    const binary = { encoding: 'binary', keyEncoding: 'binary' } as const;
-    this.kv = storage.root.openDB<Buffer, Buffer>('kv', binary);
-    this.items = storage.root.openDB<Buffer, Buffer>('kv-items', binary);
-    this.#expires = storage.root.openDB<Buffer, Buffer>('kv-expires', binary);
+    this.#tables = options.tables ?? liveSet(storage);
+    [this.kv, this.items, this.#expires] = this.#openTables(this.#tables);
     this.#meta = storage.structured<number, string>('kv-meta');
     this.#nextUid = this.#meta.get('uid') ?? 1;
     this.#recount();
@@ -133,6 +135,11 @@ export class Keyspace {
   reloadCounters(): void {
     this.#nextUid = this.#meta.get('uid') ?? 1;
     this.#recount();
+  }
+
+  /** The row tables in use. */
+  get tables(): TableSet {
+    return this.#tables;
   }
 
   /** The counters this instance keeps in memory (for `replacedElsewhere`). */
@@ -711,34 +718,95 @@ export class Keyspace {
    * Replaces the whole keyspace in one storage write of its own: clears every
    * database, then runs `load`. Readers see the old keyspace until the commit;
    * a throw from `load` discards all of it, the clearing included (a full
-   * resync).
-   *
-   * Without `newHistory`, the clearing (`flushall`) and every write of `load`
-   * are journaled. With it, none is (a large load journaled key by key costs a
-   * quarter of its time): `newHistory` runs in the same write and must start a
-   * new replication history, so that this node's replicas sync in full.
+   * resync). The clearing (`flushall`) and every write of `load` are
+   * journaled. (A node's own load from a Redis primary is staged instead, see
+   * `stage`.)
    */
-  async replaceAll<T>(load: () => T, newHistory?: () => void): Promise<T> {
+  async replaceAll<T>(load: () => T): Promise<T> {
     // Later submissions wait for this write rather than joining an earlier open batch.
     this.#batch = null;
     try {
       return await this.#storage.write(() => {
         this.#inWrite = true;
-        this.#unjournaled = newHistory !== undefined;
         try {
           this.flushAll();
-          const result = load();
-          newHistory?.();
-          return result;
+          return load();
         } finally {
           this.#inWrite = false;
-          this.#unjournaled = false;
         }
       });
     } catch (err) {
       this.#recount();
       throw err;
     }
+  }
+
+  /**
+   * For a keyspace opened on the set that is not live (see `table-sets.ts`):
+   * runs `action` in a storage write that is not journaled and not waited on
+   * for its disk sync — nobody sees these rows before the write that makes
+   * the set live (`adoptStaged`), which commits after them.
+   */
+  async stage<T>(action: () => T): Promise<T> {
+    if (this.#tables === liveSet(this.#storage)) throw new Error('staging into the live keyspace tables');
+    return await this.#storage.writeStaged(() => {
+      this.#inWrite = true;
+      this.#unjournaled = true;
+      try {
+        return action();
+      } finally {
+        this.#inWrite = false;
+        this.#unjournaled = false;
+      }
+    });
+  }
+
+  /** Inside `stage`: empties this keyspace's tables (a staged load starts from nothing). */
+  clearTables(): void {
+    this.kv.clearSync();
+    this.items.clearSync();
+    this.#expires.clearSync();
+    this.#keyCounts.fill(0);
+    this.#expireCounts.fill(0);
+  }
+
+  /**
+   * Makes `tables`, filled by `stage` writes (on another thread, whose
+   * keyspace counted `counters`), the live set, in one write that also runs
+   * `inSameWrite`; then empties the set it replaced. Readers and writers see
+   * the old keyspace until that write, the new one from it on; WATCH sees
+   * every key changed.
+   */
+  async adoptStaged(tables: TableSet, counters: KeyspaceCounters, inSameWrite: () => void): Promise<void> {
+    const replaced = this.#tables;
+    if (tables === replaced) throw new Error('the staged tables are the live ones');
+    try {
+      await this.#storage.write(() => {
+        putLiveSet(this.#storage, tables);
+        inSameWrite();
+        // Switched inside the write: an action that runs after this one, in this very
+        // transaction or a later one, must already use the new tables.
+        this.#useTables(tables);
+        this.replacedElsewhere(counters);
+      });
+    } catch (err) {
+      this.#useTables(replaced);
+      this.#recount();
+      throw err;
+    }
+    await this.#storage.write(() => {
+      for (const table of this.#openTables(replaced)) table.clearSync();
+    });
+  }
+
+  #useTables(tables: TableSet): void {
+    this.#tables = tables;
+    [this.kv, this.items, this.#expires] = this.#openTables(tables);
+  }
+
+  /** `kv`, `kv-items`, `kv-expires` of `tables`. */
+  #openTables(tables: TableSet): Database<Buffer, Buffer>[] {
+    return ROW_TABLES.map((table) => openRowTable(this.#storage, table, tables));
   }
 
   // ---- active expiry -----------------------------------------------------------

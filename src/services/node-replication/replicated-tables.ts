@@ -9,7 +9,13 @@
  * of this node, outbound connections (remotes, streams, followers: a
  * replica would otherwise send everything a second time), the journal
  * (rebuilt from the snapshot's LSN) and storage bookkeeping.
+ *
+ * The keyspace's row tables (`kv`, `kv-items`, `kv-expires`) travel under
+ * these names from whichever of their two sets is live on the primary, into
+ * the one live on the replica (see `engines/kv/table-sets.ts`).
  */
+import { rowTableName, ROW_TABLES } from '../../engines/kv/table-sets.js';
+
 export type TableEncoding = 'binary' | 'structured';
 
 export interface ReplicatedTable {
@@ -45,4 +51,8 @@ export const NODE_LOCAL_TABLES: readonly string[] = [
   'streams',
   'followers',
   'autofollow-rules',
+  'kv-live',
 ];
+
+/** The second set's names of the keyspace's row tables: copied, under the first set's names. */
+export const SECOND_SET_TABLES: readonly string[] = ROW_TABLES.map((table) => rowTableName(table, 1));

@@ -9,6 +9,7 @@ import type { Database, Key, Transaction } from 'lmdb';
 import type { Journal } from '../../engines/journal/journal.js';
 import { DOC_ID_TABLES, docIdKeyEncoder } from '../../engines/docs/doc-id-keys.js';
 import type { Keyspace } from '../../engines/kv/keyspace.js';
+import { isRowTable, liveSet, openRowTable, type TableSet } from '../../engines/kv/table-sets.js';
 import type { Storage } from '../../storage/environment.js';
 import { fileChunks } from '../../storage/file-chunks.js';
 import { REPLICATED_TABLES, type ReplicatedTable } from './replicated-tables.js';
@@ -39,7 +40,9 @@ function appended(table: AnyTable, key: Key, value: unknown): boolean {
   return (table.putSync(key, value, APPEND) as unknown) === true;
 }
 
-function openTable(storage: Storage, table: ReplicatedTable): AnyTable {
+/** `rows`: which keyspace tables stand for `kv`, `kv-items`, `kv-expires` (see `table-sets.ts`). */
+function openTable(storage: Storage, table: ReplicatedTable, rows: TableSet): AnyTable {
+  if (isRowTable(table.name)) return openRowTable(storage, table.name, rows);
   // Binary tables travel byte for byte (keys included); the others decoded, with the
   // keys their engine uses (a document table's keys hold document ids).
   if (table.encoding === 'binary') {
@@ -80,11 +83,12 @@ export async function sendSnapshot(
   };
   try {
     const lsn = journal.headIn(transaction);
+    const rowTables = liveSet(storage, transaction);
     onStart(lsn);
     const writer = new RowsWriter();
     for (const table of REPLICATED_TABLES) {
       await send(frame(FrameKind.Table, Buffer.from(table.name, 'utf8')));
-      const handle = openTable(storage, table);
+      const handle = openTable(storage, table, rowTables);
       const binary = table.encoding === 'binary';
       for (const { key, value } of handle.getRange({ transaction })) {
         if (binary) writer.add(key as Buffer, value as Buffer);
@@ -167,7 +171,7 @@ export function restoreSnapshot(
   // The keyspace clears its own tables (and marks WATCHed keys dirty).
   keyspace.flushAll();
   for (const table of REPLICATED_TABLES) {
-    const handle = openTable(storage, table);
+    const handle = openTable(storage, table, keyspace.tables);
     const binary = table.encoding === 'binary';
     handles.set(table.name, { handle, binary });
     if (binary) handle.clearSync();

@@ -438,22 +438,26 @@ export class PrimaryLink {
       if (node === undefined || thread === null) {
         summary = await replaceKeyspaceWithRdb(keyspace, fileChunks(spoolPath), { warn });
       } else {
-        // The load is not journaled key by key: this node's own replicas sync in full instead
+        const loaded = await thread.run(
+          { storagePath: node.storage.path, spoolPath },
+          (event) => {
+            if (event.kind === 'progress') load.loadedBytes = event.bytesRead;
+            else warn(event.message, event.detail);
+          },
+          this.#cancelLoad.signal,
+        );
+        // The load was not journaled key by key: this node's own replicas sync in full instead
         // (as a Redis replica's replicas do after its full sync).
         const newHistory = { replid: newReplid(), replid2: ZERO_REPLID, secondOffset: -1 };
-        summary = await node.storage.whileWritingElsewhere(async () => {
-          const loaded = await thread.run(
-            { storagePath: node.storage.path, spoolPath, newHistory },
-            (event) => {
-              if (event.kind === 'progress') load.loadedBytes = event.bytesRead;
-              else warn(event.message, event.detail);
-            },
-            this.#cancelLoad.signal,
+        try {
+          await keyspace.adoptStaged(loaded.tables, loaded.counters, () =>
+            node.identity.putInWrite(newHistory),
           );
-          keyspace.replacedElsewhere(loaded.counters);
+        } catch (err) {
           node.identity.reload();
-          return loaded.summary;
-        });
+          throw err;
+        }
+        summary = loaded.summary;
       }
     } finally {
       clearInterval(keepalive);

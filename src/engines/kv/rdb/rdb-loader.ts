@@ -1,10 +1,11 @@
 /**
- * Loads an RDB file into the keyspace, replacing everything in it at once
- * (`Keyspace.replaceAll`: one storage write that first clears every
- * database). Each key is inserted without a lookup (an RDB holds each key
- * once; a repeated key fails the load) and journaled like a write
- * (`flushall`, then `set`/`push`/`sadd`/`hset`/`zadd` and `pexpireat` per
- * key) so that downstream consumers can follow.
+ * Loads an RDB file into the keyspace: either replacing everything in it at
+ * once (`replaceKeyspaceWithRdb`, `Keyspace.replaceAll`: one storage write
+ * that first clears every database, each key journaled like a write —
+ * `flushall`, then `set`/`push`/`sadd`/`hset`/`zadd` and `pexpireat` per key
+ * — so that downstream consumers can follow), or in steps (`RdbLoad`) into
+ * tables being staged (`Keyspace.stage`, not journaled). Each key is inserted
+ * without a lookup (an RDB holds each key once; a repeated key fails the load).
  *
  * Keys are loaded even when their TTL has already passed: on a replica only
  * the primary's DEL removes them (Redis does the same).
@@ -36,8 +37,6 @@ export type RdbWarning = (message: string, detail: { db: number; key: string }) 
 
 export interface RdbLoadOptions {
   readonly warn?: RdbWarning;
-  /** Set: the load is not journaled, and this runs in its write (see `Keyspace.replaceAll`). */
-  readonly newHistory?: () => void;
   /** Called every `PROGRESS_EVERY_ITEMS` records with the bytes read so far. */
   readonly whileLoading?: (bytesRead: number) => void;
 }
@@ -49,32 +48,66 @@ const PROGRESS_EVERY_ITEMS = 1024;
  * Rejects with RdbError (and changes nothing) when the file is malformed or
  * truncated.
  */
-export function replaceKeyspaceWithRdb(
+export async function replaceKeyspaceWithRdb(
   ks: Keyspace,
   chunks: Iterable<Buffer>,
   options: RdbLoadOptions = {},
 ): Promise<RdbLoadSummary> {
-  return ks.replaceAll(() => loadRdb(ks, chunks, options), options.newHistory);
+  const load = new RdbLoad(ks, chunks, options);
+  await ks.replaceAll(() => load.step(Infinity));
+  return load.summary();
 }
 
-/** Loads the RDB's keys into the keyspace; must run inside a keyspace write. */
-function loadRdb(ks: Keyspace, chunks: Iterable<Buffer>, options: RdbLoadOptions): RdbLoadSummary {
-  const reader = new RdbReader();
-  const loader = new KeyLoader(ks, options.warn ?? (() => undefined));
-  const whileLoading = options.whileLoading;
-  let items = 0;
-  const apply = (item: RdbItem): void => {
-    loader.apply(item);
-    if (whileLoading !== undefined && ++items % PROGRESS_EVERY_ITEMS === 0) whileLoading(reader.offset);
-  };
-  for (const chunk of chunks) {
-    reader.feed(chunk);
-    for (let item = reader.next(); item !== undefined; item = reader.next()) apply(item);
+/**
+ * An RDB loaded in steps, each inside a keyspace write (one write for
+ * `replaceKeyspaceWithRdb`; many short ones for a staged load, see
+ * `Keyspace.stage`).
+ */
+export class RdbLoad {
+  readonly #reader = new RdbReader();
+  readonly #chunks: Iterator<Buffer>;
+  readonly #loader: KeyLoader;
+  readonly #whileLoading: ((bytesRead: number) => void) | undefined;
+  #items = 0;
+  #ended = false;
+
+  constructor(ks: Keyspace, chunks: Iterable<Buffer>, options: RdbLoadOptions) {
+    this.#chunks = chunks[Symbol.iterator]();
+    this.#loader = new KeyLoader(ks, options.warn ?? (() => undefined));
+    this.#whileLoading = options.whileLoading;
   }
-  reader.end();
-  for (let item = reader.next(); item !== undefined; item = reader.next()) apply(item);
-  if (!reader.done) throw new RdbError('truncated RDB: no EOF record');
-  return loader.summary(reader.version, reader.offset);
+
+  /**
+   * Loads records until the file ends (true) or `untilMs` (a
+   * `performance.now()` time, checked every `PROGRESS_EVERY_ITEMS` records)
+   * has passed (false). Throws RdbError when the file is malformed or truncated.
+   */
+  step(untilMs: number): boolean {
+    const reader = this.#reader;
+    for (;;) {
+      for (let item = reader.next(); item !== undefined; item = reader.next()) {
+        this.#loader.apply(item);
+        if (++this.#items % PROGRESS_EVERY_ITEMS === 0) {
+          this.#whileLoading?.(reader.offset);
+          if (performance.now() >= untilMs) return false;
+        }
+      }
+      if (this.#ended) {
+        if (!reader.done) throw new RdbError('truncated RDB: no EOF record');
+        return true;
+      }
+      const next = this.#chunks.next();
+      if (next.done === true) {
+        reader.end();
+        this.#ended = true;
+      } else reader.feed(next.value);
+    }
+  }
+
+  /** What was loaded (once `step` returned true). */
+  summary(): RdbLoadSummary {
+    return this.#loader.summary(this.#reader.version, this.#reader.offset);
+  }
 }
 
 class KeyLoader {
