@@ -1,9 +1,10 @@
 /**
  * Doppel as a replica of a real redis-server 7.0, end to end with real
  * processes: a full sync of 100,000 keys of every type (with TTLs) while a
- * writer keeps writing, disk-based and diskless; a killed link that resumes
- * with a partial resync (+CONTINUE, no second full copy); and REPLICAOF NO
- * ONE. After each step every key's type, value and TTL must match Redis.
+ * writer keeps writing, disk-based and diskless; a killed link, and a replica
+ * killed with -9 and restarted, that resume with a partial resync (+CONTINUE,
+ * no second full copy); a Doppel replica chained from the node; and REPLICAOF
+ * NO ONE. After each step every key's type, value and TTL must match Redis.
  *
  * Needs Debian's redis-server (`apt-get install redis-server redis-tools`);
  * without it the test fails saying so.
@@ -49,6 +50,8 @@ async function assertSameData(redis: RespClient, doppel: RespClient): Promise<nu
 void describe('Doppel as a replica of redis-server 7.0', { timeout: 120_000 }, () => {
   let redis: RedisPeer;
   let doppel: DoppelProcess;
+  /** Data directories of nodes restarted here (the restarted process does not own its directory). */
+  const restartedDirs: string[] = [];
   let r: RespClient;
   let d: RespClient;
 
@@ -65,6 +68,7 @@ void describe('Doppel as a replica of redis-server 7.0', { timeout: 120_000 }, (
     d?.close();
     await doppel?.stop();
     await redis?.stop();
+    for (const dir of restartedDirs) await removeTempDir(dir);
   });
 
   void it('full sync (disk-based RDB) while a writer writes, then the stream: every key matches', async () => {
@@ -127,6 +131,37 @@ void describe('Doppel as a replica of redis-server 7.0', { timeout: 120_000 }, (
     await sleep(300);
     assert.equal(await r.call('CLIENT', 'KILL', 'TYPE', 'replica'), 1);
     await sleep(500);
+    await waitFor(
+      'the link to come back',
+      async () => field(await d.call('INFO', 'replication'), 'master_link_status') === 'up',
+    );
+    await sleep(500);
+    await writer.stop();
+    const after = await redis.info('stats');
+    assert.equal(
+      Number(after['sync_partial_ok']),
+      Number(before['sync_partial_ok']) + 1,
+      'one partial resync',
+    );
+    assert.equal(after['sync_full'], before['sync_full'], 'no second full copy');
+    await assertSameData(r, d);
+  });
+
+  void it('kill -9 of the replica while the primary writes: restarted, it continues (+CONTINUE), no second full copy', async () => {
+    const before = await redis.info('stats');
+    const writer = new Writer(() => redis.client(), 4);
+    await sleep(500);
+    d.close();
+    await doppel.kill('SIGKILL');
+    await sleep(300);
+    // The same data directory and admin: the node follows the same primary again.
+    const restarted = await DoppelProcess.start({
+      dataDir: doppel.dataDir,
+      adminPassword: doppel.adminPassword,
+    });
+    restartedDirs.push(doppel.dataDir);
+    doppel = restarted;
+    d = await adminClient(doppel);
     await waitFor(
       'the link to come back',
       async () => field(await d.call('INFO', 'replication'), 'master_link_status') === 'up',

@@ -28,6 +28,8 @@ export interface CommandStreamOptions {
   readonly onCommandError: (command: string, error: string) => void;
   /** After `feed` returned false: enough is applied, reading may resume. */
   readonly onCaughtUp: () => void;
+  /** Runs inside each write, with the offset it applies up to (to save it in the same write). */
+  readonly inWrite?: (offset: number) => void;
 }
 
 type Step = { readonly argv: Buffer[] } | { readonly group: Buffer[][] };
@@ -132,8 +134,9 @@ export class CommandStream {
       return;
     }
     this.#inflight++;
+    const offset = this.#queuedOffset;
     this.#options.keyspace.submit(
-      () => this.#apply(steps),
+      () => this.#apply(steps, offset),
       (err) => {
         this.#inflight--;
         this.#backlog.done(bytes);
@@ -145,7 +148,7 @@ export class CommandStream {
     );
   }
 
-  #apply(steps: Step[]): void {
+  #apply(steps: Step[], offset: number): void {
     const ks = this.#options.keyspace;
     // The primary may still see a key our clock already expired: its commands see it too.
     const previous = ks.expiredKeys;
@@ -158,6 +161,7 @@ export class CommandStream {
     } finally {
       ks.expiredKeys = previous;
     }
+    this.#options.inWrite?.(offset);
   }
 
   #run(argv: Buffer[]): void {

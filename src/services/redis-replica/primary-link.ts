@@ -29,6 +29,7 @@ import type {
   PrimaryLinkStatus,
   StreamCommandParser,
 } from './replica-contracts.js';
+import type { RedisPositionStore } from './redis-position-store.js';
 import { receiveSnapshot, type TransferProgress } from './snapshot-transfer.js';
 
 /** Where this node stands in its primary's replication history (kept across links). */
@@ -66,6 +67,8 @@ export interface LinkSettings {
   readonly rdbSpoolPath: string;
   /** Present: a Doppel primary is followed as a whole node (see `services/node-replication`). */
   readonly node?: NodeReplicaDeps;
+  /** Present: where a Redis primary's history stands here is saved with the data (restarts continue). */
+  readonly positions?: RedisPositionStore;
   /** Called once the handshake tells what the primary is. */
   readonly onPrimaryKind?: (kind: PrimaryKind, primary: string) => void;
 }
@@ -450,9 +453,10 @@ export class PrimaryLink {
         // (as a Redis replica's replicas do after its full sync).
         const newHistory = { replid: newReplid(), replid2: ZERO_REPLID, secondOffset: -1 };
         try {
-          await keyspace.adoptStaged(loaded.tables, loaded.counters, () =>
-            node.identity.putInWrite(newHistory),
-          );
+          await keyspace.adoptStaged(loaded.tables, loaded.counters, () => {
+            node.identity.putInWrite(newHistory);
+            this.#settings.positions?.putInWrite({ replid, offset });
+          });
         } catch (err) {
           node.identity.reload();
           throw err;
@@ -514,7 +518,7 @@ export class PrimaryLink {
   }
 
   #newStream(conn: PrimaryConnection, offset: number): CommandStream {
-    const { keyspace, log } = this.#settings;
+    const { keyspace, log, positions } = this.#settings;
     const runner = this.#settings.runner();
     return new CommandStream({
       keyspace,
@@ -534,6 +538,9 @@ export class PrimaryLink {
         }
       },
       onCaughtUp: () => conn.resume(),
+      ...(positions === undefined
+        ? {}
+        : { inWrite: (at: number) => positions.putInWrite({ replid: this.#position.replid, offset: at }) }),
     });
   }
 

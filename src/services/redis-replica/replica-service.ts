@@ -14,6 +14,7 @@ import { rmSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Keyspace } from '../../engines/kv/keyspace.js';
 import { newReplid, ZERO_REPLID } from '../node-replication/node-identity.js';
+import { RedisPositionStore } from './redis-position-store.js';
 import type { NodeReplicaDeps } from '../node-replication/replica-stream.js';
 import {
   PrimaryLink,
@@ -109,6 +110,7 @@ export class RedisReplicaService implements ReplicaControl {
         ? {}
         : {
             node: options.node,
+            positions: new RedisPositionStore(options.node.storage),
             onPrimaryKind: (kind: PrimaryKind, primary: string) => this.#onPrimaryKind(kind, primary),
           }),
     };
@@ -130,6 +132,8 @@ export class RedisReplicaService implements ReplicaControl {
     const target = parseReplicaOf(configured === '' ? (node?.identity.current.primary ?? '') : configured);
     if (target === null) return;
     this.#starting = target;
+    const saved = this.#settings.positions?.read();
+    if (saved !== undefined) Object.assign(this.#position, { ...saved, synced: true });
     this.#options.keyspace.expiredKeys = 'hide';
     if (node !== undefined && node.identity.current.replicaLsn !== null) {
       node.setReadOnly(readOnlyReason(`${target.host}:${target.port}`));
@@ -211,6 +215,7 @@ export class RedisReplicaService implements ReplicaControl {
         return;
       }
       await node.identity.update({ primary: null });
+      await this.#settings.positions?.clear();
     }
     // Read once the link's loop ended: an RDB loading meanwhile (on its thread) still lands.
     const offset = link?.appliedOffset ?? this.#position.offset;
