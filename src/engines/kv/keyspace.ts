@@ -780,6 +780,8 @@ export class Keyspace {
   async adoptStaged(tables: TableSet, counters: KeyspaceCounters, inSameWrite: () => void): Promise<void> {
     const replaced = this.#tables;
     if (tables === replaced) throw new Error('the staged tables are the live ones');
+    // Later submissions run after the swap rather than joining an earlier open batch.
+    this.#batch = null;
     try {
       await this.#storage.write(() => {
         putLiveSet(this.#storage, tables);
