@@ -15,7 +15,7 @@ import { COMPACT_MAX_ELEMENTS, CompactItems, type ItemRange } from './compact-it
 import { hgetall, hset } from './hashes.js';
 import { Keyspace } from './keyspace.js';
 import { lrange, lset, push } from './lists.js';
-import { zadd, zrangeByRank, zrangeByScore } from './zsets.js';
+import { insertZSet, zadd, zrangeByRank, zrangeByScore } from './zsets.js';
 
 void describe('compact collections', () => {
   const dir = mkdtempSync(join(tmpdir(), 'doppel-compact-'));
@@ -81,6 +81,32 @@ void describe('compact collections', () => {
         assert.deepEqual(compact.getBinary(rowFor(i)), reference.getBinary(rowFor(i)));
       }
     }
+  });
+
+  void it('built from rows at once, it holds what the same puts would (a row given twice keeps its last value)', () => {
+    const rows = [
+      memberRow(0, b('b')),
+      listRow(0, 3),
+      memberRow(0, b('a')),
+      memberRow(0, b('b')),
+      scoreRow(0, -1, b('z')),
+    ];
+    const values = [b('first'), b('x'), b('y'), b('last'), b('')];
+    const put = new CompactItems();
+    rows.forEach((row, i) => put.putSync(row, values[i]));
+    const built = CompactItems.fromRows(rows, values);
+    assert.equal(built.size, 4);
+    assert.deepEqual(built.encode(), put.encode());
+    assert.equal(built.getBinary(memberRow(0, b('b')))?.toString(), 'last');
+    assert.equal(built.doesExist(memberRow(0, b('c'))), false);
+  });
+
+  void it('loads a sorted set given a member twice as ZADD would: the last score wins', async () => {
+    await ks.write(() => assert.ok(insertZSet(ks, 0, b('z-twice'), [1, 2, 3], [b('m'), b('n'), b('m')], 0)));
+    assert.deepEqual(
+      zrangeByRank(ks, 0, b('z-twice'), 0, -1, false).map((m) => `${m.member.toString()}=${m.score}`),
+      ['n=2', 'm=3'],
+    );
   });
 
   void it('keeps a small hash in its record and moves a grown one to rows, every field intact', async () => {

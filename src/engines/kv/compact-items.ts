@@ -33,25 +33,57 @@ export const COMPACT_MAX_BYTES = 1024;
 
 const LENGTH_BYTES = 2;
 
+interface Entry {
+  readonly row: Buffer;
+  value: Buffer;
+}
+
+/** What a row takes in the encoding. */
+const entryBytes = (row: Buffer, value: Buffer): number =>
+  2 * LENGTH_BYTES + row.length - UID_BYTES + value.length;
+
 /**
  * A compact collection's rows in memory, answering as LMDB would (rows
  * ordered by their bytes). Encoded as
  * `[row length u16][row without its uid][value length u16][value]…`.
  *
- * Rows are kept by identity and sorted only when a range or the encoding
- * needs the order: a new key's first write may bring any number of
- * elements (one HSET, one RDB key) before it moves them to rows of its own.
- * The buffers given to `putSync` are kept, not copied: callers hand over
- * fresh rows and values that stay unchanged while the operation runs.
+ * Held sorted (as decoded, or as `fromRows` built them: lookups search that
+ * order) and, once written to, by identity too; sorted again only when a
+ * range or the encoding needs the order: a new key's first write may bring
+ * any number of elements (one HSET) before it moves them to rows of its own.
+ * The buffers given are kept, not copied: callers hand over fresh rows and
+ * values that stay unchanged while the operation runs.
  */
 export class CompactItems implements ItemStore {
-  readonly #byRow = new Map<string, { readonly row: Buffer; value: Buffer }>();
-  #sorted: { readonly row: Buffer; value: Buffer }[] | null = [];
+  /** Null until the first `putSync` / `removeSync` (then `#sorted` may be stale). */
+  #byRow: Map<string, Entry> | null = null;
+  #sorted: Entry[] | null = [];
   #bytes = 0;
+
+  /**
+   * A new collection's rows given at once (an RDB's key): sorted once, with
+   * none of `putSync`'s lookups. A row given twice keeps its last value, as
+   * successive `putSync`s would.
+   */
+  static fromRows(rows: readonly Buffer[], values: readonly Buffer[]): CompactItems {
+    const order = rows.map((_, i) => i).sort((a, b) => Buffer.compare(rows[a], rows[b]) || a - b);
+    const sorted: Entry[] = [];
+    let bytes = 0;
+    for (let n = 0; n < order.length; n++) {
+      const i = order[n];
+      if (n + 1 < order.length && rows[order[n + 1]].equals(rows[i])) continue;
+      sorted.push({ row: rows[i], value: values[i] });
+      bytes += entryBytes(rows[i], values[i]);
+    }
+    const items = new CompactItems();
+    items.#sorted = sorted;
+    items.#bytes = bytes;
+    return items;
+  }
 
   static decode(encoded: Buffer): CompactItems {
     const items = new CompactItems();
-    const sorted: { readonly row: Buffer; value: Buffer }[] = [];
+    const sorted: Entry[] = [];
     let at = 0;
     while (at < encoded.length) {
       const rowLength = encoded.readUInt16BE(at);
@@ -61,9 +93,7 @@ export class CompactItems implements ItemStore {
       at += rowLength;
       const valueLength = encoded.readUInt16BE(at);
       at += LENGTH_BYTES;
-      const entry = { row, value: encoded.subarray(at, at + valueLength) };
-      items.#byRow.set(row.toString('latin1'), entry);
-      sorted.push(entry);
+      sorted.push({ row, value: encoded.subarray(at, at + valueLength) });
       at += valueLength;
     }
     items.#sorted = sorted;
@@ -73,7 +103,22 @@ export class CompactItems implements ItemStore {
 
   /** How many rows it holds. */
   get size(): number {
-    return this.#byRow.size;
+    return this.#byRow?.size ?? this.#sorted!.length;
+  }
+
+  /** By identity, built on first need (then kept up to date, and `#sorted` dropped on change). */
+  #map(): Map<string, Entry> {
+    if (this.#byRow !== null) return this.#byRow;
+    const map = new Map<string, Entry>();
+    for (const entry of this.#sorted!) map.set(entry.row.toString('latin1'), entry);
+    return (this.#byRow = map);
+  }
+
+  #find(row: Buffer): Entry | undefined {
+    if (this.#byRow !== null) return this.#byRow.get(row.toString('latin1'));
+    const sorted = this.#sorted!;
+    const at = CompactItems.#lowerBound(sorted, row);
+    return at < sorted.length && sorted[at].row.equals(row) ? sorted[at] : undefined;
   }
 
   encode(): Buffer {
@@ -93,13 +138,13 @@ export class CompactItems implements ItemStore {
     return elements <= COMPACT_MAX_ELEMENTS && this.#bytes <= COMPACT_MAX_BYTES;
   }
 
-  #inOrder(): { readonly row: Buffer; value: Buffer }[] {
-    this.#sorted ??= [...this.#byRow.values()].sort((a, b) => Buffer.compare(a.row, b.row));
+  #inOrder(): Entry[] {
+    this.#sorted ??= [...this.#byRow!.values()].sort((a, b) => Buffer.compare(a.row, b.row));
     return this.#sorted;
   }
 
   getBinary(row: Buffer): Buffer | undefined {
-    return this.#byRow.get(row.toString('latin1'))?.value;
+    return this.#find(row)?.value;
   }
 
   getBinaryFast(row: Buffer): Buffer | undefined {
@@ -107,35 +152,37 @@ export class CompactItems implements ItemStore {
   }
 
   doesExist(row: Buffer): boolean {
-    return this.#byRow.has(row.toString('latin1'));
+    return this.#find(row) !== undefined;
   }
 
   putSync(row: Buffer, value: Buffer): true {
+    const map = this.#map();
     const id = row.toString('latin1');
-    const entry = this.#byRow.get(id);
+    const entry = map.get(id);
     if (entry !== undefined) {
       this.#bytes += value.length - entry.value.length;
       entry.value = value;
       return true;
     }
-    this.#byRow.set(id, { row, value });
+    map.set(id, { row, value });
     this.#sorted = null;
-    this.#bytes += 2 * LENGTH_BYTES + row.length - UID_BYTES + value.length;
+    this.#bytes += entryBytes(row, value);
     return true;
   }
 
   removeSync(row: Buffer): boolean {
+    const map = this.#map();
     const id = row.toString('latin1');
-    const entry = this.#byRow.get(id);
+    const entry = map.get(id);
     if (entry === undefined) return false;
-    this.#byRow.delete(id);
+    map.delete(id);
     this.#sorted = null;
-    this.#bytes -= 2 * LENGTH_BYTES + row.length - UID_BYTES + entry.value.length;
+    this.#bytes -= entryBytes(row, entry.value);
     return true;
   }
 
   /** Index of the first row at or after `row` in `rows`. */
-  static #lowerBound(rows: readonly { readonly row: Buffer }[], row: Buffer): number {
+  static #lowerBound(rows: readonly Entry[], row: Buffer): number {
     let low = 0;
     let high = rows.length;
     while (low < high) {
@@ -147,7 +194,7 @@ export class CompactItems implements ItemStore {
   }
 
   /** The rows in `range`, in its order. */
-  *#entries(range: ItemRange): Generator<{ readonly row: Buffer; value: Buffer }> {
+  *#entries(range: ItemRange): Generator<Entry> {
     const rows = this.#inOrder();
     const limit = range.limit ?? Infinity;
     let taken = 0;

@@ -49,8 +49,13 @@ export function insertHash(
   expireAt: number,
 ): boolean {
   checkMembers(pairs, 2);
-  const items = new CompactItems();
-  for (let i = 0; i < pairs.length; i += 2) items.putSync(memberRow(COMPACT_UID, pairs[i]), pairs[i + 1]);
+  const rows: Buffer[] = [];
+  const values: Buffer[] = [];
+  for (let i = 0; i < pairs.length; i += 2) {
+    rows.push(memberRow(COMPACT_UID, pairs[i]));
+    values.push(pairs[i + 1]);
+  }
+  const items = CompactItems.fromRows(rows, values);
   const state = { uid: COMPACT_UID, count: items.size };
   return insertCollection(ks, db, key, KeyType.Hash, state, items, expireAt, { op: 'hset', key, pairs });
 }

@@ -43,8 +43,10 @@ export function insertList(
   expireAt: number,
 ): boolean {
   for (const value of values) if (value.length > MAX_STRING_BYTES) throw tooBig();
-  const items = new CompactItems();
-  for (let i = 0; i < values.length; i++) items.putSync(listRow(COMPACT_UID, i), values[i]);
+  const items = CompactItems.fromRows(
+    values.map((_, i) => listRow(COMPACT_UID, i)),
+    values,
+  );
   const state = { uid: COMPACT_UID, count: values.length, head: 0, tail: values.length };
   return insertCollection(ks, db, key, KeyType.List, state, items, expireAt, {
     op: 'push',

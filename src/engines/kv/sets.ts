@@ -35,8 +35,10 @@ export function insertSet(
   expireAt: number,
 ): boolean {
   checkMembers(members);
-  const items = new CompactItems();
-  for (const member of members) items.putSync(memberRow(COMPACT_UID, member), EMPTY);
+  const items = CompactItems.fromRows(
+    members.map((member) => memberRow(COMPACT_UID, member)),
+    members.map(() => EMPTY),
+  );
   const state = { uid: COMPACT_UID, count: items.size };
   return insertCollection(ks, db, key, KeyType.Set, state, items, expireAt, { op: 'sadd', key, members });
 }

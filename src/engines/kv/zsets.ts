@@ -120,9 +120,24 @@ export function insertZSet(
   expireAt: number,
 ): boolean {
   checkMembers(members);
-  const items = new CompactItems();
+  const rows: Buffer[] = [];
+  const values: Buffer[] = [];
   for (let i = 0; i < members.length; i++) {
-    writeScore(items, COMPACT_UID, members[i], scores[i], scoreOf(items, COMPACT_UID, members[i]));
+    const score = Buffer.allocUnsafe(8);
+    score.writeDoubleBE(scores[i], 0);
+    rows.push(
+      memberRow(COMPACT_UID, members[i], ZSET_MEMBER_TAG),
+      scoreRow(COMPACT_UID, scores[i], members[i]),
+    );
+    values.push(score, EMPTY);
+  }
+  let items = CompactItems.fromRows(rows, values);
+  if (items.size !== rows.length) {
+    // A member given twice (never in an RDB Redis wrote): the last score wins, as in ZADD.
+    items = new CompactItems();
+    for (let i = 0; i < members.length; i++) {
+      writeScore(items, COMPACT_UID, members[i], scores[i], scoreOf(items, COMPACT_UID, members[i]));
+    }
   }
   const state = { uid: COMPACT_UID, count: items.size / 2 };
   return insertCollection(ks, db, key, KeyType.ZSet, state, items, expireAt, {
