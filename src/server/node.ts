@@ -89,6 +89,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
   });
   const auth = new AuthService(storage, journal, store, { sessionTimeoutS: config.session_timeout_s });
   const keyspace = new Keyspace(storage, journal, { deleteExpired: true });
+  if (await keyspace.clearUnfinishedLoad()) log.info('keyspace: cleared the rows of a load cut short');
 
   const meta = storage.structured<string, string>('node');
   let nodeId = meta.get('id');

@@ -31,7 +31,7 @@ import {
   type CollectionState,
   type KeyRecord,
 } from './record.js';
-import { liveSet, openRowTable, putLiveSet, ROW_TABLES, type TableSet } from './table-sets.js';
+import { liveSet, openRowTable, otherSet, putLiveSet, ROW_TABLES, type TableSet } from './table-sets.js';
 
 export const DATABASES = 16;
 
@@ -799,6 +799,20 @@ export class Keyspace {
     await this.#storage.write(() => {
       for (const table of this.#openTables(replaced)) table.clearSync();
     });
+  }
+
+  /**
+   * At start: empties the set that is not live, which holds rows only when a
+   * load into it was cut short (a crash, a shutdown) — they would otherwise
+   * take disk space until the next full sync. Resolves true when it did.
+   */
+  async clearUnfinishedLoad(): Promise<boolean> {
+    const staged = this.#openTables(otherSet(this.#tables));
+    if (!staged.some((table) => table.getKeysCount({ limit: 1 }) > 0)) return false;
+    await this.#storage.write(() => {
+      for (const table of staged) table.clearSync();
+    });
+    return true;
   }
 
   #useTables(tables: TableSet): void {

@@ -12,6 +12,7 @@ import { Journal } from '../../journal/journal.js';
 import { hgetall } from '../hashes.js';
 import { Keyspace } from '../keyspace.js';
 import { get, set } from '../strings.js';
+import { otherSet } from '../table-sets.js';
 import { RdbLoad, replaceKeyspaceWithRdb } from './rdb-loader.js';
 
 const bytes = (...xs: number[]): Buffer => Buffer.from(xs);
@@ -175,6 +176,20 @@ void describe('a staged RDB load', () => {
     // Writes go to the new tables.
     await live.write(() => set(live, 0, k('after'), k('y')));
     assert.equal(get(reopened, 0, k('after'))?.toString(), 'y');
+  });
+
+  void it('a load cut short leaves rows that the next start clears, the live keyspace untouched', async () => {
+    const live = new Keyspace(storage, journal, { deleteExpired: false });
+    const size = live.dbSize(0);
+    const staged = new Keyspace(storage, journal, { deleteExpired: false, tables: otherSet(live.tables) });
+    const load = new RdbLoad(staged, [manyKeys(3000)], {});
+    await staged.stage(() => load.step(-1));
+    assert.ok(staged.dbSize(0) > 0);
+    assert.equal(await live.clearUnfinishedLoad(), true);
+    const reopened = new Keyspace(storage, journal, { deleteExpired: false, tables: otherSet(live.tables) });
+    assert.equal(reopened.dbSize(0), 0);
+    assert.equal(live.dbSize(0), size);
+    assert.equal(await live.clearUnfinishedLoad(), false);
   });
 
   void it('refuses to stage into the live tables or adopt them', async () => {
