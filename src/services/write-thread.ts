@@ -13,10 +13,14 @@
 import { once } from 'node:events';
 import { parentPort, Worker } from 'node:worker_threads';
 
-/** What the worker receives: the request, and a flag the main thread sets to cancel. */
+/** Slots of the flags shared with the worker. */
+const CANCEL = 0;
+const TURN_WANTED = 1;
+
+/** What the worker receives: the request, and flags the main thread sets (cancel, turn wanted). */
 interface Envelope<Request> {
   readonly request: Request;
-  readonly cancelFlag: Int32Array;
+  readonly flags: Int32Array;
 }
 
 type Message<Event, Result> =
@@ -37,6 +41,7 @@ export class WriteThread<Request, Event, Result> {
   #ended: Error | null = null;
   #outcome: Message<Event, Result> | null = null;
   #settle: (() => void) | null = null;
+  #flags: Int32Array | null = null;
 
   constructor(script: URL, errorFor: (name: string, message: string) => Error = (_, m) => new Error(m)) {
     this.#worker = new Worker(script);
@@ -58,9 +63,9 @@ export class WriteThread<Request, Event, Result> {
     if (this.#used) throw new Error('WriteThread: one run per thread');
     this.#used = true;
     return new Promise((resolve, reject) => {
-      const cancelFlag = new Int32Array(new SharedArrayBuffer(4));
+      const flags = (this.#flags = new Int32Array(new SharedArrayBuffer(8)));
       const onCancel = (): void => {
-        Atomics.store(cancelFlag, 0, 1);
+        Atomics.store(flags, CANCEL, 1);
       };
       // Settled at exit: the worker has closed its handle on the environment by then.
       this.#settle = () => {
@@ -86,8 +91,13 @@ export class WriteThread<Request, Event, Result> {
       });
       cancel?.addEventListener('abort', onCancel, { once: true });
       if (cancel?.aborted === true) onCancel();
-      this.#worker.postMessage({ request, cancelFlag } satisfies Envelope<Request>);
+      this.#worker.postMessage({ request, flags } satisfies Envelope<Request>);
     });
+  }
+
+  /** Asks a worker that writes in steps to end its current one early (see `WriteThreadContext.turnWanted`). */
+  wantTurn(): void {
+    if (this.#flags !== null) Atomics.store(this.#flags, TURN_WANTED, 1);
   }
 
   /** Ends a thread that was given nothing to do (the transfer failed). */
@@ -115,6 +125,8 @@ export interface WriteThreadContext<Event> {
    * cancelled, and passes `progress()`'s event on at most every 250 ms.
    */
   readonly whileWriting: (progress: () => Event) => void;
+  /** Whether the main thread asked for a turn (`wantTurn`) since the last call. */
+  readonly turnWanted: () => boolean;
 }
 
 /**
@@ -126,17 +138,18 @@ export async function serveOneWrite<Request, Event, Result>(
 ): Promise<void> {
   const port = parentPort!;
   const post = (message: Message<Event, Result>): void => port.postMessage(message);
-  const [{ request, cancelFlag }] = (await once(port, 'message')) as [Envelope<Request>];
+  const [{ request, flags }] = (await once(port, 'message')) as [Envelope<Request>];
   let lastProgress = 0;
   const context: WriteThreadContext<Event> = {
     emit: (event) => post({ kind: 'event', event }),
     whileWriting: (progress) => {
-      if (Atomics.load(cancelFlag, 0) !== 0) throw new WriteCancelled();
+      if (Atomics.load(flags, CANCEL) !== 0) throw new WriteCancelled();
       const now = Date.now();
       if (now - lastProgress < PROGRESS_EVERY_MS) return;
       lastProgress = now;
       post({ kind: 'event', event: progress() });
     },
+    turnWanted: () => Atomics.exchange(flags, TURN_WANTED, 0) !== 0,
   };
   try {
     post({ kind: 'done', result: await body(request, context) });

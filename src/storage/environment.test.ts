@@ -1,7 +1,8 @@
 /**
  * The storage format marker: a data directory is stamped with the format this
  * code writes, and one stamped by a newer Doppel is refused, untouched. And
- * writes held while another thread writes (`whileWritingElsewhere`).
+ * writes held while another thread writes (`whileWritingElsewhere`), and turns asked
+ * for while it writes in steps (`whileSharingWrites`).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -104,6 +105,28 @@ void describe('whileWritingElsewhere', () => {
     const write = storage.write(() => 'ran');
     await assert.rejects(held, /thread failed/);
     assert.equal(await write, 'ran');
+    await storage.close();
+  });
+});
+
+void describe('whileSharingWrites', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'doppel-share-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  void it('asks for a turn at every write made while the work runs, and only then', async () => {
+    const storage = new Storage(options(join(dir, 'shared')));
+    const table = storage.binary<string>('t');
+    let asked = 0;
+    await storage.whileSharingWrites(
+      () => asked++,
+      async () => {
+        await storage.write(() => table.putSync('a', Buffer.from('1')));
+        await storage.write(() => table.putSync('b', Buffer.from('2')));
+      },
+    );
+    await storage.write(() => table.putSync('c', Buffer.from('3')));
+    assert.equal(asked, 2);
+    assert.equal(table.get('c')?.toString(), '3');
     await storage.close();
   });
 });

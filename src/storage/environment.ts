@@ -74,6 +74,8 @@ export class Storage {
   #closed = false;
   /** Set while another thread runs a long write (see `whileWritingElsewhere`). */
   #heldBy: Promise<unknown> | null = null;
+  /** Set while another thread writes in steps (see `whileSharingWrites`). */
+  #askTurn: (() => void) | null = null;
 
   constructor(options: StorageOptions) {
     this.#options = options;
@@ -164,6 +166,7 @@ export class Storage {
    */
   async write<T>(action: () => T): Promise<T> {
     while (this.#heldBy !== null) await this.#heldBy.catch(() => undefined);
+    this.#askTurn?.();
     let threwInside = false;
     let result: T | undefined;
     let visible: Promise<void> | undefined;
@@ -214,6 +217,20 @@ export class Storage {
       await this.#boundUnsynced();
     }
     return result as T;
+  }
+
+  /**
+   * Runs `work`, which has another thread write in steps that end early when
+   * asked, and meanwhile calls `askTurn` at every write of this thread: the
+   * other thread then commits its current step and lets this write in.
+   */
+  async whileSharingWrites<T>(askTurn: () => void, work: () => Promise<T>): Promise<T> {
+    this.#askTurn = askTurn;
+    try {
+      return await work();
+    } finally {
+      this.#askTurn = null;
+    }
   }
 
   /**

@@ -441,13 +441,18 @@ export class PrimaryLink {
       if (node === undefined || thread === null) {
         summary = await replaceKeyspaceWithRdb(keyspace, fileChunks(spoolPath), { warn });
       } else {
-        const loaded = await thread.run(
-          { storagePath: node.storage.path, spoolPath },
-          (event) => {
-            if (event.kind === 'progress') load.loadedBytes = event.bytesRead;
-            else warn(event.message, event.detail);
-          },
-          this.#cancelLoad.signal,
+        // The node's own writes (documents, users …) ask the worker to end its step early.
+        const loaded = await node.storage.whileSharingWrites(
+          () => thread.wantTurn(),
+          () =>
+            thread.run(
+              { storagePath: node.storage.path, spoolPath },
+              (event) => {
+                if (event.kind === 'progress') load.loadedBytes = event.bytesRead;
+                else warn(event.message, event.detail);
+              },
+              this.#cancelLoad.signal,
+            ),
         );
         // The load was not journaled key by key: this node's own replicas sync in full instead
         // (as a Redis replica's replicas do after its full sync).

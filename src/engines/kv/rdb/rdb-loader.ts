@@ -54,7 +54,7 @@ export async function replaceKeyspaceWithRdb(
   options: RdbLoadOptions = {},
 ): Promise<RdbLoadSummary> {
   const load = new RdbLoad(ks, chunks, options);
-  await ks.replaceAll(() => load.step(Infinity));
+  await ks.replaceAll(() => load.step(() => false));
   return load.summary();
 }
 
@@ -78,18 +78,18 @@ export class RdbLoad {
   }
 
   /**
-   * Loads records until the file ends (true) or `untilMs` (a
-   * `performance.now()` time, checked every `PROGRESS_EVERY_ITEMS` records)
-   * has passed (false). Throws RdbError when the file is malformed or truncated.
+   * Loads records until the file ends (true) or `enough()` (asked every
+   * `PROGRESS_EVERY_ITEMS` records) says so (false). Throws RdbError when the
+   * file is malformed or truncated.
    */
-  step(untilMs: number): boolean {
+  step(enough: () => boolean): boolean {
     const reader = this.#reader;
     for (;;) {
       for (let item = reader.next(); item !== undefined; item = reader.next()) {
         this.#loader.apply(item);
         if (++this.#items % PROGRESS_EVERY_ITEMS === 0) {
           this.#whileLoading?.(reader.offset);
-          if (performance.now() >= untilMs) return false;
+          if (enough()) return false;
         }
       }
       if (this.#ended) {
