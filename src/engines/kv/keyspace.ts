@@ -705,11 +705,7 @@ export class Keyspace {
   }
 
   flushAll(): void {
-    this.kv.clearSync();
-    this.items.clearSync();
-    this.#expires.clearSync();
-    this.#keyCounts.fill(0);
-    this.#expireCounts.fill(0);
+    this.clearTables();
     this.onFlush?.(null);
     this.#append({ k: 'kv', op: 'flushall' });
   }
@@ -761,7 +757,7 @@ export class Keyspace {
     });
   }
 
-  /** Inside `stage`: empties this keyspace's tables (a staged load starts from nothing). */
+  /** Inside a write: empties this keyspace's tables and counts, unjournaled (a staged load starts so). */
   clearTables(): void {
     this.kv.clearSync();
     this.items.clearSync();
