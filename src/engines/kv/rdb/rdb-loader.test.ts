@@ -49,17 +49,22 @@ function file(now: number): Buffer {
   ]);
 }
 
-void describe('replaceKeyspaceWithRdb', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'doppel-rdb-load-'));
+/** A replica's keyspace (expired keys hidden) in a fresh data directory, removed after the suite. */
+function freshKeyspace(prefix: string): { storage: Storage; journal: Journal; ks: Keyspace } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
   const storage = new Storage({ path: dir, durability: 'flush', maxUnsyncedMs: 1000 });
   const journal = new Journal(storage, { maxBytes: 1 << 30, maxAgeMs: 1e9, backlogBytes: 0 });
-  const ks = new Keyspace(storage, journal, { deleteExpired: false });
-  const k = (text: string): Buffer => Buffer.from(text);
-
   after(async () => {
     await storage.close();
     rmSync(dir, { recursive: true, force: true });
   });
+  return { storage, journal, ks: new Keyspace(storage, journal, { deleteExpired: false }) };
+}
+
+const k = (text: string): Buffer => Buffer.from(text);
+
+void describe('replaceKeyspaceWithRdb', () => {
+  const { journal, ks } = freshKeyspace('doppel-rdb-load-');
 
   void it('a truncated or corrupt file, or one with a key twice, leaves the keyspace as it was', async () => {
     await ks.write(() => set(ks, 0, k('before'), k('1')));
@@ -108,16 +113,7 @@ void describe('replaceKeyspaceWithRdb', () => {
 });
 
 void describe('a staged RDB load', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'doppel-rdb-stage-'));
-  const storage = new Storage({ path: dir, durability: 'flush', maxUnsyncedMs: 1000 });
-  const journal = new Journal(storage, { maxBytes: 1 << 30, maxAgeMs: 1e9, backlogBytes: 0 });
-  const live = new Keyspace(storage, journal, { deleteExpired: false });
-  const k = (text: string): Buffer => Buffer.from(text);
-
-  after(async () => {
-    await storage.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { storage, journal, ks: live } = freshKeyspace('doppel-rdb-stage-');
 
   /** `count` string keys `k0`… in db 0, each written with its own number. */
   function manyKeys(count: number): Buffer {
@@ -179,17 +175,18 @@ void describe('a staged RDB load', () => {
   });
 
   void it('a load cut short leaves rows that the next start clears, the live keyspace untouched', async () => {
-    const live = new Keyspace(storage, journal, { deleteExpired: false });
     const size = live.dbSize(0);
     const staged = new Keyspace(storage, journal, { deleteExpired: false, tables: otherSet(live.tables) });
     const load = new RdbLoad(staged, [manyKeys(3000)], {});
     await staged.stage(() => load.step(() => true));
     assert.ok(staged.dbSize(0) > 0);
-    assert.equal(await live.clearUnfinishedLoad(), true);
+    // As at the next start: a keyspace opened anew.
+    const started = new Keyspace(storage, journal, { deleteExpired: false });
+    assert.equal(await started.clearUnfinishedLoad(), true);
     const reopened = new Keyspace(storage, journal, { deleteExpired: false, tables: otherSet(live.tables) });
     assert.equal(reopened.dbSize(0), 0);
-    assert.equal(live.dbSize(0), size);
-    assert.equal(await live.clearUnfinishedLoad(), false);
+    assert.equal(started.dbSize(0), size);
+    assert.equal(await started.clearUnfinishedLoad(), false);
   });
 
   void it('refuses to stage into the live tables or adopt them', async () => {
