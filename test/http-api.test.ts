@@ -749,6 +749,17 @@ void describe('CouchDB HTTP API', () => {
       assert.ok(designs.rows.length > 0 && designs.rows.every((r) => r.id?.startsWith('_design/') === true));
       assert.equal(designs.total_rows, designs.rows.length);
       assert.ok(designs.rows.some((r) => r.id === '_design/encoded'));
+      // With keys, only ids in the design namespace are looked up (CouchDB 3.3.3 and later).
+      await putDoc(db, 'plain-not-design', { v: 1 });
+      const keys = encodeURIComponent(JSON.stringify(['plain-not-design', '_design/encoded']));
+      const byKeys = await expectOk<AllDocsBody>(`/${db}/_design_docs?keys=${keys}`);
+      assert.deepEqual(
+        byKeys.rows.map((r) => [r.key, r.id ?? null, r.error ?? null]),
+        [
+          ['plain-not-design', null, 'not_found'],
+          ['_design/encoded', '_design/encoded', null],
+        ],
+      );
     });
 
     void it('conflicts and deleted_conflicts; open_revs=all and a list; latest', async () => {
