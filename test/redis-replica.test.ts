@@ -99,6 +99,19 @@ void describe('Doppel as a replica of redis-server 7.0', { timeout: 120_000 }, (
     assert.ok(compared > KEYS * 0.9, `compared ${compared} keys`);
     assert.match(doppel.output, /redis full sync loaded/);
     assert.ok(!existsSync(join(doppel.dataDir, RDB_SPOOL)), 'the spooled RDB is removed once loaded');
+    // Redis announced its key count in the RDB: every key of it was read, and the
+    // control plane and /metrics say so.
+    const rows = (await doppel.request<{ replications: Record<string, unknown>[] }>('/_doppel/replications'))
+      .json.replications;
+    const link = rows.find((row) => row['id'] === `primary:127.0.0.1:${redis.port}`);
+    const last = (link?.['details'] as Record<string, unknown> | undefined)?.['last_full_sync'] as
+      { keys: number; skipped_keys: number; announced_keys: number | null } | undefined;
+    assert.ok(last !== undefined && last.keys >= KEYS, `last_full_sync: ${JSON.stringify(last)}`);
+    assert.deepEqual([last.announced_keys, last.skipped_keys], [last.keys, 0]);
+    assert.match(
+      (await doppel.request('/metrics')).text,
+      /\ndoppel_replica_full_sync_unread_keys\{primary="127\.0\.0\.1:\d+"\} 0\n/,
+    );
   });
 
   void it('a Doppel replica of the node copies the keyspace the node loaded from Redis', async () => {

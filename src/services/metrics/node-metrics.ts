@@ -210,6 +210,11 @@ export class NodeMetrics {
       'Partial resyncs of this replica since it started',
       (l) => l.partialSyncs,
     );
+    linkGauge(
+      'doppel_replica_full_sync_unread_keys',
+      'Keys the last full sync from a Redis primary announced but did not load (0 for an exact copy)',
+      (l) => l.unreadKeys,
+    );
   }
 
   /** Where node replication figures come from (the composition root). */

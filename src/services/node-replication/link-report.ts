@@ -6,6 +6,7 @@
  */
 import type { Journal } from '../../engines/journal/journal.js';
 import type { PrimaryLinkStatus } from '../redis-replica/replica-contracts.js';
+import { unreadKeys } from '../redis-replica/primary-link.js';
 import type { RedisReplicaService } from '../redis-replica/replica-service.js';
 import type { ReplicationState, ReplicationStatus } from '../replications/status-board.js';
 import type { NodePrimary } from './primary-feeds.js';
@@ -34,6 +35,8 @@ export interface PrimaryLinkFigures {
   readonly lagSeconds: number | null;
   readonly fullSyncs: number;
   readonly partialSyncs: number;
+  /** Keys the last full sync from a Redis primary announced but did not load (null before one). */
+  readonly unreadKeys: number | null;
 }
 
 export class LinkReport {
@@ -73,6 +76,7 @@ export class LinkReport {
   #linkFigures(link: PrimaryLinkStatus): PrimaryLinkFigures {
     const { replica } = this.#deps;
     const lag = replica.nodeLag();
+    const { lastFullSync } = replica.counters;
     return {
       primary: `${link.host}:${link.port}`,
       up: link.state === 'connected',
@@ -80,6 +84,7 @@ export class LinkReport {
       lagSeconds: lag.seconds,
       fullSyncs: replica.counters.fullSyncs,
       partialSyncs: replica.counters.partialSyncs,
+      unreadKeys: lastFullSync === null ? null : unreadKeys(lastFullSync),
     };
   }
 
@@ -131,9 +136,24 @@ export class LinkReport {
           last_io_seconds: status.lastIoMs === null ? null : status.lastIoMs / 1000,
           down_for_seconds: status.downForMs === null ? null : status.downForMs / 1000,
           transfer: status.transfer,
+          last_full_sync: lastRdbSync(this.#deps.replica),
         },
       });
     }
     return rows;
   }
+}
+
+/** The last full sync from a Redis primary as `details.last_full_sync` shows it (null before one). */
+function lastRdbSync(replica: RedisReplicaService): Record<string, number | null> | null {
+  const figures = replica.counters.lastFullSync;
+  if (figures === null) return null;
+  return {
+    keys: figures.keys,
+    skipped_keys: figures.skippedKeys,
+    announced_keys: figures.announcedKeys,
+    rdb_bytes: figures.bytes,
+    transfer_ms: figures.transferMs,
+    load_ms: figures.loadMs,
+  };
 }

@@ -104,6 +104,23 @@ void describe('replaceKeyspaceWithRdb', () => {
     assert.deepEqual(ks.counts()[3], { keys: 1, expires: 1 });
   });
 
+  void it("reports the key counts the file's RESIZEDB records announced (Redis writes each database's)", async () => {
+    const announcing = (db0: number, db3: number): Buffer =>
+      Buffer.concat([
+        Buffer.from('REDIS0010'),
+        ...[bytes(0xfe, 0), bytes(0xfb, db0, 0), bytes(0), str('a'), str('1'), bytes(0), str('b'), str('2')],
+        ...[bytes(0xfe, 3), bytes(0xfb, db3, 0), bytes(0), str('c'), str('3')],
+        bytes(0xff),
+        Buffer.alloc(8),
+      ]);
+    const exact = await replaceKeyspaceWithRdb(ks, [announcing(2, 1)]);
+    assert.deepEqual([exact.keys, exact.announcedKeys], [3, 3]);
+    // Reported, not judged here: the replica link flags the difference.
+    const short = await replaceKeyspaceWithRdb(ks, [announcing(3, 1)]);
+    assert.deepEqual([short.keys, short.announcedKeys], [3, 4]);
+    assert.equal((await replaceKeyspaceWithRdb(ks, [file(Date.now())])).announcedKeys, null);
+  });
+
   void it('journals every key', async () => {
     const head = journal.head;
     await replaceKeyspaceWithRdb(ks, [file(Date.now())]);

@@ -27,6 +27,12 @@ export interface RdbLoadSummary {
   readonly skipped: { stream: number; module: number; empty: number; tooLong: number };
   readonly functions: number;
   readonly checksum: 'verified' | 'absent';
+  /**
+   * How many keys the file's RESIZEDB records announced (null without any): Redis writes
+   * each database's exact key count before its keys, so `keys` plus every skipped key
+   * must equal it.
+   */
+  readonly announcedKeys: number | null;
   /** AUX fields (redis-ver, repl-id, repl-offset …) as text. */
   readonly aux: Readonly<Record<string, string>>;
   readonly bytes: number;
@@ -118,6 +124,7 @@ class KeyLoader {
   readonly #skipped = { stream: 0, module: 0, empty: 0, tooLong: 0 };
   #functions = 0;
   #checksum: 'verified' | 'absent' = 'absent';
+  #announcedKeys: number | null = null;
   readonly #aux: Record<string, string> = {};
 
   constructor(ks: Keyspace, warn: RdbWarning) {
@@ -150,6 +157,8 @@ class KeyLoader {
         }
         return;
       case 'resize':
+        this.#announcedKeys = (this.#announcedKeys ?? 0) + item.keys;
+        return;
       case 'module-aux':
         return;
     }
@@ -214,6 +223,7 @@ class KeyLoader {
       skipped: { ...this.#skipped },
       functions: this.#functions,
       checksum: this.#checksum,
+      announcedKeys: this.#announcedKeys,
       aux: { ...this.#aux },
       bytes,
     };
