@@ -101,8 +101,11 @@ void describe('replicator recovery', () => {
       const row = await schedulerDoc(node, docId);
       return row?.['state'] === 'completed' ? row : undefined;
     });
-    const doc = await node.request<Json>(`/_replicator/${docId}`);
-    assert.equal(doc.json['_replication_state'], 'completed');
+    // The document's state is written after the scheduler's (as in CouchDB): it follows.
+    await eventually('the document to say completed', async () => {
+      const doc = await node.request<Json>(`/_replicator/${docId}`);
+      return doc.json['_replication_state'] === 'completed' ? true : undefined;
+    });
     const [want, got] = await Promise.all([revMap(source, db), revMap(node, `${db}-copy`)]);
     assert.equal(got.size, TOTAL);
     assert.deepEqual(got, want);

@@ -81,6 +81,21 @@ export class InfluxProcess {
       const q = `CREATE USER "${options.admin.user}" WITH PASSWORD '${options.admin.password}' WITH ALL PRIVILEGES`;
       const res = await fetch(`${influx.url}/query`, { method: 'POST', body: new URLSearchParams({ q }) });
       if (!res.ok) throw new Error(`creating the InfluxDB admin failed: ${res.status} ${await res.text()}`);
+      // influxd's HTTP handler sees the new admin a moment later (under load: "create admin user
+      // first" for a while); wait until a query as that admin is accepted.
+      const deadline = Date.now() + START_TIMEOUT_MS;
+      for (;;) {
+        const check = await fetch(`${influx.url}/query`, {
+          method: 'POST',
+          body: new URLSearchParams({ q: 'SHOW USERS' }),
+          headers: influx.#auth(),
+        });
+        if (check.ok) break;
+        if (Date.now() > deadline) {
+          throw new Error(`InfluxDB does not accept its new admin: ${check.status} ${await check.text()}`);
+        }
+        await sleep(50);
+      }
     }
     return influx;
   }
