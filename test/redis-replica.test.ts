@@ -108,6 +108,8 @@ void describe('Doppel as a replica of redis-server 7.0', { timeout: 120_000 }, (
       { keys: number; skipped_keys: number; announced_keys: number | null } | undefined;
     assert.ok(last !== undefined && last.keys >= KEYS, `last_full_sync: ${JSON.stringify(last)}`);
     assert.deepEqual([last.announced_keys, last.skipped_keys], [last.keys, 0]);
+    // Every command the writer sent (LMOVE, LINSERT, SMOVE, ZREMRANGEBYSCORE … included) ran here.
+    assert.equal((link?.['counters'] as Record<string, unknown> | undefined)?.['command_errors'], 0);
     assert.match(
       (await doppel.request('/metrics')).text,
       /\ndoppel_replica_full_sync_unread_keys\{primary="127\.0\.0\.1:\d+"\} 0\n/,
@@ -224,6 +226,21 @@ void describe('Doppel as a replica of redis-server 7.0', { timeout: 120_000 }, (
     assert.match(redis.log, /replicas sockets/, 'Redis streamed the RDB to the socket (diskless)');
     assert.ok(!existsSync(join(doppel.dataDir, RDB_SPOOL)), 'the spooled RDB is removed once loaded');
     await assertSameData(r, d);
+  });
+
+  void it("a command of the primary's stream that Doppel cannot run is counted and shown", async () => {
+    await r.call('PFADD', 'hll', 'a', 'b');
+    await r.call('DEL', 'hll');
+    await assertSameData(r, d);
+    const rows = (await doppel.request<{ replications: Record<string, unknown>[] }>('/_doppel/replications'))
+      .json.replications;
+    const link = rows.find((row) => row['id'] === `primary:127.0.0.1:${redis.port}`);
+    assert.equal((link?.['counters'] as Record<string, unknown> | undefined)?.['command_errors'], 1);
+    assert.match(
+      (await doppel.request('/metrics')).text,
+      /\ndoppel_replica_command_errors\{primary="127\.0\.0\.1:\d+"\} 1\n/,
+    );
+    assert.match(doppel.output, /"command":"PFADD".*a command from the primary failed here/);
   });
 
   void it('REPLICAOF NO ONE promotes: data kept, writable, role master', async () => {

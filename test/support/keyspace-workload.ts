@@ -146,26 +146,35 @@ function randomWrite(rng: Rng): Arg[][] {
     default:
       break;
   }
+  // Another key of the same type, in whichever database this command selected.
+  const other = `k:${kind}:${(i + 5 * (1 + int(rng, 50))) % KEYS}`;
   switch (kind) {
     case 0:
       return [
         select,
         pick % 2 === 0 ? ['APPEND', key, '+'] : ['SET', key, `new-${int(rng, 1e6)}`, 'KEEPTTL'],
       ];
-    case 1:
-      return [
-        select,
-        pick % 3 === 0 ? ['LPOP', key] : pick % 3 === 1 ? ['RPUSH', key, 'pushed'] : ['LTRIM', key, 1, -1],
+    case 1: {
+      const lists: Arg[][] = [
+        ['LPOP', key],
+        ['RPUSH', key, 'pushed'],
+        ['LTRIM', key, 1, -1],
+        ['LMOVE', key, other, 'RIGHT', 'LEFT'],
+        ['LINSERT', key, int(rng, 2) === 0 ? 'BEFORE' : 'AFTER', `e1-${i}`, 'inserted'],
+        ['RPOPLPUSH', key, key],
       ];
-    case 2:
-      return [
-        select,
-        pick % 3 === 0
-          ? ['SPOP', key]
-          : pick % 3 === 1
-            ? ['SADD', key, `n${int(rng, 9)}`]
-            : ['SREM', key, 'm1'],
+      return [select, lists[pick % lists.length]];
+    }
+    case 2: {
+      const sets: Arg[][] = [
+        ['SPOP', key],
+        ['SADD', key, `n${int(rng, 9)}`],
+        ['SREM', key, 'm1'],
+        ['SMOVE', key, other, 'm2'],
+        [['SINTERSTORE', 'SUNIONSTORE', 'SDIFFSTORE'][int(rng, 3)], `stored:${int(rng, 20)}`, key, other],
       ];
+      return [select, sets[pick % sets.length]];
+    }
     case 3:
       return [
         select,
@@ -175,8 +184,21 @@ function randomWrite(rng: Rng): Arg[][] {
             ? ['HSET', key, 'f9', 'x']
             : ['HDEL', key, 'f0'],
       ];
-    default:
-      return [select, pick % 2 === 0 ? ['ZINCRBY', key, 2.5, 'z1'] : ['ZREM', key, 'z0']];
+    default: {
+      const zsets: Arg[][] = [
+        ['ZINCRBY', key, 2.5, 'z1'],
+        ['ZREM', key, 'z0'],
+        ['ZREMRANGEBYSCORE', key, '(0', 1.5],
+        [int(rng, 2) === 0 ? 'ZPOPMIN' : 'ZPOPMAX', key],
+        ['ZREMRANGEBYRANK', key, -1, -1],
+      ];
+      if (pick % 7 === 6) {
+        // By lex on members of one score (Redis leaves mixed scores unspecified).
+        const lex = `lex:${int(rng, 20)}`;
+        return [select, ['ZADD', lex, 0, 'a', 0, 'b', 0, 'c'], ['ZREMRANGEBYLEX', lex, '(a', '[b']];
+      }
+      return [select, zsets[pick % zsets.length]];
+    }
   }
 }
 

@@ -202,3 +202,59 @@ export function ltrim(ks: Keyspace, db: number, key: Buffer, start: number, stop
   writeBack(ks, db, key, row, old, items, range === undefined ? old.tail : keepFrom, keepTo);
   ks.emit(db, { op: 'ltrim', key, start, stop });
 }
+
+/**
+ * LMOVE (RPOPLPUSH is `right`, `left`): pops from `source`'s `from` end and
+ * pushes onto `destination`'s `to` end; the element, or null when `source`
+ * is missing. Journaled as one entry (a pop and a push).
+ */
+export function lmove(
+  ks: Keyspace,
+  db: number,
+  source: Buffer,
+  destination: Buffer,
+  from: Side,
+  to: Side,
+): Buffer | null {
+  const record = collection(ks, db, source, KeyType.List);
+  if (record === undefined) return null;
+  collection(ks, db, destination, KeyType.List);
+  if (source.equals(destination) && record.count === 1) {
+    // Rotating a one-element list leaves it as it is (and keeps its TTL).
+    return lindex(ks, db, source, 0);
+  }
+  return ks.group(() => {
+    const element = pop(ks, db, source, from) as Buffer;
+    push(ks, db, destination, to, [element]);
+    return element;
+  });
+}
+
+/**
+ * LINSERT: inserts `value` before or after the first element equal to
+ * `pivot`; the new length, -1 without such an element, 0 when the key is
+ * missing. Journaled as one entry: the elements after the insertion point
+ * popped, then pushed back behind `value`.
+ */
+export function linsert(
+  ks: Keyspace,
+  db: number,
+  key: Buffer,
+  after: boolean,
+  pivot: Buffer,
+  value: Buffer,
+): number {
+  if (value.length > MAX_STRING_BYTES) throw tooBig();
+  const record = collection(ks, db, key, KeyType.List);
+  if (record === undefined) return 0;
+  const elements = lrange(ks, db, key, 0, -1);
+  const found = elements.findIndex((element) => element.equals(pivot));
+  if (found < 0) return -1;
+  const at = after ? found + 1 : found;
+  // At the head a push is enough; elsewhere the key keeps an element (and its TTL) throughout.
+  if (at === 0) return push(ks, db, key, 'left', [value]);
+  return ks.group(() => {
+    const moved = at < elements.length ? (pop(ks, db, key, 'right', elements.length - at) as Buffer[]) : [];
+    return push(ks, db, key, 'right', [value, ...moved.reverse()]);
+  });
+}

@@ -157,6 +157,41 @@ export function sdiff(ks: Keyspace, db: number, keys: readonly Buffer[]): Buffer
   return [...first.values()];
 }
 
+/** SMOVE: 1 when `member` moved from `source` to `destination` (or is in `source` when they are one key). */
+export function smove(ks: Keyspace, db: number, source: Buffer, destination: Buffer, member: Buffer): number {
+  checkMembers([member]);
+  if (collection(ks, db, source, KeyType.Set) === undefined) return 0;
+  collection(ks, db, destination, KeyType.Set);
+  if (!sismember(ks, db, source, member)) return 0;
+  if (source.equals(destination)) return 1;
+  ks.group(() => {
+    srem(ks, db, source, [member]);
+    sadd(ks, db, destination, [member]);
+  });
+  return 1;
+}
+
+/** SINTERSTORE / SUNIONSTORE / SDIFFSTORE: replaces `destination` with the result; its size. */
+export function sstore(
+  ks: Keyspace,
+  db: number,
+  operation: 'inter' | 'union' | 'diff',
+  destination: Buffer,
+  keys: readonly Buffer[],
+): number {
+  const result =
+    operation === 'inter'
+      ? sinter(ks, db, keys)
+      : operation === 'union'
+        ? sunion(ks, db, keys)
+        : sdiff(ks, db, keys);
+  ks.group(() => {
+    ks.del(db, [destination]);
+    if (result.length > 0) sadd(ks, db, destination, result);
+  });
+  return result.length;
+}
+
 export function sscan(
   ks: Keyspace,
   db: number,

@@ -279,6 +279,42 @@ export function zcount(ks: Keyspace, db: number, key: Buffer, min: ScoreBound, m
   return zrangeByScore(ks, db, key, min, max, false).length;
 }
 
+/** Removes `items`' members (already validated as this key's): how many. */
+function removeScored(ks: Keyspace, db: number, key: Buffer, items: readonly ScoredMember[]): number {
+  return items.length === 0
+    ? 0
+    : zrem(
+        ks,
+        db,
+        key,
+        items.map((item) => item.member),
+      );
+}
+
+/** ZREMRANGEBYRANK: removes ranks `start`…`stop` (negative from the end); how many. */
+export function zremRangeByRank(ks: Keyspace, db: number, key: Buffer, start: number, stop: number): number {
+  return removeScored(ks, db, key, zrangeByRank(ks, db, key, start, stop, false));
+}
+
+/** ZREMRANGEBYSCORE: removes the members scored within `min`…`max`; how many. */
+export function zremRangeByScore(
+  ks: Keyspace,
+  db: number,
+  key: Buffer,
+  min: ScoreBound,
+  max: ScoreBound,
+): number {
+  return removeScored(ks, db, key, zrangeByScore(ks, db, key, min, max, false));
+}
+
+/** ZPOPMIN / ZPOPMAX: removes and returns up to `count` members from the low (or high) end. */
+export function zpop(ks: Keyspace, db: number, key: Buffer, highest: boolean, count: number): ScoredMember[] {
+  if (count <= 0) return [];
+  const popped = zrangeByRank(ks, db, key, 0, count - 1, highest);
+  removeScored(ks, db, key, popped);
+  return popped;
+}
+
 /** ZRANK / ZREVRANK: the member's rank, or null. */
 export function zrank(
   ks: Keyspace,

@@ -1,13 +1,20 @@
 /** List commands. */
 import * as lists from '../../engines/kv/lists.js';
-import { int } from '../args.js';
+import { int, word } from '../args.js';
 import type { Client } from '../client.js';
-import { Flag, keyCommand, type CommandSpec } from '../command-spec.js';
-import { respError } from '../errors.js';
+import { command, Flag, keyCommand, type CommandSpec } from '../command-spec.js';
+import { respError, syntaxError } from '../errors.js';
 
 const W = Flag.Write;
 const R = Flag.ReadOnly;
 const F = Flag.Fast;
+
+function side(arg: Buffer): lists.Side {
+  const where = word(arg);
+  if (where === 'LEFT') return 'left';
+  if (where === 'RIGHT') return 'right';
+  throw syntaxError();
+}
 
 function popCommand(side: lists.Side) {
   return (c: Client, argv: Buffer[]): void => {
@@ -114,6 +121,41 @@ export const listCommands: CommandSpec[] = [
     run: (c, argv) => {
       lists.ltrim(c.server.keyspace, c.db, argv[1], int(argv[2]), int(argv[3]));
       c.reply.ok();
+    },
+  }),
+  command({
+    name: 'lmove',
+    arity: 5,
+    flags: W,
+    firstKey: 1,
+    lastKey: 2,
+    step: 1,
+    group: 'list',
+    since: '6.2.0',
+    run: (c, argv) =>
+      c.reply.bulk(lists.lmove(c.server.keyspace, c.db, argv[1], argv[2], side(argv[3]), side(argv[4]))),
+  }),
+  command({
+    name: 'rpoplpush',
+    arity: 3,
+    flags: W,
+    firstKey: 1,
+    lastKey: 2,
+    step: 1,
+    group: 'list',
+    since: '1.2.0',
+    run: (c, argv) => c.reply.bulk(lists.lmove(c.server.keyspace, c.db, argv[1], argv[2], 'right', 'left')),
+  }),
+  keyCommand({
+    name: 'linsert',
+    arity: 5,
+    flags: W,
+    group: 'list',
+    since: '2.2.0',
+    run: (c, argv) => {
+      const where = word(argv[2]);
+      if (where !== 'BEFORE' && where !== 'AFTER') throw syntaxError();
+      c.reply.integer(lists.linsert(c.server.keyspace, c.db, argv[1], where === 'AFTER', argv[3], argv[4]));
     },
   }),
 ];

@@ -190,6 +190,28 @@ function revRangeCommand(c: Client, argv: Buffer[]): void {
   range(c, argv, 'rank', true, withScores, undefined);
 }
 
+/** ZPOPMIN / ZPOPMAX: without a count, one member and its score; with one, up to that many. */
+function popCommand(highest: boolean) {
+  return (c: Client, argv: Buffer[]): void => {
+    if (argv.length > 3) throw syntaxError();
+    let count = 1;
+    if (argv.length === 3) {
+      count = int(argv[2]);
+      if (count < 0) throw respError('value is out of range, must be positive');
+    }
+    const popped = zsets.zpop(c.server.keyspace, c.db, argv[1], highest, count);
+    // RESP3 nests member-score pairs only when a count was given, as Redis does.
+    if (argv.length === 3 || !c.reply.resp3) scoredReply(c, popped, true);
+    else {
+      c.reply.array(popped.length * 2);
+      for (const item of popped) {
+        c.reply.bulk(item.member);
+        c.reply.double(item.score);
+      }
+    }
+  };
+}
+
 function rankCommand(rev: boolean) {
   return (c: Client, argv: Buffer[]): void => {
     let withScore = false;
@@ -353,5 +375,61 @@ export const zsetCommands: CommandSpec[] = [
         c.reply.bulkText(formatDouble(item.score));
       }
     },
+  }),
+  keyCommand({
+    name: 'zremrangebyrank',
+    arity: 4,
+    flags: W,
+    group: 'sorted-set',
+    since: '2.0.0',
+    run: (c, argv) =>
+      c.reply.integer(zsets.zremRangeByRank(c.server.keyspace, c.db, argv[1], int(argv[2]), int(argv[3]))),
+  }),
+  keyCommand({
+    name: 'zremrangebyscore',
+    arity: 4,
+    flags: W,
+    group: 'sorted-set',
+    since: '1.2.0',
+    run: (c, argv) =>
+      c.reply.integer(
+        zsets.zremRangeByScore(c.server.keyspace, c.db, argv[1], scoreBound(argv[2]), scoreBound(argv[3])),
+      ),
+  }),
+  keyCommand({
+    name: 'zremrangebylex',
+    arity: 4,
+    flags: W,
+    group: 'sorted-set',
+    since: '2.8.9',
+    run: (c, argv) => {
+      const min = lexBound(argv[2]);
+      const max = lexBound(argv[3]);
+      const ks = c.server.keyspace;
+      // Redis removes the run that starts at the first member (in score order) at or above
+      // `min`, up to the first one above `max`: with equal scores, every member in range.
+      const all = zsets.zrangeByRank(ks, c.db, argv[1], 0, -1, false);
+      const start = all.findIndex((item) => lexAbove(item.member, min));
+      let end = start < 0 ? 0 : start;
+      while (end < all.length && lexBelow(all[end].member, max)) end++;
+      const run = all.slice(start < 0 ? 0 : start, end).map((item) => item.member);
+      c.reply.integer(run.length === 0 ? 0 : zsets.zrem(ks, c.db, argv[1], run));
+    },
+  }),
+  keyCommand({
+    name: 'zpopmin',
+    arity: -2,
+    flags: W | F,
+    group: 'sorted-set',
+    since: '5.0.0',
+    run: popCommand(false),
+  }),
+  keyCommand({
+    name: 'zpopmax',
+    arity: -2,
+    flags: W | F,
+    group: 'sorted-set',
+    since: '5.0.0',
+    run: popCommand(true),
   }),
 ];

@@ -211,6 +211,11 @@ export class NodeMetrics {
       (l) => l.partialSyncs,
     );
     linkGauge(
+      'doppel_replica_command_errors',
+      "Commands of a Redis primary's stream that failed on this replica since it started (its copy differs)",
+      (l) => l.commandErrors,
+    );
+    linkGauge(
       'doppel_replica_full_sync_unread_keys',
       'Keys the last full sync from a Redis primary announced but did not load (0 for an exact copy)',
       (l) => l.unreadKeys,

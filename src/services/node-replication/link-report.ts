@@ -37,6 +37,8 @@ export interface PrimaryLinkFigures {
   readonly partialSyncs: number;
   /** Keys the last full sync from a Redis primary announced but did not load (null before one). */
   readonly unreadKeys: number | null;
+  /** Commands of a Redis primary's stream that failed here since the node started. */
+  readonly commandErrors: number;
 }
 
 export class LinkReport {
@@ -85,6 +87,7 @@ export class LinkReport {
       fullSyncs: replica.counters.fullSyncs,
       partialSyncs: replica.counters.partialSyncs,
       unreadKeys: lastFullSync === null ? null : unreadKeys(lastFullSync),
+      commandErrors: replica.counters.commandErrors,
     };
   }
 
@@ -125,6 +128,7 @@ export class LinkReport {
         counters: {
           full_syncs: link.fullSyncs,
           partial_syncs: link.partialSyncs,
+          command_errors: link.commandErrors,
           read_offset: status.readOffset,
           applied_offset: status.appliedOffset,
         },

@@ -108,6 +108,8 @@ export interface FullSyncFigures {
 export interface LinkCounters {
   fullSyncs: number;
   partialSyncs: number;
+  /** Commands of a Redis primary's stream that failed here (the copy differs from then on). */
+  commandErrors: number;
   /** Node links: the last full sync's rows, bytes and time. */
   lastNodeSync?: { rows: number; bytes: number; ms: number };
   /** The last full sync: RDB bytes, keys loaded and not, what the file announced, transfer and load times. */
@@ -140,7 +142,6 @@ export class PrimaryLink {
   #downSince: number | null = null;
   /** Why the last connection failed or ended; cleared once a stream runs. */
   #lastError: string | null = null;
-  #commandErrors = 0;
   /** Resolves when the follow loop has ended (after `stop()`). */
   readonly done: Promise<void>;
 
@@ -561,7 +562,7 @@ export class PrimaryLink {
         conn.close('command stream failed');
       },
       onCommandError: (command, error) => {
-        const n = ++this.#commandErrors;
+        const n = ++this.#counters.commandErrors;
         if (n <= LOGGED_COMMAND_ERRORS || n % 1000 === 0) {
           log.warn({ command, error, errors: n }, 'redis replica: a command from the primary failed here');
         }

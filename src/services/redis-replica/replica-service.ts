@@ -81,7 +81,7 @@ export class RedisReplicaService implements ReplicaControl {
     offset: 0,
     synced: false,
   };
-  readonly counters: LinkCounters = { fullSyncs: 0, partialSyncs: 0, lastFullSync: null };
+  readonly counters: LinkCounters = { fullSyncs: 0, partialSyncs: 0, commandErrors: 0, lastFullSync: null };
   #link: PrimaryLink | null = null;
   /** The primary to follow once `start` runs (set by `prepare`). */
   #starting: { readonly host: string; readonly port: number } | null = null;
