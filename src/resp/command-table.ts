@@ -3,6 +3,7 @@
  * key positions and flags (see `command-spec.ts`). Lookup accepts any case.
  */
 import type { CommandSpec } from './command-spec.js';
+import { bitmapCommands } from './commands/bitmaps.js';
 import { connectionCommands } from './commands/connection.js';
 import { hashCommands } from './commands/hashes.js';
 import { keyCommands } from './commands/keys.js';
@@ -25,6 +26,7 @@ function buildTable(): Map<string, CommandSpec> {
     transactionCommands,
     keyCommands,
     stringCommands,
+    bitmapCommands,
     hashCommands,
     listCommands,
     setCommands,

@@ -149,11 +149,15 @@ function randomWrite(rng: Rng): Arg[][] {
   // Another key of the same type, in whichever database this command selected.
   const other = `k:${kind}:${(i + 5 * (1 + int(rng, 50))) % KEYS}`;
   switch (kind) {
-    case 0:
-      return [
-        select,
-        pick % 2 === 0 ? ['APPEND', key, '+'] : ['SET', key, `new-${int(rng, 1e6)}`, 'KEEPTTL'],
+    case 0: {
+      const strings: Arg[][] = [
+        ['APPEND', key, '+'],
+        ['SET', key, `new-${int(rng, 1e6)}`, 'KEEPTTL'],
+        ['SETBIT', key, int(rng, 120), int(rng, 2)],
+        ['BITOP', ['AND', 'OR', 'XOR'][int(rng, 3)], `bitop:${int(rng, 20)}`, key, other],
       ];
+      return [select, strings[pick % strings.length]];
+    }
     case 1: {
       const lists: Arg[][] = [
         ['LPOP', key],
@@ -175,15 +179,16 @@ function randomWrite(rng: Rng): Arg[][] {
       ];
       return [select, sets[pick % sets.length]];
     }
-    case 3:
-      return [
-        select,
-        pick % 3 === 0
-          ? ['HINCRBY', key, 'count', 1]
-          : pick % 3 === 1
-            ? ['HSET', key, 'f9', 'x']
-            : ['HDEL', key, 'f0'],
+    case 3: {
+      const hashes: Arg[][] = [
+        ['HINCRBY', key, 'count', 1],
+        ['HSET', key, 'f9', 'x'],
+        ['HDEL', key, 'f0'],
+        ['COPY', key, `copied:${int(rng, 20)}`, 'DB', int(rng, 2), 'REPLACE'],
+        ['MOVE', key, 1 - db],
       ];
+      return [select, hashes[pick % hashes.length]];
+    }
     default: {
       const zsets: Arg[][] = [
         ['ZINCRBY', key, 2.5, 'z1'],
@@ -191,6 +196,7 @@ function randomWrite(rng: Rng): Arg[][] {
         ['ZREMRANGEBYSCORE', key, '(0', 1.5],
         [int(rng, 2) === 0 ? 'ZPOPMIN' : 'ZPOPMAX', key],
         ['ZREMRANGEBYRANK', key, -1, -1],
+        ['ZUNIONSTORE', `zstored:${int(rng, 20)}`, 2, key, other, 'WEIGHTS', 1, 0.5, 'AGGREGATE', 'MAX'],
       ];
       if (pick % 7 === 6) {
         // By lex on members of one score (Redis leaves mixed scores unspecified).

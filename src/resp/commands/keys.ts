@@ -1,8 +1,9 @@
-/** Generic key commands: DEL, EXISTS, TYPE, the EXPIRE family, KEYS, SCAN, RENAME, DBSIZE, FLUSH*. */
-import type { ExpireCondition } from '../../engines/kv/keyspace.js';
+/** Generic key commands: DEL, EXISTS, TYPE, the EXPIRE family, KEYS, SCAN, RENAME, COPY, MOVE, DBSIZE, FLUSH*. */
+import { copyKey, moveKey } from '../../engines/kv/copy-key.js';
+import { DATABASES, type ExpireCondition } from '../../engines/kv/keyspace.js';
 import type { KeyType } from '../../engines/kv/record.js';
 import { TYPE_NAMES } from '../../engines/kv/record.js';
-import { cursor, int64, scanOptions, word } from '../args.js';
+import { cursor, int, int64, scanOptions, word } from '../args.js';
 import type { Client } from '../client.js';
 import { command, Flag, keyCommand, type CommandSpec } from '../command-spec.js';
 import { respError, syntaxError } from '../errors.js';
@@ -10,6 +11,34 @@ import { respError, syntaxError } from '../errors.js';
 const W = Flag.Write;
 const R = Flag.ReadOnly;
 const F = Flag.Fast;
+
+/** A database index argument: an integer, then within range. */
+function databaseIndex(arg: Buffer): number {
+  const db = int(arg);
+  if (db < 0 || db >= DATABASES) throw respError('DB index is out of range');
+  return db;
+}
+
+const sameObject = (): Error => respError('source and destination objects are the same');
+
+function copyCommand(c: Client, argv: Buffer[]): void {
+  let replace = false;
+  let targetDb = c.db;
+  for (let j = 3; j < argv.length; j++) {
+    const option = word(argv[j]);
+    if (option === 'REPLACE') replace = true;
+    else if (option === 'DB' && j + 1 < argv.length) targetDb = databaseIndex(argv[++j]);
+    else throw syntaxError();
+  }
+  if (targetDb === c.db && argv[1].equals(argv[2])) throw sameObject();
+  c.reply.integer(copyKey(c.server.keyspace, c.db, argv[1], targetDb, argv[2], replace) ? 1 : 0);
+}
+
+function moveCommand(c: Client, argv: Buffer[]): void {
+  const targetDb = databaseIndex(argv[2]);
+  if (targetDb === c.db) throw sameObject();
+  c.reply.integer(moveKey(c.server.keyspace, c.db, argv[1], targetDb) ? 1 : 0);
+}
 
 const INT64_MAX = (1n << 63n) - 1n;
 const INT64_MIN = -(1n << 63n);
@@ -266,4 +295,16 @@ export const keyCommands: CommandSpec[] = [
       c.reply.ok();
     },
   }),
+  command({
+    name: 'copy',
+    arity: -3,
+    flags: W,
+    firstKey: 1,
+    lastKey: 2,
+    step: 1,
+    group: 'generic',
+    since: '6.2.0',
+    run: copyCommand,
+  }),
+  keyCommand({ name: 'move', arity: 3, flags: W | F, group: 'generic', run: moveCommand }),
 ];

@@ -1,9 +1,10 @@
 /** Sorted-set commands. */
 import { formatDouble } from '../../engines/kv/numbers.js';
+import * as algebra from '../../engines/kv/zset-algebra.js';
 import * as zsets from '../../engines/kv/zsets.js';
 import { cursor, float, int, scanOptions, scoreBound, word } from '../args.js';
 import type { Client } from '../client.js';
-import { Flag, keyCommand, type CommandSpec } from '../command-spec.js';
+import { command, Flag, keyCommand, type CommandSpec } from '../command-spec.js';
 import { respError, syntaxError } from '../errors.js';
 
 const W = Flag.Write;
@@ -209,6 +210,52 @@ function popCommand(highest: boolean) {
         c.reply.double(item.score);
       }
     }
+  };
+}
+
+/**
+ * ZUNION/ZINTER/ZDIFF and their STORE forms, parsed in Redis' order: the
+ * key count, the input keys (WRONGTYPE first), then WEIGHTS, AGGREGATE and
+ * (without a destination) WITHSCORES.
+ */
+function algebraCommand(operation: algebra.ZSetOperation, store: boolean) {
+  const name = `z${operation}${store ? 'store' : ''}`;
+  return (c: Client, argv: Buffer[]): void => {
+    const countAt = store ? 2 : 1;
+    const count = int(argv[countAt]);
+    if (count < 1) throw respError(`at least 1 input key is needed for '${name}' command`);
+    if (count > argv.length - countAt - 1) throw syntaxError();
+    const keys = argv.slice(countAt + 1, countAt + 1 + count);
+    const ks = c.server.keyspace;
+    for (const key of keys) algebra.scoredMembers(ks, c.db, key);
+    const weights: number[] = keys.map(() => 1);
+    let aggregate: algebra.Aggregate = 'sum';
+    let withScores = false;
+    for (let j = countAt + 1 + count; j < argv.length;) {
+      const option = word(argv[j]);
+      const remaining = argv.length - j;
+      if (operation !== 'diff' && option === 'WEIGHTS' && remaining >= count + 1) {
+        for (let i = 0; i < count; i++) {
+          try {
+            weights[i] = float(argv[j + 1 + i]);
+          } catch {
+            throw respError('weight value is not a float');
+          }
+        }
+        j += count + 1;
+      } else if (operation !== 'diff' && option === 'AGGREGATE' && remaining >= 2) {
+        const how = word(argv[j + 1]);
+        if (how !== 'SUM' && how !== 'MIN' && how !== 'MAX') throw syntaxError();
+        aggregate = how === 'SUM' ? 'sum' : how === 'MIN' ? 'min' : 'max';
+        j += 2;
+      } else if (!store && option === 'WITHSCORES') {
+        withScores = true;
+        j++;
+      } else throw syntaxError();
+    }
+    const inputs = { keys, weights, aggregate };
+    if (store) c.reply.integer(algebra.zstore(ks, c.db, operation, argv[1], inputs));
+    else scoredReply(c, algebra.combine(ks, c.db, operation, inputs), withScores);
   };
 }
 
@@ -431,5 +478,62 @@ export const zsetCommands: CommandSpec[] = [
     group: 'sorted-set',
     since: '5.0.0',
     run: popCommand(true),
+  }),
+  command({
+    name: 'zunionstore',
+    arity: -4,
+    flags: W,
+    firstKey: 1,
+    lastKey: 1,
+    step: 1,
+    group: 'sorted-set',
+    since: '2.0.0',
+    run: algebraCommand('union', true),
+  }),
+  command({
+    name: 'zinterstore',
+    arity: -4,
+    flags: W,
+    firstKey: 1,
+    lastKey: 1,
+    step: 1,
+    group: 'sorted-set',
+    since: '2.0.0',
+    run: algebraCommand('inter', true),
+  }),
+  command({
+    name: 'zdiffstore',
+    arity: -4,
+    flags: W,
+    firstKey: 1,
+    lastKey: 1,
+    step: 1,
+    group: 'sorted-set',
+    since: '6.2.0',
+    run: algebraCommand('diff', true),
+  }),
+  command({
+    name: 'zunion',
+    arity: -3,
+    flags: R,
+    group: 'sorted-set',
+    since: '6.2.0',
+    run: algebraCommand('union', false),
+  }),
+  command({
+    name: 'zinter',
+    arity: -3,
+    flags: R,
+    group: 'sorted-set',
+    since: '6.2.0',
+    run: algebraCommand('inter', false),
+  }),
+  command({
+    name: 'zdiff',
+    arity: -3,
+    flags: R,
+    group: 'sorted-set',
+    since: '6.2.0',
+    run: algebraCommand('diff', false),
   }),
 ];
