@@ -1,7 +1,7 @@
 /**
  * Commands a Redis primary propagates beyond the core set (LMOVE, RPOPLPUSH,
  * LINSERT, SMOVE, SINTERSTORE/SUNIONSTORE/SDIFFSTORE, ZREMRANGEBYSCORE/RANK/LEX,
- * ZPOPMIN/ZPOPMAX, ZUNIONSTORE and its family, bitmaps, COPY, MOVE), sent to a real redis-server and to Doppel side by side:
+ * ZPOPMIN/ZPOPMAX, ZUNIONSTORE and its family, bitmaps, HyperLogLogs, COPY, MOVE), sent to a real redis-server and to Doppel side by side:
  * every reply must be the same, errors included, and so must the keyspaces
  * they leave (type, value and expiry of every key).
  *
@@ -345,6 +345,55 @@ void describe('propagated commands beyond the core set, against redis-server', {
       ['ZRANGE', 'cz2', 0, -1, 'WITHSCORES'],
       ['SELECT', 0],
     ]);
+  });
+
+  void it('PFADD, PFMERGE, PFCOUNT: the same HyperLogLog bytes (sparse, then dense) and counts', async () => {
+    const elements = (prefix: string, n: number): string[] =>
+      Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+    const script: Arg[][] = [
+      ['PFADD', 'h1'],
+      ['GET', 'h1'],
+      ['PFADD', 'h1', 'a', 'b', 'c'],
+      ['PFADD', 'h1', 'a'],
+      ['GET', 'h1'],
+      ['PEXPIREAT', 'h1', AT],
+    ];
+    // Grow through the sparse form (runs split and merged) into the dense one.
+    for (let round = 0; round < 40; round++) {
+      script.push(['PFADD', 'h1', ...elements(`e${round}-`, 25)], ['GET', 'h1']);
+    }
+    script.push(
+      ['PEXPIRETIME', 'h1'],
+      ['STRLEN', 'h1'],
+      ['PFADD', 'h2', ...elements('x', 200)],
+      ['GET', 'h2'],
+      ['PFADD', 'h3', ...elements('y', 3)],
+      ['PFMERGE', 'm1', 'h2', 'h3'],
+      ['GET', 'm1'],
+      ['PFMERGE', 'm2', 'h1', 'h3'],
+      ['GET', 'm2'],
+      ['PFMERGE', 'h3', 'h2'],
+      ['GET', 'h3'],
+      ['PFMERGE', 'empty'],
+      ['GET', 'empty'],
+      ['PFCOUNT', 'nosuch'],
+      ['PFCOUNT', 'h1', 'h2', 'nosuch'],
+      ['PFCOUNT', 'h2', 'h3'],
+      ['PFCOUNT', 'h1'],
+      ['PFCOUNT', 'h1'],
+      ['PFCOUNT', 'h2'],
+      ['PFCOUNT', 'm2'],
+      ['PFADD', 'str', 'a'],
+      ['PFCOUNT', 'str'],
+      ['PFMERGE', 'x', 'str'],
+      ['PFADD', 'l', 'a'],
+      ['PFCOUNT', 'h1', 'l'],
+      ['SET', 'fake', 'HYLLx'],
+      ['PFADD', 'fake', 'a'],
+      // A client's PFCOUNT caches the count in the value on Redis only (see hyperloglog.ts).
+      ['DEL', 'h1', 'h2', 'm2'],
+    );
+    await sideBySide(r, d, script);
   });
 
   void it('ZPOPMIN and ZPOPMAX in RESP3: a pair without a count, pairs with one', async () => {

@@ -6,6 +6,7 @@ import type { CommandSpec } from './command-spec.js';
 import { bitmapCommands } from './commands/bitmaps.js';
 import { connectionCommands } from './commands/connection.js';
 import { hashCommands } from './commands/hashes.js';
+import { hyperLogLogCommands } from './commands/hyperloglog.js';
 import { keyCommands } from './commands/keys.js';
 import { listCommands } from './commands/lists.js';
 import { replicationCommands } from './commands/replication.js';
@@ -27,6 +28,7 @@ function buildTable(): Map<string, CommandSpec> {
     keyCommands,
     stringCommands,
     bitmapCommands,
+    hyperLogLogCommands,
     hashCommands,
     listCommands,
     setCommands,

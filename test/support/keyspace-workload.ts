@@ -155,6 +155,13 @@ function randomWrite(rng: Rng): Arg[][] {
         ['SET', key, `new-${int(rng, 1e6)}`, 'KEEPTTL'],
         ['SETBIT', key, int(rng, 120), int(rng, 2)],
         ['BITOP', ['AND', 'OR', 'XOR'][int(rng, 3)], `bitop:${int(rng, 20)}`, key, other],
+        [
+          'PFADD',
+          `hll:${int(rng, 10)}`,
+          ...Array.from({ length: 1 + int(rng, 40) }, () => `v${int(rng, 5000)}`),
+        ],
+        // On Redis a PFCOUNT that refreshes the cached count is propagated (and must cache there too).
+        ['PFCOUNT', `hll:${int(rng, 10)}`],
       ];
       return [select, strings[pick % strings.length]];
     }
