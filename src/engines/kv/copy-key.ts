@@ -22,14 +22,15 @@ export function copyKey(
 ): boolean {
   const record = ks.lookup(db, source);
   if (record === undefined) return false;
+  // Everything is read (and copied) before the first write: views die at the next read.
+  const copy = (bytes: Buffer): Buffer => Buffer.from(bytes);
+  const stringValue = record.type === KeyType.String ? copy(record.value) : null;
   if (!replace && ks.lookup(targetDb, target) !== undefined) return false;
   const expireAt = record.expireAt;
-  const copy = (bytes: Buffer): Buffer => Buffer.from(bytes);
-  // Everything is read (and copied) before the first write: views die at the next read.
   let write: () => void;
   switch (record.type) {
     case KeyType.String: {
-      const value = copy(record.value);
+      const value = stringValue!;
       write = () => set(ks, targetDb, target, value, expireAt === 0 ? {} : { expireAt });
       break;
     }

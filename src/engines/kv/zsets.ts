@@ -291,9 +291,14 @@ function removeScored(ks: Keyspace, db: number, key: Buffer, items: readonly Sco
       );
 }
 
+/** Members that outlive the reads and writes that follow (a range's rows may be views). */
+function owned(items: readonly ScoredMember[]): ScoredMember[] {
+  return items.map((item) => ({ member: Buffer.from(item.member), score: item.score }));
+}
+
 /** ZREMRANGEBYRANK: removes ranks `start`…`stop` (negative from the end); how many. */
 export function zremRangeByRank(ks: Keyspace, db: number, key: Buffer, start: number, stop: number): number {
-  return removeScored(ks, db, key, zrangeByRank(ks, db, key, start, stop, false));
+  return removeScored(ks, db, key, owned(zrangeByRank(ks, db, key, start, stop, false)));
 }
 
 /** ZREMRANGEBYSCORE: removes the members scored within `min`…`max`; how many. */
@@ -304,13 +309,13 @@ export function zremRangeByScore(
   min: ScoreBound,
   max: ScoreBound,
 ): number {
-  return removeScored(ks, db, key, zrangeByScore(ks, db, key, min, max, false));
+  return removeScored(ks, db, key, owned(zrangeByScore(ks, db, key, min, max, false)));
 }
 
 /** ZPOPMIN / ZPOPMAX: removes and returns up to `count` members from the low (or high) end. */
 export function zpop(ks: Keyspace, db: number, key: Buffer, highest: boolean, count: number): ScoredMember[] {
   if (count <= 0) return [];
-  const popped = zrangeByRank(ks, db, key, 0, count - 1, highest);
+  const popped = owned(zrangeByRank(ks, db, key, 0, count - 1, highest));
   removeScored(ks, db, key, popped);
   return popped;
 }
