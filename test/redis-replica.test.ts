@@ -232,6 +232,10 @@ void describe('Doppel as a replica of redis-server 7.0', { timeout: 120_000 }, (
     // Streams are a type Doppel does not have.
     await r.call('XADD', 'events', '*', 'field', 'value');
     await r.call('DEL', 'events');
+    // Functions are server-side code, not data: skipped, not counted.
+    const library = "#!lua name=lib\nredis.register_function('one', function() return 1 end)";
+    assert.equal(await r.call('FUNCTION', 'LOAD', library), 'lib');
+    assert.equal(await r.call('FUNCTION', 'DELETE', 'lib'), 'OK');
     await assertSameData(r, d);
     const rows = (await doppel.request<{ replications: Record<string, unknown>[] }>('/_doppel/replications'))
       .json.replications;

@@ -239,12 +239,18 @@ export const replicationCommands: CommandSpec[] = [
   }),
 ];
 
+/** Server-side code a Redis primary propagates (FUNCTION LOAD …): not keyspace data, and Doppel runs none. */
+const CODE_COMMANDS = new Set(['function', 'script']);
+
 /** The primary's client on this node: runs its stream's commands (see `executeFromPrimary`). */
 export function createPrimaryCommandRunner(context: ServerContext): PrimaryCommandRunner {
   const fresh = (): Client => new Client(0, context, 'primary', 'primary');
   let client = fresh();
   return {
-    run: (argv) => executeFromPrimary(client, lookupCommand(argv[0]), argv),
+    run: (argv) =>
+      CODE_COMMANDS.has(argv[0].toString('latin1').toLowerCase())
+        ? undefined
+        : executeFromPrimary(client, lookupCommand(argv[0]), argv),
     reset: () => {
       client = fresh();
     },
