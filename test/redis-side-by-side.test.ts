@@ -248,7 +248,7 @@ void describe('propagated commands beyond the core set, against redis-server', {
     ]);
   });
 
-  void it('ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE, ZUNION, ZINTER, ZDIFF', async () => {
+  void it('ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE, ZUNION, ZINTER, ZDIFF, ZRANGESTORE', async () => {
     await sideBySide(r, d, [
       ['ZADD', 'za', 1, 'a', 2, 'b', 3, 'c', 0.1, 'd'],
       ['ZADD', 'zb', 10, 'b', 20, 'c', 30, 'e', 0.2, 'd'],
@@ -302,6 +302,23 @@ void describe('propagated commands beyond the core set, against redis-server', {
       ['ZDIFF', 1, 'nosuch'],
       ['ZINTER', 0, 'za'],
       ['ZDIFF', 2, 'za', 'l'],
+      ['ZRANGESTORE', 'r1', 'zb', 0, 1],
+      ['ZRANGE', 'r1', 0, -1, 'WITHSCORES'],
+      ['ZRANGESTORE', 'r2', 'zb', '(10', '+inf', 'BYSCORE', 'LIMIT', 0, 1],
+      ['ZRANGE', 'r2', 0, -1, 'WITHSCORES'],
+      ['ZRANGESTORE', 'r3', 'zb', 30, 0, 'BYSCORE', 'REV'],
+      ['ZRANGE', 'r3', 0, -1, 'WITHSCORES'],
+      ['ZRANGESTORE', 'r4', 'lex', '-', '+', 'BYLEX'],
+      ['ZRANGESTORE', 'r1', 'zb', 5, 9],
+      ['EXISTS', 'r1'],
+      ['ZRANGESTORE', 'r5', 'zb', 0, -1, 'WITHSCORES'],
+      ['ZRANGESTORE', 'r5', 'zb', 0, -1, 'LIMIT', 0, 1],
+      ['ZRANGESTORE', 'r5', 'sa', 0, -1],
+      ['ZRANGESTORE', 'r5', 'nosuch', 0, -1],
+      ['ZRANGE', 'zb', 0, -1, 'REV', 'REV'],
+      ['ZRANGE', 'zb', 0, 20, 'BYSCORE', 'BYLEX'],
+      ['ZRANGE', 'zb', 0, 20, 'BYSCORE', 'LIMIT', 1],
+      ['ZRANGE', 'zb', '[a', '[z', 'BYLEX', 'WITHSCORES'],
     ]);
   });
 

@@ -113,19 +113,29 @@ export function zstore(
   destination: Buffer,
   inputs: ZSetInputs,
 ): number {
-  const result = combine(ks, db, operation, inputs);
+  return replaceWith(ks, db, destination, combine(ks, db, operation, inputs));
+}
+
+/** Replaces `destination` with a sorted set of `items` (deleting it when there are none); their count. */
+export function replaceWith(
+  ks: Keyspace,
+  db: number,
+  destination: Buffer,
+  items: readonly ScoredMember[],
+): number {
+  const owned = items.map((item) => ({ member: Buffer.from(item.member), score: item.score }));
   ks.group(() => {
     ks.del(db, [destination]);
-    if (result.length > 0) {
+    if (owned.length > 0) {
       zadd(
         ks,
         db,
         destination,
-        result.map((item) => item.score),
-        result.map((item) => item.member),
+        owned.map((item) => item.score),
+        owned.map((item) => item.member),
         {},
       );
     }
   });
-  return result.length;
+  return owned.length;
 }

@@ -103,29 +103,27 @@ function lexBelow(member: Buffer, max: LexBound): boolean {
   return max.exclusive ? cmp < 0 : cmp <= 0;
 }
 
-/** The shared ZRANGE family. `by` is how start/stop read; `rev` walks from the top. */
-function range(
+type RangeBy = 'rank' | 'score' | 'lex';
+type Limit = { offset: number; count: number } | undefined;
+
+/** The shared ZRANGE family's selection. `by` is how start/stop read; `rev` walks from the top. */
+function selectRange(
   c: Client,
-  argv: Buffer[],
-  by: 'rank' | 'score' | 'lex',
+  key: Buffer,
+  start: Buffer,
+  stop: Buffer,
+  by: RangeBy,
   rev: boolean,
-  withScores: boolean,
-  limit: { offset: number; count: number } | undefined,
-): void {
+  limit: Limit,
+): zsets.ScoredMember[] {
   const ks = c.server.keyspace;
-  const key = argv[1];
-  if (by === 'rank') {
-    scoredReply(c, zsets.zrangeByRank(ks, c.db, key, int(argv[2]), int(argv[3]), rev), withScores);
-    return;
-  }
+  if (by === 'rank') return zsets.zrangeByRank(ks, c.db, key, int(start), int(stop), rev);
   // With REV the first bound given is the maximum.
-  const [lowArg, highArg] = rev ? [argv[3], argv[2]] : [argv[2], argv[3]];
+  const [lowArg, highArg] = rev ? [stop, start] : [start, stop];
   if (by === 'score') {
     const min = scoreBound(lowArg);
     const max = scoreBound(highArg);
-    const items = zsets.zrangeByScore(ks, c.db, key, min, max, rev, limit?.offset ?? 0, limit?.count ?? -1);
-    scoredReply(c, items, withScores);
-    return;
+    return zsets.zrangeByScore(ks, c.db, key, min, max, rev, limit?.offset ?? 0, limit?.count ?? -1);
   }
   const min = lexBound(lowArg);
   const max = lexBound(highArg);
@@ -133,7 +131,18 @@ function range(
   const matching = all.filter((item) => lexAbove(item.member, min) && lexBelow(item.member, max));
   const offset = limit?.offset ?? 0;
   const count = limit === undefined || limit.count < 0 ? Infinity : limit.count;
-  scoredReply(c, offset < 0 ? [] : matching.slice(offset, offset + count), false);
+  return offset < 0 ? [] : matching.slice(offset, offset + count);
+}
+
+function range(
+  c: Client,
+  argv: Buffer[],
+  by: RangeBy,
+  rev: boolean,
+  withScores: boolean,
+  limit: Limit,
+): void {
+  scoredReply(c, selectRange(c, argv[1], argv[2], argv[3], by, rev, limit), withScores);
 }
 
 function parseLimit(argv: Buffer[], i: number): { offset: number; count: number } {
@@ -141,29 +150,46 @@ function parseLimit(argv: Buffer[], i: number): { offset: number; count: number 
   return { offset: int(argv[i + 1]), count: int(argv[i + 2]) };
 }
 
-function zrangeCommand(c: Client, argv: Buffer[]): void {
-  let by: 'rank' | 'score' | 'lex' = 'rank';
+/** ZRANGE's and ZRANGESTORE's options from `from` on, in Redis' rules (each at most once; WITHSCORES not when storing). */
+function rangeOptions(
+  argv: Buffer[],
+  from: number,
+  store: boolean,
+): { by: RangeBy; rev: boolean; withScores: boolean; limit: Limit } {
+  let by: RangeBy | undefined;
   let rev = false;
   let withScores = false;
-  let limit: { offset: number; count: number } | undefined;
-  for (let i = 4; i < argv.length; i++) {
+  let limit: Limit;
+  for (let i = from; i < argv.length; i++) {
     const option = word(argv[i]);
-    if (option === 'BYSCORE') by = 'score';
-    else if (option === 'BYLEX') by = 'lex';
-    else if (option === 'REV') rev = true;
-    else if (option === 'WITHSCORES') withScores = true;
-    else if (option === 'LIMIT') {
+    if (!store && option === 'WITHSCORES') withScores = true;
+    else if (option === 'LIMIT' && argv.length - i - 1 >= 2) {
       limit = parseLimit(argv, i);
       i += 2;
-    } else throw syntaxError();
+    } else if (!rev && option === 'REV') rev = true;
+    else if (by === undefined && option === 'BYLEX') by = 'lex';
+    else if (by === undefined && option === 'BYSCORE') by = 'score';
+    else throw syntaxError();
   }
+  by ??= 'rank';
   if (limit !== undefined && by === 'rank') {
     throw respError('syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX');
   }
   if (withScores && by === 'lex') {
     throw respError('syntax error, WITHSCORES not supported in combination with BYLEX');
   }
+  return { by, rev, withScores, limit };
+}
+
+function zrangeCommand(c: Client, argv: Buffer[]): void {
+  const { by, rev, withScores, limit } = rangeOptions(argv, 4, false);
   range(c, argv, by, rev, withScores, limit);
+}
+
+function zrangestoreCommand(c: Client, argv: Buffer[]): void {
+  const { by, rev, limit } = rangeOptions(argv, 5, true);
+  const items = selectRange(c, argv[2], argv[3], argv[4], by, rev, limit);
+  c.reply.integer(algebra.replaceWith(c.server.keyspace, c.db, argv[1], items));
 }
 
 function byScoreCommand(rev: boolean) {
@@ -535,5 +561,16 @@ export const zsetCommands: CommandSpec[] = [
     group: 'sorted-set',
     since: '6.2.0',
     run: algebraCommand('diff', false),
+  }),
+  command({
+    name: 'zrangestore',
+    arity: -5,
+    flags: W,
+    firstKey: 1,
+    lastKey: 2,
+    step: 1,
+    group: 'sorted-set',
+    since: '6.2.0',
+    run: zrangestoreCommand,
   }),
 ];
