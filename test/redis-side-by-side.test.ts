@@ -413,7 +413,64 @@ void describe('propagated commands beyond the core set, against redis-server', {
     await sideBySide(r, d, script);
   });
 
-  void it('ZPOPMIN and ZPOPMAX in RESP3: a pair without a count, pairs with one', async () => {
+  void it('LPOS, LMPOP, ZMPOP, SINTERCARD, ZINTERCARD (Redis 7.0)', async () => {
+    await sideBySide(r, d, [
+      ['RPUSH', 'pl', 'a', 'b', 'c', 'b', 'a', 'b'],
+      ['LPOS', 'pl', 'b'],
+      ['LPOS', 'pl', 'b', 'RANK', 2],
+      ['LPOS', 'pl', 'b', 'RANK', -1],
+      ['LPOS', 'pl', 'b', 'RANK', -2, 'COUNT', 0],
+      ['LPOS', 'pl', 'b', 'COUNT', 0],
+      ['LPOS', 'pl', 'b', 'COUNT', 2, 'MAXLEN', 4],
+      ['LPOS', 'pl', 'a', 'MAXLEN', 3, 'RANK', 2],
+      ['LPOS', 'pl', 'z'],
+      ['LPOS', 'pl', 'z', 'COUNT', 3],
+      ['LPOS', 'nosuch', 'a'],
+      ['LPOS', 'nosuch', 'a', 'COUNT', 1],
+      ['LPOS', 'pl', 'a', 'RANK', 0],
+      ['LPOS', 'pl', 'a', 'COUNT', -1],
+      ['LPOS', 'pl', 'a', 'MAXLEN', -1],
+      ['LPOS', 'pl', 'a', 'RANK'],
+      ['LPOS', 'pl', 'a', 'BOGUS', 1],
+      ['LPOS', 'str', 'a'],
+      ['LMPOP', 2, 'nosuch', 'pl', 'LEFT'],
+      ['LMPOP', 2, 'nosuch', 'pl', 'RIGHT', 'COUNT', 2],
+      ['LMPOP', 1, 'pl', 'LEFT', 'COUNT', 10],
+      ['LMPOP', 1, 'pl', 'LEFT'],
+      ['EXISTS', 'pl'],
+      ['LMPOP', 0, 'pl', 'LEFT'],
+      ['LMPOP', 'x', 'pl', 'LEFT'],
+      ['LMPOP', 3, 'pl', 'LEFT'],
+      ['LMPOP', 1, 'pl', 'UP'],
+      ['LMPOP', 1, 'pl', 'LEFT', 'COUNT', 0],
+      ['LMPOP', 1, 'pl', 'LEFT', 'COUNT'],
+      ['LMPOP', 2, 'str', 'pl', 'LEFT'],
+      ['ZADD', 'pz', 1, 'a', 2, 'b', 3.5, 'c'],
+      ['ZMPOP', 2, 'nosuch', 'pz', 'MIN'],
+      ['ZMPOP', 1, 'pz', 'MAX', 'COUNT', 5],
+      ['ZMPOP', 1, 'pz', 'MIN'],
+      ['ZMPOP', 1, 'pz', 'MIDDLE'],
+      ['ZMPOP', 1, 'str', 'MIN'],
+      ['ZMPOP', 0, 'pz', 'MIN'],
+      ['SADD', 'c1', 'a', 'b', 'c', 'd'],
+      ['SADD', 'c2', 'b', 'c', 'd', 'e'],
+      ['SINTERCARD', 2, 'c1', 'c2'],
+      ['SINTERCARD', 2, 'c1', 'c2', 'LIMIT', 2],
+      ['SINTERCARD', 2, 'c1', 'c2', 'LIMIT', 0],
+      ['SINTERCARD', 2, 'c1', 'nosuch'],
+      ['SINTERCARD', 2, 'c1', 'c2', 'LIMIT', -1],
+      ['SINTERCARD', 0, 'c1'],
+      ['SINTERCARD', 3, 'c1', 'c2'],
+      ['SINTERCARD', 1, 'str'],
+      ['ZADD', 'zc1', 1, 'b', 2, 'c', 3, 'x'],
+      ['ZINTERCARD', 2, 'zc1', 'c1'],
+      ['ZINTERCARD', 2, 'zc1', 'c1', 'LIMIT', 1],
+      ['ZINTERCARD', 1, 'str'],
+      ['ZINTERCARD', 2, 'zc1', 'c1', 'LIMIT'],
+    ]);
+  });
+
+  void it('ZPOPMIN and ZPOPMAX in RESP3: a pair without a count, pairs with one; ZMPOP, LMPOP', async () => {
     const [r3, d3] = [
       await redis.client(),
       await RespClient.open(
@@ -431,6 +488,10 @@ void describe('propagated commands beyond the core set, against redis-server', {
         ['ZPOPMAX', 'z3', 1],
         ['ZPOPMIN', 'z3', 5],
         ['ZPOPMIN', 'z3'],
+        ['ZADD', 'z3', 1, 'a', 2.5, 'b'],
+        ['ZMPOP', 1, 'z3', 'MIN', 'COUNT', 2],
+        ['ZMPOP', 1, 'z3', 'MIN'],
+        ['LMPOP', 1, 'nosuch', 'LEFT'],
       ]);
     } finally {
       r3.close();

@@ -28,6 +28,51 @@ export function word(arg: Buffer): string {
   return arg.length > 32 ? '' : arg.toString('latin1').toUpperCase();
 }
 
+/**
+ * The keys of a `numkeys key [key …]` command (LMPOP, ZMPOP, SINTERCARD …) and
+ * where its options start, with Redis' errors.
+ */
+export function numberedKeys(argv: Buffer[], at: number, tooMany?: string): { keys: Buffer[]; next: number } {
+  let count: number;
+  try {
+    count = int(argv[at]);
+  } catch {
+    count = 0;
+  }
+  if (count <= 0) throw respError('numkeys should be greater than 0');
+  if (count > argv.length - at - 1) throw tooMany === undefined ? syntaxError() : respError(tooMany);
+  return { keys: argv.slice(at + 1, at + 1 + count), next: at + 1 + count };
+}
+
+/** A positive integer option (COUNT of LMPOP/ZMPOP), with Redis' message. */
+export function positive(arg: Buffer | undefined, what: string): number {
+  let n: number;
+  try {
+    n = arg === undefined ? 0 : int(arg);
+  } catch {
+    n = 0;
+  }
+  if (n <= 0) throw respError(`${what} should be greater than 0`);
+  return n;
+}
+
+/** What SINTERCARD and ZINTERCARD answer to more keys than arguments. */
+export const TOO_MANY_KEYS = "Number of keys can't be greater than number of args";
+
+/** SINTERCARD's and ZINTERCARD's `[LIMIT limit]` at `at` (0 when absent: no limit). */
+export function cardinalityLimit(argv: Buffer[], at: number): number {
+  if (at === argv.length) return 0;
+  if (word(argv[at]) !== 'LIMIT' || at + 2 !== argv.length) throw syntaxError();
+  let limit: number;
+  try {
+    limit = int(argv[at + 1]);
+  } catch {
+    limit = -1;
+  }
+  if (limit < 0) throw respError("LIMIT can't be negative");
+  return limit;
+}
+
 export function text(arg: Buffer): string {
   return arg.toString('utf8');
 }

@@ -258,3 +258,35 @@ export function linsert(
     return push(ks, db, key, 'right', [value, ...moved.reverse()]);
   });
 }
+
+/**
+ * LPOS: the positions (from the head) of elements equal to `element`: from
+ * the `rank`-th match (negative: counting from the tail), at most `count` of
+ * them (0: all), comparing at most `maxlen` elements (0: all).
+ */
+export function lpos(
+  ks: Keyspace,
+  db: number,
+  key: Buffer,
+  element: Buffer,
+  rank: number,
+  count: number,
+  maxlen: number,
+): number[] {
+  const elements = lrange(ks, db, key, 0, -1);
+  const found: number[] = [];
+  const step = rank > 0 ? 1 : -1;
+  let skip = Math.abs(rank) - 1;
+  let compared = 0;
+  for (let i = rank > 0 ? 0 : elements.length - 1; i >= 0 && i < elements.length; i += step) {
+    if (maxlen !== 0 && compared++ >= maxlen) break;
+    if (!elements[i].equals(element)) continue;
+    if (skip > 0) {
+      skip--;
+      continue;
+    }
+    found.push(i);
+    if (count !== 0 && found.length >= count) break;
+  }
+  return found;
+}

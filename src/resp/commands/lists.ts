@@ -1,6 +1,6 @@
 /** List commands. */
 import * as lists from '../../engines/kv/lists.js';
-import { int, word } from '../args.js';
+import { int, numberedKeys, positive, word } from '../args.js';
 import type { Client } from '../client.js';
 import { command, Flag, keyCommand, type CommandSpec } from '../command-spec.js';
 import { respError, syntaxError } from '../errors.js';
@@ -34,6 +34,63 @@ function popCommand(side: lists.Side) {
       for (const v of result) c.reply.bulk(v);
     } else c.reply.bulk(result);
   };
+}
+
+function lposCommand(c: Client, argv: Buffer[]): void {
+  let rank = 1;
+  let count: number | undefined;
+  let maxlen = 0;
+  for (let j = 3; j < argv.length; j++) {
+    const option = word(argv[j]);
+    const value = argv[j + 1];
+    if (value === undefined) throw syntaxError();
+    if (option === 'RANK') {
+      rank = int(value);
+      if (rank === 0) {
+        throw respError(
+          "RANK can't be zero: use 1 to start from the first match, 2 from the second ... " +
+            'or use negative to start from the end of the list',
+        );
+      }
+    } else if (option === 'COUNT') {
+      count = int(value);
+      if (count < 0) throw respError("COUNT can't be negative");
+    } else if (option === 'MAXLEN') {
+      maxlen = int(value);
+      if (maxlen < 0) throw respError("MAXLEN can't be negative");
+    } else throw syntaxError();
+    j++;
+  }
+  const found = lists.lpos(c.server.keyspace, c.db, argv[1], argv[2], rank, count ?? 1, maxlen);
+  if (count === undefined) {
+    if (found.length === 0) c.reply.nullBulk();
+    else c.reply.integer(found[0]);
+    return;
+  }
+  c.reply.array(found.length);
+  for (const position of found) c.reply.integer(position);
+}
+
+/** LMPOP: pops from the first of the keys that holds a list; [key, elements], or a null array. */
+function lmpopCommand(c: Client, argv: Buffer[]): void {
+  const { keys, next } = numberedKeys(argv, 1);
+  const from = side(argv[next]);
+  let count = 1;
+  if (next + 1 < argv.length) {
+    if (word(argv[next + 1]) !== 'COUNT' || next + 3 !== argv.length) throw syntaxError();
+    count = positive(argv[next + 2], 'count');
+  }
+  const ks = c.server.keyspace;
+  for (const key of keys) {
+    if (lists.llen(ks, c.db, key) === 0) continue;
+    const popped = lists.pop(ks, c.db, key, from, count) as Buffer[];
+    c.reply.array(2);
+    c.reply.bulk(key);
+    c.reply.array(popped.length);
+    for (const element of popped) c.reply.bulk(element);
+    return;
+  }
+  c.reply.nullArray();
 }
 
 export const listCommands: CommandSpec[] = [
@@ -158,4 +215,6 @@ export const listCommands: CommandSpec[] = [
       c.reply.integer(lists.linsert(c.server.keyspace, c.db, argv[1], where === 'AFTER', argv[3], argv[4]));
     },
   }),
+  keyCommand({ name: 'lpos', arity: -3, flags: R, group: 'list', since: '6.0.6', run: lposCommand }),
+  command({ name: 'lmpop', arity: -4, flags: W, group: 'list', since: '7.0.0', run: lmpopCommand }),
 ];

@@ -1,6 +1,6 @@
 /** Set commands. */
 import * as sets from '../../engines/kv/sets.js';
-import { cursor, int, scanOptions } from '../args.js';
+import { cardinalityLimit, cursor, int, numberedKeys, scanOptions, TOO_MANY_KEYS } from '../args.js';
 import type { Client } from '../client.js';
 import { command, Flag, keyCommand, type CommandSpec } from '../command-spec.js';
 import { respError } from '../errors.js';
@@ -164,5 +164,18 @@ export const setCommands: CommandSpec[] = [
     group: 'set',
     since: '1.0.0',
     run: (c, argv) => c.reply.integer(sets.sstore(c.server.keyspace, c.db, 'diff', argv[1], argv.slice(2))),
+  }),
+  command({
+    name: 'sintercard',
+    arity: -3,
+    flags: R,
+    group: 'set',
+    since: '7.0.0',
+    run: (c, argv) => {
+      const { keys, next } = numberedKeys(argv, 1, TOO_MANY_KEYS);
+      const limit = cardinalityLimit(argv, next);
+      const size = sets.sinter(c.server.keyspace, c.db, keys).length;
+      c.reply.integer(limit === 0 ? size : Math.min(size, limit));
+    },
   }),
 ];

@@ -2,7 +2,18 @@
 import { formatDouble } from '../../engines/kv/numbers.js';
 import * as algebra from '../../engines/kv/zset-algebra.js';
 import * as zsets from '../../engines/kv/zsets.js';
-import { cursor, float, int, scanOptions, scoreBound, word } from '../args.js';
+import {
+  cardinalityLimit,
+  TOO_MANY_KEYS,
+  cursor,
+  float,
+  int,
+  numberedKeys,
+  positive,
+  scanOptions,
+  scoreBound,
+  word,
+} from '../args.js';
 import type { Client } from '../client.js';
 import { command, Flag, keyCommand, type CommandSpec } from '../command-spec.js';
 import { respError, syntaxError } from '../errors.js';
@@ -283,6 +294,45 @@ function algebraCommand(operation: algebra.ZSetOperation, store: boolean) {
     if (store) c.reply.integer(algebra.zstore(ks, c.db, operation, argv[1], inputs));
     else scoredReply(c, algebra.combine(ks, c.db, operation, inputs), withScores);
   };
+}
+
+/** ZMPOP: pops from the first of the keys that holds a sorted set; [key, [[member, score] …]], or a null array. */
+function zmpopCommand(c: Client, argv: Buffer[]): void {
+  const { keys, next } = numberedKeys(argv, 1);
+  const end = word(argv[next] ?? Buffer.alloc(0));
+  if (end !== 'MIN' && end !== 'MAX') throw syntaxError();
+  let count = 1;
+  if (next + 1 < argv.length) {
+    if (word(argv[next + 1]) !== 'COUNT' || next + 3 !== argv.length) throw syntaxError();
+    count = positive(argv[next + 2], 'count');
+  }
+  const ks = c.server.keyspace;
+  for (const key of keys) {
+    if (zsets.zcard(ks, c.db, key) === 0) continue;
+    const popped = zsets.zpop(ks, c.db, key, end === 'MAX', count);
+    c.reply.array(2);
+    c.reply.bulk(key);
+    c.reply.array(popped.length);
+    for (const item of popped) {
+      c.reply.array(2);
+      c.reply.bulk(item.member);
+      c.reply.double(item.score);
+    }
+    return;
+  }
+  c.reply.nullArray();
+}
+
+/** ZINTERCARD: the size of the intersection, counting up to LIMIT (0: no limit). */
+function zintercardCommand(c: Client, argv: Buffer[]): void {
+  const { keys, next } = numberedKeys(argv, 1, TOO_MANY_KEYS);
+  const limit = cardinalityLimit(argv, next);
+  const size = algebra.combine(c.server.keyspace, c.db, 'inter', {
+    keys,
+    weights: keys.map(() => 1),
+    aggregate: 'sum',
+  }).length;
+  c.reply.integer(limit === 0 ? size : Math.min(size, limit));
 }
 
 function rankCommand(rev: boolean) {
@@ -572,5 +622,14 @@ export const zsetCommands: CommandSpec[] = [
     group: 'sorted-set',
     since: '6.2.0',
     run: zrangestoreCommand,
+  }),
+  command({ name: 'zmpop', arity: -4, flags: W, group: 'sorted-set', since: '7.0.0', run: zmpopCommand }),
+  command({
+    name: 'zintercard',
+    arity: -3,
+    flags: R,
+    group: 'sorted-set',
+    since: '7.0.0',
+    run: zintercardCommand,
   }),
 ];
