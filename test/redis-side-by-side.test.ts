@@ -445,6 +445,8 @@ void describe('propagated commands beyond the core set, against redis-server', {
       ['LMPOP', 1, 'pl', 'LEFT', 'COUNT', 0],
       ['LMPOP', 1, 'pl', 'LEFT', 'COUNT'],
       ['LMPOP', 2, 'str', 'pl', 'LEFT'],
+      ['LMPOP', 2, 'pl', 'pl2'],
+      ['ZMPOP', 2, 'pz', 'pz2'],
       ['ZADD', 'pz', 1, 'a', 2, 'b', 3.5, 'c'],
       ['ZMPOP', 2, 'nosuch', 'pz', 'MIN'],
       ['ZMPOP', 1, 'pz', 'MAX', 'COUNT', 5],

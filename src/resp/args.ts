@@ -44,16 +44,27 @@ export function numberedKeys(argv: Buffer[], at: number, tooMany?: string): { ke
   return { keys: argv.slice(at + 1, at + 1 + count), next: at + 1 + count };
 }
 
-/** A positive integer option (COUNT of LMPOP/ZMPOP), with Redis' message. */
-export function positive(arg: Buffer | undefined, what: string): number {
-  let n: number;
+/**
+ * LMPOP's and ZMPOP's arguments after the keys: the end to pop from (one of
+ * `ends`, upper case) and `[COUNT count]` (1 when absent), with Redis' errors.
+ */
+export function popTail<End extends string>(
+  argv: Buffer[],
+  at: number,
+  ends: readonly End[],
+): { end: End; count: number } {
+  const end = ends.find((candidate) => argv[at] !== undefined && word(argv[at]) === candidate);
+  if (end === undefined) throw syntaxError();
+  if (at + 1 === argv.length) return { end, count: 1 };
+  if (word(argv[at + 1]) !== 'COUNT' || at + 3 !== argv.length) throw syntaxError();
+  let count: number;
   try {
-    n = arg === undefined ? 0 : int(arg);
+    count = int(argv[at + 2]);
   } catch {
-    n = 0;
+    count = 0;
   }
-  if (n <= 0) throw respError(`${what} should be greater than 0`);
-  return n;
+  if (count <= 0) throw respError('count should be greater than 0');
+  return { end, count };
 }
 
 /** What SINTERCARD and ZINTERCARD answer to more keys than arguments. */

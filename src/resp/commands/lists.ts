@@ -1,6 +1,6 @@
 /** List commands. */
 import * as lists from '../../engines/kv/lists.js';
-import { int, numberedKeys, positive, word } from '../args.js';
+import { int, numberedKeys, popTail, word } from '../args.js';
 import type { Client } from '../client.js';
 import { command, Flag, keyCommand, type CommandSpec } from '../command-spec.js';
 import { respError, syntaxError } from '../errors.js';
@@ -74,12 +74,8 @@ function lposCommand(c: Client, argv: Buffer[]): void {
 /** LMPOP: pops from the first of the keys that holds a list; [key, elements], or a null array. */
 function lmpopCommand(c: Client, argv: Buffer[]): void {
   const { keys, next } = numberedKeys(argv, 1);
-  const from = side(argv[next]);
-  let count = 1;
-  if (next + 1 < argv.length) {
-    if (word(argv[next + 1]) !== 'COUNT' || next + 3 !== argv.length) throw syntaxError();
-    count = positive(argv[next + 2], 'count');
-  }
+  const { end, count } = popTail(argv, next, ['LEFT', 'RIGHT']);
+  const from = end === 'LEFT' ? 'left' : 'right';
   const ks = c.server.keyspace;
   for (const key of keys) {
     if (lists.llen(ks, c.db, key) === 0) continue;

@@ -9,7 +9,7 @@ import {
   float,
   int,
   numberedKeys,
-  positive,
+  popTail,
   scanOptions,
   scoreBound,
   word,
@@ -299,13 +299,7 @@ function algebraCommand(operation: algebra.ZSetOperation, store: boolean) {
 /** ZMPOP: pops from the first of the keys that holds a sorted set; [key, [[member, score] …]], or a null array. */
 function zmpopCommand(c: Client, argv: Buffer[]): void {
   const { keys, next } = numberedKeys(argv, 1);
-  const end = word(argv[next] ?? Buffer.alloc(0));
-  if (end !== 'MIN' && end !== 'MAX') throw syntaxError();
-  let count = 1;
-  if (next + 1 < argv.length) {
-    if (word(argv[next + 1]) !== 'COUNT' || next + 3 !== argv.length) throw syntaxError();
-    count = positive(argv[next + 2], 'count');
-  }
+  const { end, count } = popTail(argv, next, ['MIN', 'MAX']);
   const ks = c.server.keyspace;
   for (const key of keys) {
     if (zsets.zcard(ks, c.db, key) === 0) continue;
