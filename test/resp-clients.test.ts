@@ -239,6 +239,39 @@ void describe('Redis clients against Doppel', () => {
       assert.deepEqual(await a.multi().decrby('balance', 10).exec(), [[null, 95]]);
     });
 
+    void it('subscribes and publishes (channels and patterns), also after a reconnect', async () => {
+      const subscriber = await admin();
+      const publisher = await admin();
+      const heard: string[] = [];
+      subscriber.on('message', (channel: string, message: string) => heard.push(`${channel}:${message}`));
+      subscriber.on('pmessageBuffer', (pattern: Buffer, channel: Buffer, message: Buffer) =>
+        heard.push(`${pattern.toString()}>${channel.toString()}:${message.toString('hex')}`),
+      );
+      assert.equal(await subscriber.subscribe('orders', 'invoices'), 2);
+      assert.equal(await subscriber.psubscribe('bin.*'), 3);
+      assert.equal(await publisher.publish('orders', 'o-1'), 1);
+      assert.equal(await publisher.publish('bin.raw', Buffer.from([0, 0xff, 0x0d, 0x0a])), 1);
+      assert.equal(await publisher.publish('nobody', 'x'), 0);
+      assert.deepEqual(await publisher.pubsub('NUMSUB', 'orders', 'nobody'), ['orders', 1, 'nobody', 0]);
+      // ioredis resubscribes on its own after a dropped connection.
+      subscriber.disconnect(true);
+      await new Promise((resolve) => subscriber.once('ready', resolve));
+      for (
+        let i = 0;
+        i < 100 && Number(((await publisher.pubsub('NUMSUB', 'invoices')) as unknown[])[1]) === 0;
+        i++
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.equal(await publisher.publish('invoices', 'i-1'), 1);
+      for (let i = 0; i < 100 && heard.length < 3; i++)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.deepEqual(heard, ['orders:o-1', 'bin.*>bin.raw:00ff0d0a', 'invoices:i-1']);
+      assert.equal(await subscriber.unsubscribe('orders', 'invoices'), 1);
+      assert.equal(await subscriber.punsubscribe('bin.*'), 0);
+      assert.equal(await subscriber.set('after', 'subscribed'), 'OK');
+    });
+
     void it('iterates keys and collections with SCAN streams', async () => {
       const r = await admin();
       const pipeline = r.pipeline();

@@ -7,6 +7,7 @@ import type { UserContext } from '../services/auth/user-context.js';
 import type { FeedSink, NodePrimaryControl, ReplicaFeed } from '../services/node-replication/contracts.js';
 import type { ReplicaControl } from '../services/redis-replica/replica-contracts.js';
 import type { CommandSpec } from './command-spec.js';
+import { Subscriptions, type PubSubHub } from './pubsub.js';
 import { ReplyWriter } from './reply.js';
 
 /** Checks a name and password (AuthService.verify). */
@@ -32,6 +33,7 @@ export interface ServerContext {
   readonly startedAt: number;
   readonly clients: ReadonlySet<Client>;
   readonly watches: WatchRegistry;
+  readonly pubsub: PubSubHub;
   readonly stats: ServerStats;
   /** CONFIG GET/SET values (a subset of Redis' parameters). */
   readonly config: Map<string, string>;
@@ -80,8 +82,12 @@ export class Client {
   nodeReplica = false;
   /** Set by PSYNC: the connection hands its socket over to a replica feed once its replies are sent. */
   replicaFeed: ((sink: FeedSink) => ReplicaFeed) | null = null;
-  /** Called when the client authenticates (lifts the parser's unauthenticated limits). */
-  onAuthenticated: () => void = () => undefined;
+  /** Called when the client authenticates or RESET logs it out (the parser's limits for strangers). */
+  onAuthChanged: (authenticated: boolean) => void = () => undefined;
+  /** The channels, patterns and shard channels this client listens on. */
+  readonly subscriptions = new Subscriptions();
+  /** Called after output written outside a command (a Pub/Sub message): the connection sends it. */
+  onOutput: () => void = () => undefined;
   readonly #gone = new AbortController();
 
   constructor(id: number, server: ServerContext, addr: string, laddr: string) {
@@ -105,7 +111,23 @@ export class Client {
 
   authenticate(user: UserContext): void {
     this.user = user;
-    this.onAuthenticated();
+    this.onAuthChanged(true);
+  }
+
+  /**
+   * RESET: back to a fresh connection's state — no transaction, watch or
+   * subscription, database 0, RESP2, no name, and logged out (every Doppel
+   * user has a password, as a Redis default user under `requirepass`).
+   */
+  reset(): void {
+    this.multi = null;
+    this.server.watches.unwatchAll(this);
+    this.server.pubsub.drop(this);
+    this.db = 0;
+    this.reply.resp3 = false;
+    this.name = '';
+    this.user = null;
+    this.onAuthChanged(false);
   }
 }
 

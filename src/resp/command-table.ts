@@ -9,6 +9,7 @@ import { hashCommands } from './commands/hashes.js';
 import { hyperLogLogCommands } from './commands/hyperloglog.js';
 import { keyCommands } from './commands/keys.js';
 import { listCommands } from './commands/lists.js';
+import { pubsubCommands } from './commands/pubsub.js';
 import { replicationCommands } from './commands/replication.js';
 import { serverCommands } from './commands/server.js';
 import { setCommands } from './commands/sets.js';
@@ -33,6 +34,7 @@ function buildTable(): Map<string, CommandSpec> {
     listCommands,
     setCommands,
     zsetCommands,
+    pubsubCommands,
   ]) {
     for (const spec of group) {
       if (table.has(spec.name)) throw new Error(`command ${spec.name} is defined twice`);

@@ -23,12 +23,20 @@ import { ProtocolError, RespParser } from './parser.js';
 
 /** Stop reading from a client whose unsent replies exceed this. */
 const OUTPUT_HIGH_WATER = 64 * 1024 * 1024;
+/**
+ * A listener whose unsent messages exceed this is disconnected (Redis' hard
+ * `client-output-buffer-limit` for Pub/Sub clients): one slow reader must not
+ * hold the node's memory.
+ */
+const PUBSUB_OUTPUT_LIMIT = 32 * 1024 * 1024;
 /** Stop reading from a client that sent this much while its commands cannot run (AUTH, WAIT …). */
 const HELD_INPUT_HIGH_WATER = 1024 * 1024;
 
 export interface ConnectionEvents {
   /** A failure that is not the client's fault (e.g. a storage commit failed). */
   readonly onInternalError: (err: unknown) => void;
+  /** The client was disconnected for not reading its messages (see `PUBSUB_OUTPUT_LIMIT`). */
+  readonly onOutputLimit: () => void;
   readonly onClose: () => void;
 }
 
@@ -66,9 +74,10 @@ export class Connection {
     this.client = client;
     this.#events = events;
     this.#parser = new RespParser({ authenticated: false });
-    client.onAuthenticated = () => {
-      this.#parser.authenticated = true;
+    client.onAuthChanged = (authenticated) => {
+      this.#parser.authenticated = authenticated;
     };
+    client.onOutput = () => this.#outOfBand();
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('drain', () => this.#socket.resume());
@@ -192,7 +201,9 @@ export class Connection {
           this.#socket.destroy();
           return;
         }
-        if (mark! > this.#sendable) this.#sendable = mark!;
+        // With nothing in flight, everything written is a reply to a finished command or a message.
+        if (this.#inflight === 0) this.#sendable = client.reply.position;
+        else if (mark! > this.#sendable) this.#sendable = mark!;
         // One socket write for all the replies of this commit, not one per command.
         this.#scheduleSend();
         if (this.#inflight === 0 && this.#waiting !== null) this.#runWaiting();
@@ -275,6 +286,18 @@ export class Connection {
     };
     if (this.#inflight === 0) reply();
     else this.#submit(reply);
+  }
+
+  /** A message was written: sent behind the replies still waiting for their commit. */
+  #outOfBand(): void {
+    if (this.#closed) return;
+    if (this.#socket.writableLength + this.client.reply.pending > PUBSUB_OUTPUT_LIMIT) {
+      this.#events.onOutputLimit();
+      this.#socket.destroy();
+      return;
+    }
+    if (this.#inflight === 0) this.#sendable = this.client.reply.position;
+    this.#scheduleSend();
   }
 
   #scheduleSend(): void {

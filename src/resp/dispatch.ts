@@ -10,6 +10,31 @@ import { noPermission, respError, toRespError, unknownCommand, wrongArity } from
 
 export const NOAUTH = 'Authentication required.';
 
+/** What a RESP2 client that listens on channels may still send (its input is otherwise only messages). */
+const WHILE_LISTENING = new Set([
+  'subscribe',
+  'ssubscribe',
+  'psubscribe',
+  'unsubscribe',
+  'sunsubscribe',
+  'punsubscribe',
+  'ping',
+  'quit',
+  'reset',
+]);
+/** Commands Redis names with their subcommand (`config|get`) in errors. */
+const CONTAINERS = new Set(['client', 'command', 'config', 'pubsub']);
+
+function whileListening(spec: CommandSpec, argv: Buffer[]): Error {
+  const name =
+    CONTAINERS.has(spec.name) && argv.length > 1
+      ? `${spec.name}|${argv[1].toString('latin1').toLowerCase()}`
+      : spec.name;
+  return respError(
+    `Can't execute '${name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`,
+  );
+}
+
 /** The checks before a command runs; throws the error it must reply (flagging an open MULTI). */
 export function admit(client: Client, spec: CommandSpec | undefined, argv: Buffer[]): CommandSpec {
   try {
@@ -22,6 +47,10 @@ export function admit(client: Client, spec: CommandSpec | undefined, argv: Buffe
     }
     if ((spec.flags & Flag.Write) !== 0 && client.server.isReadOnly()) {
       throw respError("You can't write against a read only replica.", 'READONLY');
+    }
+    // RESP3 carries messages as pushes beside replies; RESP2 cannot tell them apart.
+    if (client.protocol === 2 && client.subscriptions.listening && !WHILE_LISTENING.has(spec.name)) {
+      throw whileListening(spec, argv);
     }
     return spec;
   } catch (err) {

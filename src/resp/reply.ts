@@ -210,6 +210,11 @@ export class ReplyWriter {
     this.#header(this.resp3 ? 0x7e : 0x2a, n);
   }
 
+  /** An out-of-band message of `n` elements (RESP3 `>`; RESP2: an array), e.g. Pub/Sub. */
+  push(n: number): void {
+    this.#header(this.resp3 ? 0x3e : 0x2a, n);
+  }
+
   double(value: number): void {
     const text = formatDouble(value);
     if (!this.resp3) {

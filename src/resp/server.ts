@@ -20,6 +20,7 @@ import type { PrimaryCommandRunner, ReplicaControl } from '../services/redis-rep
 import { createPrimaryCommandRunner } from './commands/replication.js';
 import { initialConfig } from './commands/server.js';
 import { Connection } from './connection.js';
+import { PubSubHub } from './pubsub.js';
 
 export interface RespServerOptions {
   readonly keyspace: Keyspace;
@@ -78,6 +79,7 @@ export class RespServer {
       startedAt: Date.now(),
       clients: this.#clients,
       watches,
+      pubsub: new PubSubHub(),
       stats: this.#stats,
       config: initialConfig(0, '', options.dataDir),
       tcpPort: () => this.#port,
@@ -128,9 +130,15 @@ export class RespServer {
     this.#clients.add(client);
     const connection = new Connection(socket, client, {
       onInternalError: (err) => this.#options.log.error({ err, client: client.id }, 'resp command failed'),
+      onOutputLimit: () =>
+        this.#options.log.warn(
+          { client: client.id, addr: client.addr },
+          'resp client disconnected: its unsent Pub/Sub messages exceeded 32 MB',
+        ),
       onClose: () => {
         client.disconnected();
         this.#context.watches.unwatchAll(client);
+        this.#context.pubsub.drop(client);
         this.#clients.delete(client);
         this.#connections.delete(connection);
       },

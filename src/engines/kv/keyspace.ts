@@ -85,6 +85,12 @@ interface PendingWrite {
   error: unknown;
 }
 
+interface WriteBatch {
+  readonly items: PendingWrite[];
+  /** Run once the batch committed (`afterCommit`). */
+  readonly committed: (() => void)[];
+}
+
 /**
  * The Redis-compatible keyspace in LMDB: 16 logical databases of strings,
  * hashes, lists, sets and sorted sets with TTLs. Reads go straight to LMDB;
@@ -107,7 +113,9 @@ export class Keyspace {
   #inWrite = false;
   /** Set during `stage` writes, which are not journaled. */
   #unjournaled = false;
-  #batch: PendingWrite[] | null = null;
+  #batch: WriteBatch | null = null;
+  /** The batch whose actions are running (see `afterCommit`). */
+  #running: WriteBatch | null = null;
   #group: KvMutation[] | null = null;
   readonly #keyCounts: number[] = new Array<number>(DATABASES).fill(0);
   readonly #expireCounts: number[] = new Array<number>(DATABASES).fill(0);
@@ -199,28 +207,30 @@ export class Keyspace {
   submit<T>(action: () => T, done: (err: unknown, result?: T) => void): void {
     let batch = this.#batch;
     if (batch === null) {
-      const fresh: PendingWrite[] = [];
+      const fresh: WriteBatch = { items: [], committed: [] };
       batch = this.#batch = fresh;
       this.#storage
         .write(() => this.#runBatch(fresh))
         .then(
           () => {
-            for (const item of fresh) item.done(item.error, item.result);
+            for (const item of fresh.items) item.done(item.error, item.result);
+            for (const then of fresh.committed) then();
           },
           (err: unknown) => {
-            for (const item of fresh) item.done(err ?? new Error('storage write failed'));
+            for (const item of fresh.items) item.done(err ?? new Error('storage write failed'));
           },
         );
     }
-    batch.push({ action, done: done as PendingWrite['done'], result: undefined, error: undefined });
+    batch.items.push({ action, done: done as PendingWrite['done'], result: undefined, error: undefined });
   }
 
-  #runBatch(batch: PendingWrite[]): void {
+  #runBatch(batch: WriteBatch): void {
     // Later submissions go to the next transaction.
     if (this.#batch === batch) this.#batch = null;
     this.#inWrite = true;
+    this.#running = batch;
     try {
-      for (const item of batch) {
+      for (const item of batch.items) {
         try {
           item.result = item.action();
         } catch (err) {
@@ -229,7 +239,19 @@ export class Keyspace {
       }
     } finally {
       this.#inWrite = false;
+      this.#running = null;
     }
+  }
+
+  /**
+   * Runs `then` once the write running now has committed (after its actions'
+   * completions), or at once outside a `submit` action; never if that write
+   * fails. For effects that must not be seen before the data they follow,
+   * e.g. a Pub/Sub message published after a write in the same transaction.
+   */
+  afterCommit(then: () => void): void {
+    if (this.#running === null) then();
+    else this.#running.committed.push(then);
   }
 
   get inWrite(): boolean {

@@ -154,7 +154,12 @@ export const connectionCommands: CommandSpec[] = [
     group: 'connection',
     run: (c, argv) => {
       if (argv.length > 2) throw respError("wrong number of arguments for 'ping' command");
-      if (argv.length === 2) c.reply.bulk(argv[1]);
+      if (c.protocol === 2 && c.subscriptions.listening) {
+        // A RESP2 listener's replies must look like its messages: an array.
+        c.reply.array(2);
+        c.reply.bulkText('pong');
+        c.reply.bulk(argv.length === 2 ? argv[1] : Buffer.alloc(0));
+      } else if (argv.length === 2) c.reply.bulk(argv[1]);
       else c.reply.simple('PONG');
     },
   }),
@@ -173,6 +178,19 @@ export const connectionCommands: CommandSpec[] = [
     run: (c) => {
       c.closeRequested = true;
       c.reply.ok();
+    },
+  }),
+  command({
+    name: 'reset',
+    arity: 1,
+    flags: Flag.NoAuth | Flag.NoMulti | Flag.Fast | Flag.Loading,
+    group: 'connection',
+    since: '6.2.0',
+    summary:
+      "Resets the connection's state (transaction, watches, subscriptions, database, protocol, login).",
+    run: (c) => {
+      c.reset();
+      c.reply.simple('RESET');
     },
   }),
   command({

@@ -10,6 +10,12 @@ import { replicationInfo } from './replication.js';
 
 const REDIS_VERSION = '7.0.15';
 
+/** CLIENT LIST's flags: `x` in MULTI, `P` listening (Pub/Sub), `N` neither. */
+function clientFlags(c: Client): string {
+  const flags = (c.multi !== null ? 'x' : '') + (c.subscriptions.listening ? 'P' : '');
+  return flags === '' ? 'N' : flags;
+}
+
 /** One CLIENT LIST line, in Redis' field order. */
 export function clientLine(c: Client): string {
   const now = Date.now();
@@ -21,11 +27,11 @@ export function clientLine(c: Client): string {
     `name=${c.name}`,
     `age=${Math.floor((now - c.createdAt) / 1000)}`,
     `idle=${Math.floor((now - c.lastInteraction) / 1000)}`,
-    `flags=${c.multi !== null ? 'x' : 'N'}`,
+    `flags=${clientFlags(c)}`,
     `db=${c.db}`,
-    'sub=0',
-    'psub=0',
-    'ssub=0',
+    `sub=${c.subscriptions.channel.size}`,
+    `psub=${c.subscriptions.pattern.size}`,
+    `ssub=${c.subscriptions.shard.size}`,
     `multi=${c.multi === null ? -1 : c.multi.queue.length}`,
     'qbuf=0',
     'qbuf-free=0',
@@ -150,6 +156,9 @@ function infoSection(server: ServerContext, name: string): string[] | undefined 
         'evicted_keys:0',
         `keyspace_hits:${ks.stats.hits}`,
         `keyspace_misses:${ks.stats.misses}`,
+        `pubsub_channels:${server.pubsub.count('channel')}`,
+        `pubsub_patterns:${server.pubsub.count('pattern')}`,
+        `pubsubshard_channels:${server.pubsub.count('shard')}`,
       ];
     case 'replication':
       return replicationInfo(server);
