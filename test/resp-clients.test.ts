@@ -256,11 +256,7 @@ void describe('Redis clients against Doppel', () => {
       // ioredis resubscribes on its own after a dropped connection.
       subscriber.disconnect(true);
       await new Promise((resolve) => subscriber.once('ready', resolve));
-      for (
-        let i = 0;
-        i < 100 && Number(((await publisher.pubsub('NUMSUB', 'invoices')) as unknown[])[1]) === 0;
-        i++
-      ) {
+      for (let i = 0; i < 100 && Number((await publisher.pubsub('NUMSUB', 'invoices'))[1]) === 0; i++) {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       assert.equal(await publisher.publish('invoices', 'i-1'), 1);
