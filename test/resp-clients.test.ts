@@ -268,6 +268,28 @@ void describe('Redis clients against Doppel', () => {
       assert.equal(await subscriber.set('after', 'subscribed'), 'OK');
     });
 
+    void it('feeds a job queue to workers waiting in BRPOP, each job once', async () => {
+      const producer = await admin();
+      const db = (await producer.client('INFO')).match(/ db=(\d+) /)?.[1];
+      const workers = [await admin({ db: Number(db) }), await admin({ db: Number(db) })];
+      const done: string[] = [];
+      const work = async (worker: Redis): Promise<void> => {
+        for (;;) {
+          const popped = await worker.brpop('jobs', 5);
+          if (popped === null) assert.fail('a worker waited 5 s for a job');
+          if (popped[1] === 'stop') return;
+          done.push(popped[1]);
+        }
+      };
+      const running = workers.map(work);
+      for (let i = 0; i < 200; i++) await producer.lpush('jobs', `job-${i}`);
+      await producer.lpush('jobs', 'stop', 'stop');
+      await Promise.all(running);
+      assert.equal(done.length, 200);
+      assert.equal(new Set(done).size, 200);
+      assert.equal(await producer.exists('jobs'), 0);
+    });
+
     void it('iterates keys and collections with SCAN streams', async () => {
       const r = await admin();
       const pipeline = r.pipeline();

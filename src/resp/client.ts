@@ -6,6 +6,7 @@ import type { Keyspace } from '../engines/kv/keyspace.js';
 import type { UserContext } from '../services/auth/user-context.js';
 import type { FeedSink, NodePrimaryControl, ReplicaFeed } from '../services/node-replication/contracts.js';
 import type { ReplicaControl } from '../services/redis-replica/replica-contracts.js';
+import type { BlockedClients } from './blocking.js';
 import type { CommandSpec } from './command-spec.js';
 import { Subscriptions, type PubSubHub } from './pubsub.js';
 import { ReplyWriter } from './reply.js';
@@ -34,6 +35,7 @@ export interface ServerContext {
   readonly clients: ReadonlySet<Client>;
   readonly watches: WatchRegistry;
   readonly pubsub: PubSubHub;
+  readonly blocked: BlockedClients;
   readonly stats: ServerStats;
   /** CONFIG GET/SET values (a subset of Redis' parameters). */
   readonly config: Map<string, string>;

@@ -4,6 +4,7 @@
  */
 import type { CommandSpec } from './command-spec.js';
 import { bitmapCommands } from './commands/bitmaps.js';
+import { blockingCommands } from './commands/blocking.js';
 import { connectionCommands } from './commands/connection.js';
 import { hashCommands } from './commands/hashes.js';
 import { hyperLogLogCommands } from './commands/hyperloglog.js';
@@ -35,6 +36,7 @@ function buildTable(): Map<string, CommandSpec> {
     setCommands,
     zsetCommands,
     pubsubCommands,
+    blockingCommands,
   ]) {
     for (const spec of group) {
       if (table.has(spec.name)) throw new Error(`command ${spec.name} is defined twice`);

@@ -145,7 +145,9 @@ export class Connection {
 
   #dispatch(argv: Buffer[]): void {
     const spec = lookupCommand(argv[0]);
-    if (spec !== undefined && (spec.flags & Flag.Async) !== 0) {
+    // Inside MULTI a queueable async command (BLPOP …) is queued like any other.
+    const queued = this.client.multi !== null && spec !== undefined && (spec.flags & Flag.NoMulti) === 0;
+    if (spec !== undefined && (spec.flags & Flag.Async) !== 0 && !queued) {
       this.#paused = true;
       this.#waiting = { spec, argv };
       if (this.#inflight === 0) this.#runWaiting();

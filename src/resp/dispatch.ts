@@ -74,6 +74,8 @@ export function execute(client: Client, spec: CommandSpec | undefined, argv: Buf
   } catch (err) {
     client.reply.error(toRespError(err));
   }
+  // A write that pushed to a key someone waits on serves them now, in the same transaction.
+  if (client.server.blocked.hasReady && client.server.keyspace.inWrite) client.server.blocked.serveReady();
 }
 
 /**

@@ -21,6 +21,7 @@ import { createPrimaryCommandRunner } from './commands/replication.js';
 import { initialConfig } from './commands/server.js';
 import { Connection } from './connection.js';
 import { PubSubHub } from './pubsub.js';
+import { BlockedClients } from './blocking.js';
 
 export interface RespServerOptions {
   readonly keyspace: Keyspace;
@@ -67,7 +68,11 @@ export class RespServer {
   constructor(options: RespServerOptions) {
     this.#options = options;
     const watches = new WatchRegistry();
-    options.keyspace.onTouch = (db, key) => watches.touched(db, key);
+    const blocked = new BlockedClients();
+    options.keyspace.onTouch = (db, key) => {
+      watches.touched(db, key);
+      blocked.touched(db, key);
+    };
     options.keyspace.onFlush = (db) => watches.flushed(db);
     this.#context = {
       keyspace: options.keyspace,
@@ -80,6 +85,7 @@ export class RespServer {
       clients: this.#clients,
       watches,
       pubsub: new PubSubHub(),
+      blocked,
       stats: this.#stats,
       config: initialConfig(0, '', options.dataDir),
       tcpPort: () => this.#port,

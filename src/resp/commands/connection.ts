@@ -5,7 +5,7 @@ import { ADMIN_ROLE } from '../../services/auth/user-context.js';
 import { int, text, word } from '../args.js';
 import type { Client } from '../client.js';
 import { command, Flag, type CommandSpec } from '../command-spec.js';
-import { noPermission, respError, syntaxError } from '../errors.js';
+import { noPermission, respError, syntaxError, wrongArity } from '../errors.js';
 import { clientLine } from './server.js';
 
 const WRONGPASS = (): Error => respError('invalid username-password pair or user is disabled.', 'WRONGPASS');
@@ -79,6 +79,26 @@ function clientCommand(c: Client, argv: Buffer[]): void {
     case 'INFO':
       r.verbatim(clientLine(c) + '\n');
       return;
+    case 'UNBLOCK': {
+      if (c.user?.roles.includes(ADMIN_ROLE) !== true) throw noPermission('client|unblock');
+      if (argv.length < 3 || argv.length > 4) throw wrongArity('client|unblock');
+      const id = int(argv[2]);
+      const how = argv.length === 4 ? word(argv[3]) : 'TIMEOUT';
+      if (how !== 'TIMEOUT' && how !== 'ERROR')
+        throw respError('CLIENT UNBLOCK reason should be TIMEOUT or ERROR');
+      const target = [...c.server.clients].find((other) => other.id === id);
+      const waiting = target === undefined ? undefined : c.server.blocked.of(target);
+      if (waiting === undefined) {
+        r.integer(0);
+        return;
+      }
+      waiting.abandon((client) => {
+        if (how === 'ERROR') client.reply.error('UNBLOCKED client unblocked via CLIENT UNBLOCK');
+        else client.reply.nullArray();
+      });
+      r.integer(1);
+      return;
+    }
     case 'NO-EVICT':
     case 'NO-TOUCH':
     case 'REPLY':

@@ -99,6 +99,12 @@ async function replicaOf(c: Client, argv: Buffer[]): Promise<void> {
     throw respError('Invalid master port');
   }
   if (port < 0 || port > 65535) throw respError('Invalid master port');
+  // A replica pops for nobody: clients waiting in BLPOP & co. are told, as Redis tells them.
+  c.server.blocked.abandonAll((waiting) =>
+    waiting.reply.error(
+      'UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)',
+    ),
+  );
   if ((await control.replicaOf(host, port)) === 'already') {
     c.reply.simple('OK Already connected to specified master');
   } else c.reply.ok();

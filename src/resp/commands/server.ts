@@ -10,9 +10,12 @@ import { replicationInfo } from './replication.js';
 
 const REDIS_VERSION = '7.0.15';
 
-/** CLIENT LIST's flags: `x` in MULTI, `P` listening (Pub/Sub), `N` neither. */
+/** CLIENT LIST's flags: `x` in MULTI, `b` blocked, `P` listening (Pub/Sub), `N` none. */
 function clientFlags(c: Client): string {
-  const flags = (c.multi !== null ? 'x' : '') + (c.subscriptions.listening ? 'P' : '');
+  const flags =
+    (c.multi !== null ? 'x' : '') +
+    (c.server.blocked.isBlocked(c) ? 'b' : '') +
+    (c.subscriptions.listening ? 'P' : '');
   return flags === '' ? 'N' : flags;
 }
 
@@ -116,7 +119,7 @@ function infoSection(server: ServerContext, name: string): string[] | undefined 
     case 'clients':
       return [
         `connected_clients:${server.clients.size}`,
-        'blocked_clients:0',
+        `blocked_clients:${server.blocked.count}`,
         'tracking_clients:0',
         `maxclients:${server.config.get('maxclients') ?? '10000'}`,
       ];
