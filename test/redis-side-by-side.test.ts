@@ -1,7 +1,8 @@
 /**
  * Commands a Redis primary propagates beyond the core set (LMOVE, RPOPLPUSH,
  * LINSERT, SMOVE, SINTERSTORE/SUNIONSTORE/SDIFFSTORE, ZREMRANGEBYSCORE/RANK/LEX,
- * ZPOPMIN/ZPOPMAX, ZUNIONSTORE and its family, bitmaps, HyperLogLogs, COPY, MOVE), sent to a real redis-server and to Doppel side by side:
+ * ZPOPMIN/ZPOPMAX, ZUNIONSTORE and its family, bitmaps and BITFIELD, HyperLogLogs, COPY,
+ * MOVE, ZRANGEBYLEX), sent to a real redis-server and to Doppel side by side:
  * every reply must be the same, errors included, and so must the keyspaces
  * they leave (type, value and expiry of every key).
  *
@@ -12,6 +13,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DoppelProcess } from './support/doppel-process.js';
 import { assertSameKeyspace } from './support/keyspace-workload.js';
+import { int, pick, prng } from './support/prng.js';
 import { RedisPeer } from './support/redis-peer.js';
 import { RespClient, type Arg, type Reply } from './support/resp-client.js';
 
@@ -499,6 +501,132 @@ void describe('propagated commands beyond the core set, against redis-server', {
       r3.close();
       d3.close();
     }
+  });
+
+  void it('BITFIELD and BITFIELD_RO: every width, offsets, overflow modes, errors', async () => {
+    await sideBySide(r, d, [
+      ['BITFIELD', 'bf', 'SET', 'u8', 0, 255, 'GET', 'u8', 0, 'GET', 'i8', 0, 'GET', 'u4', 4],
+      ['BITFIELD', 'bf', 'INCRBY', 'u2', 100, 1, 'OVERFLOW', 'SAT', 'INCRBY', 'u2', 102, 5],
+      ['BITFIELD', 'bf', 'OVERFLOW', 'FAIL', 'INCRBY', 'u2', 102, 1, 'SET', 'i4', '#3', 9, 'GET', 'u16', 0],
+      ['BITFIELD', 'bf', 'SET', 'i64', 0, '-9223372036854775808', 'INCRBY', 'i64', 0, -1],
+      [
+        'BITFIELD',
+        'bf',
+        'OVERFLOW',
+        'SAT',
+        'INCRBY',
+        'i64',
+        0,
+        -1,
+        'INCRBY',
+        'i64',
+        64,
+        '9223372036854775807',
+      ],
+      ['BITFIELD', 'bf', 'INCRBY', 'i64', 64, 1, 'GET', 'u63', 64, 'GET', 'i1', 64],
+      [
+        'BITFIELD',
+        'bf',
+        'SET',
+        'u8',
+        '#10',
+        -1,
+        'OVERFLOW',
+        'SAT',
+        'SET',
+        'u8',
+        '#11',
+        -1,
+        'SET',
+        'i8',
+        '#12',
+        200,
+      ],
+      ['BITFIELD', 'bf', 'OVERFLOW', 'WRAP', 'SET', 'i8', '#12', -200, 'INCRBY', 'u63', 7, '-1'],
+      ['BITFIELD', 'bf', 'OVERFLOW', 'FAIL', 'SET', 'u8', 1000, 300],
+      ['STRLEN', 'bf'],
+      ['GET', 'bf'],
+      ['BITFIELD_RO', 'bf', 'GET', 'i5', 3, 'GET', 'u9', '#7'],
+      ['BITFIELD', 'bf'],
+      ['BITFIELD', 'missing', 'GET', 'u8', 0],
+      ['EXISTS', 'missing'],
+      ['BITFIELD_RO', 'bf', 'SET', 'u8', 0, 1],
+      ['BITFIELD', 'bf', 'GET', 'u64', 0],
+      ['BITFIELD', 'bf', 'GET', 'i65', 0],
+      ['BITFIELD', 'bf', 'GET', 'x8', 0],
+      ['BITFIELD', 'bf', 'GET', 'i0', 0],
+      ['BITFIELD', 'bf', 'GET', 'u8', -1],
+      ['BITFIELD', 'bf', 'GET', 'u8', '#-1'],
+      ['BITFIELD', 'bf', 'GET', 'u8', 4294967296],
+      ['BITFIELD', 'bf', 'SET', 'u8', 0, 'x'],
+      ['BITFIELD', 'bf', 'SET', 'u8', 0],
+      ['BITFIELD', 'bf', 'OVERFLOW', 'LOOSE', 'GET', 'u8', 0],
+      ['BITFIELD', 'bf', 'FETCH', 'u8', 0],
+      ['BITFIELD', 'str', 'GET', 'u8', 0],
+      ['BITFIELD', 'bf', 'GET', 'u8', 0, 'SET', 'i8', 0, 1, 'GET', 'x', 0],
+      ['GET', 'bf'],
+      ['PEXPIREAT', 'bf', AT],
+      ['BITFIELD', 'bf', 'INCRBY', 'u8', 8, 1],
+      ['PEXPIRETIME', 'bf'],
+    ]);
+    // Random operations: widths, offsets (bits and #n), values and modes drawn from a seed.
+    const rng = prng(0xb17f1e1d);
+    const commands: Arg[][] = [];
+    for (let i = 0; i < 400; i++) {
+      const command: Arg[] = ['BITFIELD', `bfr${int(rng, 3)}`];
+      for (let n = 1 + int(rng, 4); n > 0; n--) {
+        const signed = rng() < 0.5;
+        const bits = 1 + int(rng, signed ? 64 : 63);
+        const type = `${signed ? 'i' : 'u'}${bits}`;
+        const offset = rng() < 0.3 ? `#${int(rng, 8)}` : int(rng, 200);
+        const big = BigInt(Math.floor(rng() * 2 ** 53)) * BigInt(1 + int(rng, 1024));
+        const value = String(rng() < 0.5 ? -big : big);
+        const small = String(int(rng, 21) - 10);
+        switch (int(rng, 4)) {
+          case 0:
+            command.push('GET', type, offset);
+            break;
+          case 1:
+            command.push('SET', type, offset, rng() < 0.5 ? small : value);
+            break;
+          case 2:
+            command.push('INCRBY', type, offset, rng() < 0.5 ? small : value);
+            break;
+          default:
+            command.push('OVERFLOW', pick(rng, ['WRAP', 'SAT', 'FAIL']));
+        }
+      }
+      commands.push(command);
+    }
+    await sideBySide(r, d, commands);
+    await sideBySide(r, d, [
+      ['GET', 'bfr0'],
+      ['GET', 'bfr1'],
+      ['GET', 'bfr2'],
+    ]);
+  });
+
+  void it('ZRANGEBYLEX, ZREVRANGEBYLEX, ZLEXCOUNT', async () => {
+    await sideBySide(r, d, [
+      ['ZADD', 'lex', 0, 'a', 0, 'b', 0, 'c', 0, 'd', 0, 'e', 0, 'f', 0, 'g'],
+      ['ZRANGEBYLEX', 'lex', '-', '[c'],
+      ['ZRANGEBYLEX', 'lex', '-', '(c'],
+      ['ZRANGEBYLEX', 'lex', '[aaa', '(g'],
+      ['ZRANGEBYLEX', 'lex', '-', '+', 'LIMIT', 2, 3],
+      ['ZRANGEBYLEX', 'lex', '-', '+', 'LIMIT', 2, -1],
+      ['ZRANGEBYLEX', 'lex', '+', '-'],
+      ['ZREVRANGEBYLEX', 'lex', '[c', '-'],
+      ['ZREVRANGEBYLEX', 'lex', '+', '(b', 'LIMIT', 1, 2],
+      ['ZLEXCOUNT', 'lex', '-', '+'],
+      ['ZLEXCOUNT', 'lex', '[b', '[f'],
+      ['ZLEXCOUNT', 'missing', '-', '+'],
+      ['ZRANGEBYLEX', 'lex', 'a', '[c'],
+      ['ZLEXCOUNT', 'lex', '[a', 'c'],
+      ['ZRANGEBYLEX', 'lex', '-', '+', 'WITHSCORES'],
+      ['ZRANGEBYLEX', 'lex', '-', '+', 'LIMIT', 1],
+      ['ZRANGEBYLEX', 'str', '-', '+'],
+      ['ZLEXCOUNT', 'str', '-', '+'],
+    ]);
   });
 
   void it('leaves the same keyspace', async () => {

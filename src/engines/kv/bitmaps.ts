@@ -137,3 +137,122 @@ export function bitOp(
   else set(ks, db, destination, result);
   return length;
 }
+
+/** How BITFIELD's SET and INCRBY treat a result that does not fit the field. */
+export type Overflow = 'wrap' | 'sat' | 'fail';
+
+/** One BITFIELD operation on a field of `bits` bits (signed: up to 64, unsigned: up to 63) at bit `offset`. */
+export interface BitfieldOp {
+  readonly kind: 'get' | 'set' | 'incrby';
+  readonly signed: boolean;
+  readonly bits: number;
+  readonly offset: number;
+  /** SET's value, INCRBY's increment (an int64). */
+  readonly value: bigint;
+  readonly overflow: Overflow;
+}
+
+const TWO_64 = 1n << 64n;
+
+/** The field's bits as an unsigned integer; bits past the string's end read as 0. */
+function readField(bytes: Buffer, offset: number, bits: number): bigint {
+  let value = 0n;
+  for (let i = 0; i < bits; i++) {
+    const position = offset + i;
+    const index = Math.floor(position / 8);
+    const bit = index < bytes.length ? (bytes[index] >> (7 - (position % 8))) & 1 : 0;
+    value = (value << 1n) | BigInt(bit);
+  }
+  return value;
+}
+
+/** Writes the low `bits` bits of `value` (non-negative) into the field. */
+function writeField(bytes: Buffer, offset: number, bits: number, value: bigint): void {
+  for (let i = 0; i < bits; i++) {
+    const position = offset + i;
+    const index = Math.floor(position / 8);
+    const mask = 0x80 >> (position % 8);
+    if (((value >> BigInt(bits - 1 - i)) & 1n) === 1n) bytes[index] |= mask;
+    else bytes[index] &= ~mask;
+  }
+}
+
+/** `value` modulo 2^bits, in [0, 2^bits). */
+function lowBits(value: bigint, bits: number): bigint {
+  const size = 1n << BigInt(bits);
+  return ((value % size) + size) % size;
+}
+
+function asSigned(unsigned: bigint, bits: number): bigint {
+  return unsigned >= 1n << BigInt(bits - 1) ? unsigned - (1n << BigInt(bits)) : unsigned;
+}
+
+/**
+ * `value + increment` in the field's range, as Redis' bitfield overflow
+ * checks decide: the result, or null when it overflows under FAIL. (Plain
+ * BigInt arithmetic: `BigInt.asUintN` in a hot function crashes Node 20's
+ * optimizing compiler, see hyperloglog.ts.)
+ */
+function fieldResult(op: BitfieldOp, value: bigint, increment: bigint): bigint | null {
+  const { bits, overflow } = op;
+  if (!op.signed) {
+    // Redis holds the value as a uint64: a negative SET value is 2^64 + value.
+    const v = value < 0n ? value + TWO_64 : value;
+    const max = (1n << BigInt(bits)) - 1n;
+    const over = v > max || (increment > 0n && increment > max - v);
+    const under = !over && increment < 0n && increment < -v;
+    if (!over && !under) return v + increment;
+    if (overflow === 'fail') return null;
+    if (overflow === 'sat') return over ? max : 0n;
+    return lowBits(v + increment, bits);
+  }
+  const max = (1n << BigInt(bits - 1)) - 1n;
+  const min = -max - 1n;
+  const sum = value + increment;
+  const over = value > max || sum > max;
+  const under = !over && (value < min || sum < min);
+  if (!over && !under) return sum;
+  if (overflow === 'fail') return null;
+  if (overflow === 'sat') return over ? max : min;
+  return asSigned(lowBits(sum, bits), bits);
+}
+
+/**
+ * BITFIELD: runs `ops` in order on the string at `key` (missing: empty); one
+ * result per operation — GET the field, SET the field's previous value,
+ * INCRBY its new value, null for a write refused by OVERFLOW FAIL. With any
+ * SET or INCRBY the string first grows to the farthest field written, as in
+ * Redis. Journaled as a SETRANGE of the bytes that changed.
+ */
+export function bitfield(
+  ks: Keyspace,
+  db: number,
+  key: Buffer,
+  ops: readonly BitfieldOp[],
+): (bigint | null)[] {
+  const current = get(ks, db, key);
+  let farthest = -1;
+  for (const op of ops) if (op.kind !== 'get') farthest = Math.max(farthest, op.offset + op.bits - 1);
+  const length = Math.max(current?.length ?? 0, farthest < 0 ? 0 : Math.floor(farthest / 8) + 1);
+  const bytes = Buffer.alloc(length);
+  current?.copy(bytes);
+  const results: (bigint | null)[] = [];
+  for (const op of ops) {
+    const raw = readField(bytes, op.offset, op.bits);
+    const old = op.signed ? asSigned(raw, op.bits) : raw;
+    if (op.kind === 'get') {
+      results.push(old);
+      continue;
+    }
+    const next = op.kind === 'set' ? fieldResult(op, op.value, 0n) : fieldResult(op, old, op.value);
+    if (next !== null) writeField(bytes, op.offset, op.bits, lowBits(next, op.bits));
+    results.push(next === null ? null : op.kind === 'set' ? old : next);
+  }
+  const before = current ?? Buffer.alloc(0);
+  let first = 0;
+  while (first < before.length && bytes[first] === before[first]) first++;
+  let last = bytes.length - 1;
+  while (last >= first && last < before.length && bytes[last] === before[last]) last--;
+  if (first <= last) setRange(ks, db, key, first, bytes.subarray(first, last + 1));
+  return results;
+}

@@ -1,8 +1,9 @@
-/** Bitmap commands: SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP. */
+/** Bitmap commands: SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD, BITFIELD_RO. */
 import * as bitmaps from '../../engines/kv/bitmaps.js';
 import { MAX_STRING_BYTES } from '../../engines/kv/kv-errors.js';
 import { get } from '../../engines/kv/strings.js';
-import { int, word } from '../args.js';
+import { parseInt64 } from '../../engines/kv/numbers.js';
+import { int, int64, word } from '../args.js';
 import type { Client } from '../client.js';
 import { command, Flag, keyCommand, type CommandSpec } from '../command-spec.js';
 import { respError, syntaxError } from '../errors.js';
@@ -22,6 +23,67 @@ function bitOffset(arg: Buffer): number {
   if (offset < 0 || offset >= MAX_STRING_BYTES * 8)
     throw respError('bit offset is not an integer or out of range');
   return offset;
+}
+
+const BAD_TYPE =
+  'Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.';
+
+/** A BITFIELD type: `i1`…`i64` or `u1`…`u63`. */
+function fieldType(arg: Buffer): { signed: boolean; bits: number } {
+  const signed = arg[0] === 0x69; // i
+  if (!signed && arg[0] !== 0x75) throw respError(BAD_TYPE);
+  const bits = parseInt64(arg.subarray(1));
+  if (typeof bits !== 'number' || bits < 1 || bits > (signed ? 64 : 63)) throw respError(BAD_TYPE);
+  return { signed, bits };
+}
+
+/** A BITFIELD offset in bits, or `#n`: the n-th field of this width. */
+function fieldOffset(arg: Buffer, bits: number): number {
+  const multiple = arg[0] === 0x23; // #
+  const n = parseInt64(multiple ? arg.subarray(1) : arg);
+  const offset = typeof n === 'number' ? (multiple ? n * bits : n) : -1;
+  if (offset < 0 || Math.floor(offset / 8) >= MAX_STRING_BYTES)
+    throw respError('bit offset is not an integer or out of range');
+  return offset;
+}
+
+/** BITFIELD's operations, checked in full before any runs (as Redis: one bad argument and nothing is done). */
+function bitfieldOps(argv: Buffer[]): bitmaps.BitfieldOp[] {
+  const ops: bitmaps.BitfieldOp[] = [];
+  let overflow: bitmaps.Overflow = 'wrap';
+  for (let j = 2; j < argv.length; j++) {
+    const left = argv.length - j - 1;
+    const name = word(argv[j]);
+    if (name === 'OVERFLOW' && left >= 1) {
+      const how = word(argv[++j]);
+      if (how !== 'WRAP' && how !== 'SAT' && how !== 'FAIL')
+        throw respError('Invalid OVERFLOW type specified');
+      overflow = how === 'WRAP' ? 'wrap' : how === 'SAT' ? 'sat' : 'fail';
+      continue;
+    }
+    const kind = name === 'GET' && left >= 2 ? 'get' : name === 'SET' && left >= 3 ? 'set' : 'incrby';
+    if (kind === 'incrby' && (name !== 'INCRBY' || left < 3)) throw syntaxError();
+    const { signed, bits } = fieldType(argv[j + 1]);
+    const offset = fieldOffset(argv[j + 2], bits);
+    const value = kind === 'get' ? 0n : BigInt(int64(argv[j + 3]));
+    ops.push({ kind, signed, bits, offset, value, overflow });
+    j += kind === 'get' ? 2 : 3;
+  }
+  return ops;
+}
+
+function bitfieldCommand(readOnly: boolean) {
+  return (c: Client, argv: Buffer[]): void => {
+    const ops = bitfieldOps(argv);
+    if (readOnly && ops.some((op) => op.kind !== 'get'))
+      throw respError('BITFIELD_RO only supports the GET subcommand');
+    const results = bitmaps.bitfield(c.server.keyspace, c.db, argv[1], ops);
+    c.reply.array(results.length);
+    for (const result of results) {
+      if (result === null) c.reply.nullBulk();
+      else c.reply.integer(result);
+    }
+  };
 }
 
 function unit(arg: Buffer | undefined): bitmaps.RangeUnit {
@@ -77,6 +139,24 @@ function bitopCommand(c: Client, argv: Buffer[]): void {
 }
 
 export const bitmapCommands: CommandSpec[] = [
+  keyCommand({
+    name: 'bitfield',
+    arity: -2,
+    flags: W,
+    group: 'bitmap',
+    since: '3.2.0',
+    summary: 'Reads, sets and increments integer fields of any width and offset in a string.',
+    run: bitfieldCommand(false),
+  }),
+  keyCommand({
+    name: 'bitfield_ro',
+    arity: -2,
+    flags: R | F,
+    group: 'bitmap',
+    since: '6.0.0',
+    summary: 'BITFIELD with GET operations only (served by read-only replicas).',
+    run: bitfieldCommand(true),
+  }),
   keyCommand({
     name: 'setbit',
     arity: 4,

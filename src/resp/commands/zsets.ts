@@ -219,6 +219,23 @@ function byScoreCommand(rev: boolean) {
   };
 }
 
+/** ZRANGEBYLEX / ZREVRANGEBYLEX key min max [LIMIT offset count] (max first with REV). */
+function byLexCommand(rev: boolean) {
+  return (c: Client, argv: Buffer[]): void => {
+    let limit: Limit;
+    for (let i = 4; i < argv.length; i++) {
+      const option = word(argv[i]);
+      if (option === 'WITHSCORES') {
+        throw respError('syntax error, WITHSCORES not supported in combination with BYLEX');
+      }
+      if (option !== 'LIMIT') throw syntaxError();
+      limit = parseLimit(argv, i);
+      i += 2;
+    }
+    range(c, argv, 'lex', rev, false, limit);
+  };
+}
+
 function revRangeCommand(c: Client, argv: Buffer[]): void {
   let withScores = false;
   for (let i = 4; i < argv.length; i++) {
@@ -456,6 +473,31 @@ export const zsetCommands: CommandSpec[] = [
     group: 'sorted-set',
     since: '2.2.0',
     run: byScoreCommand(true),
+  }),
+  keyCommand({
+    name: 'zrangebylex',
+    arity: -4,
+    flags: R,
+    group: 'sorted-set',
+    since: '2.8.9',
+    run: byLexCommand(false),
+  }),
+  keyCommand({
+    name: 'zrevrangebylex',
+    arity: -4,
+    flags: R,
+    group: 'sorted-set',
+    since: '2.8.9',
+    run: byLexCommand(true),
+  }),
+  keyCommand({
+    name: 'zlexcount',
+    arity: 4,
+    flags: R | F,
+    group: 'sorted-set',
+    since: '2.8.9',
+    run: (c, argv) =>
+      c.reply.integer(selectRange(c, argv[1], argv[2], argv[3], 'lex', false, undefined).length),
   }),
   keyCommand({
     name: 'zrank',
