@@ -10,6 +10,7 @@ import { hashCommands } from './commands/hashes.js';
 import { hyperLogLogCommands } from './commands/hyperloglog.js';
 import { keyCommands } from './commands/keys.js';
 import { listCommands } from './commands/lists.js';
+import { objectCommands } from './commands/object.js';
 import { pubsubCommands } from './commands/pubsub.js';
 import { replicationCommands } from './commands/replication.js';
 import { serverCommands } from './commands/server.js';
@@ -37,6 +38,7 @@ function buildTable(): Map<string, CommandSpec> {
     zsetCommands,
     pubsubCommands,
     blockingCommands,
+    objectCommands,
   ]) {
     for (const spec of group) {
       if (table.has(spec.name)) throw new Error(`command ${spec.name} is defined twice`);

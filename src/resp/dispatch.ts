@@ -23,7 +23,7 @@ const WHILE_LISTENING = new Set([
   'reset',
 ]);
 /** Commands Redis names with their subcommand (`config|get`) in errors. */
-const CONTAINERS = new Set(['client', 'command', 'config', 'pubsub']);
+const CONTAINERS = new Set(['client', 'command', 'config', 'memory', 'object', 'pubsub']);
 
 function whileListening(spec: CommandSpec, argv: Buffer[]): Error {
   const name =
