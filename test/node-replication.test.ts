@@ -346,8 +346,19 @@ void describe('Doppel → Doppel node replication (REPLICAOF)', { timeout: 240_0
       await sleep(800);
       await keys.stop();
       await docs.stop();
+      // SWAPDB travels as one journal entry that each replica replays.
+      assert.deepEqual(
+        await p.pipeline([
+          ['SELECT', 1],
+          ['SET', 'swapped', 'from-1'],
+          ['SELECT', 0],
+        ]),
+        ['OK', 'OK', 'OK'],
+      );
+      assert.equal(await p.call('SWAPDB', 0, 1), 'OK');
       await caughtUp(p, r);
       await assertSameNode(primary, p, chained, c);
+      assert.equal(await c.call('GET', 'swapped'), 'from-1');
       assert.equal(field(await c.call('INFO', 'replication'), 'master_port'), String(respPort(replica)));
     } finally {
       c.close();

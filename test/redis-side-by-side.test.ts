@@ -696,6 +696,94 @@ void describe('propagated commands beyond the core set, against redis-server', {
     ]);
   });
 
+  void it('HRANDFIELD and ZRANDMEMBER: shapes, counts, errors (RESP2 and RESP3)', async () => {
+    const deterministic: Arg[][] = [
+      ['HSET', 'r:h1', 'f', 'v'],
+      ['ZADD', 'r:z1', 1.5, 'm'],
+      ['HRANDFIELD', 'r:h1'],
+      ['HRANDFIELD', 'r:h1', 1],
+      ['HRANDFIELD', 'r:h1', 5, 'WITHVALUES'],
+      ['HRANDFIELD', 'r:h1', -3, 'withvalues'],
+      ['HRANDFIELD', 'r:h1', 0],
+      ['HRANDFIELD', 'r:missing'],
+      ['HRANDFIELD', 'r:missing', 3],
+      ['HRANDFIELD', 'r:h1', 1, 'x'],
+      ['HRANDFIELD', 'r:h1', 'x'],
+      ['HRANDFIELD', 'r:h1', 1, 'WITHVALUES', 'x'],
+      ['HRANDFIELD', 'r:h1', '-9223372036854775807', 'WITHVALUES'],
+      ['HRANDFIELD', 'r:h1', '-9223372036854775808'],
+      ['HRANDFIELD', 'str', 1],
+      ['ZRANDMEMBER', 'r:z1'],
+      ['ZRANDMEMBER', 'r:z1', 2, 'WITHSCORES'],
+      ['ZRANDMEMBER', 'r:z1', -2, 'WITHSCORES'],
+      ['ZRANDMEMBER', 'r:z1', 1, 'WITHVALUES'],
+      ['ZRANDMEMBER', 'r:missing'],
+      ['ZRANDMEMBER', 'r:missing', -1],
+      ['ZRANDMEMBER', 'str'],
+    ];
+    await sideBySide(r, d, deterministic);
+    // Larger collections: the choice is random, what is chosen from is not.
+    await sideBySide(r, d, [
+      ['HSET', 'r:h', ...Array.from({ length: 40 }, (_, i) => [`f${i}`, `v${i}`]).flat()],
+      ['ZADD', 'r:z', ...Array.from({ length: 40 }, (_, i) => [i / 4, `m${i}`]).flat()],
+    ]);
+    for (const client of [r, d]) {
+      const all = (await client.call('HRANDFIELD', 'r:h', 100, 'WITHVALUES')) as string[];
+      assert.equal(all.length, 80);
+      assert.deepEqual(new Set(all.filter((_, i) => i % 2 === 0)).size, 40);
+      const some = (await client.call('ZRANDMEMBER', 'r:z', 7)) as string[];
+      assert.equal(new Set(some).size, 7);
+      const repeated = (await client.call('ZRANDMEMBER', 'r:z', -100, 'WITHSCORES')) as string[];
+      assert.equal(repeated.length, 200);
+      for (let i = 0; i < repeated.length; i += 2) {
+        assert.equal(Number(repeated[i + 1]), Number(repeated[i].slice(1)) / 4);
+      }
+    }
+    const [r3, d3] = [
+      await redis.client(),
+      await RespClient.open(
+        Number(doppel.respAddress?.split(':').at(-1)),
+        doppel.adminUser,
+        doppel.adminPassword,
+      ),
+    ];
+    try {
+      await r3.call('HELLO', 3);
+      await d3.call('HELLO', 3);
+      await sideBySide(r3, d3, deterministic.slice(2));
+    } finally {
+      r3.close();
+      d3.close();
+    }
+  });
+
+  void it('SWAPDB: every key, TTL and element changes database', async () => {
+    await sideBySide(r, d, [
+      ['DBSIZE'],
+      ['SELECT', 1],
+      ['DBSIZE'],
+      ['SET', 'only-in-1', 'one', 'PXAT', AT],
+      ['SELECT', 0],
+      ['SWAPDB', 0, 1],
+      ['GET', 'only-in-1'],
+      ['PEXPIRETIME', 'only-in-1'],
+      ['DBSIZE'],
+      ['SELECT', 1],
+      ['DBSIZE'],
+      ['LRANGE', 'l', 0, -1],
+      ['SELECT', 0],
+      ['SWAPDB', 0, 0],
+      ['SWAPDB', 0, 16],
+      ['SWAPDB', -1, 0],
+      ['SWAPDB', 'x', 0],
+      ['SWAPDB', 0, 'y'],
+      ['SWAPDB', 0],
+      ['SWAPDB', 1, 0],
+      ['GET', 'only-in-1'],
+      ['SWAPDB', 0, 1],
+    ]);
+  });
+
   void it('leaves the same keyspace', async () => {
     const compared = await assertSameKeyspace(r, d);
     assert.ok(compared >= 10, `compared ${compared} keys`);

@@ -142,3 +142,32 @@ export function expireTime(arg: Buffer, unit: 's' | 'ms', absolute: boolean, com
     throw respError(`invalid expire time in '${commandName}' command`);
   return at;
 }
+
+/**
+ * Repeating picks one HRANDFIELD / ZRANDMEMBER / SRANDMEMBER may ask for
+ * (a negative count). Redis accepts up to 2^63; one reply that large would
+ * exhaust the node's memory, so larger counts are out of range here.
+ */
+const MAX_REPEATED_PICKS = 10_000_000;
+const INT64_MIN = -(2n ** 63n);
+
+/**
+ * HRANDFIELD's and ZRANDMEMBER's `[count [WITH…]]` from argv[2] on, in
+ * Redis' order of checks: the count, then the option (`withPairs`, e.g.
+ * WITHVALUES), then the range a paired reply allows.
+ */
+export function randomCount(argv: Buffer[], withPairs: string): { count?: number; pairs: boolean } {
+  if (argv.length < 3) return { pairs: false };
+  const exact = int64(argv[2]);
+  // Redis reads the count as a long in [-LONG_MAX, LONG_MAX].
+  if (exact === INT64_MIN) {
+    throw respError('value is out of range, value must between -9223372036854775807 and 9223372036854775807');
+  }
+  const count = Number(exact);
+  if (argv.length > 4 || (argv.length === 4 && word(argv[3]) !== withPairs)) throw syntaxError();
+  const pairs = argv.length === 4;
+  if ((pairs && Math.abs(count) > Number.MAX_SAFE_INTEGER / 2) || count < -MAX_REPEATED_PICKS) {
+    throw respError('value is out of range');
+  }
+  return { count, pairs };
+}

@@ -120,6 +120,7 @@ export type KvMutation =
       readonly to: Buffer;
     }
   | { readonly k: 'kv'; readonly db: number; readonly op: 'flushdb' }
+  | { readonly k: 'kv'; readonly db: number; readonly op: 'swapdb'; readonly with: number }
   | { readonly k: 'kv'; readonly op: 'flushall' }
   /** `pairs`: field, value, field, value … */
   | {

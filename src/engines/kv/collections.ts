@@ -103,3 +103,23 @@ export function scanMembers<T>(
   }
   return { cursor: 0, items };
 }
+
+/**
+ * SRANDMEMBER / HRANDFIELD / ZRANDMEMBER with a count: `count` distinct
+ * elements in random order (all of them when count ≥ size), or, for a
+ * negative count, -count picks that may repeat. Shuffles `all` in place.
+ */
+export function randomPicks<T>(all: T[], count: number): T[] {
+  if (all.length === 0) return [];
+  if (count < 0) {
+    const out: T[] = [];
+    for (let i = 0; i < -count; i++) out.push(all[Math.floor(Math.random() * all.length)]);
+    return out;
+  }
+  const take = Math.min(count, all.length);
+  for (let i = 0; i < take; i++) {
+    const j = i + Math.floor(Math.random() * (all.length - i));
+    [all[i], all[j]] = [all[j], all[i]];
+  }
+  return all.slice(0, take);
+}

@@ -25,6 +25,9 @@ function replayMutation(ks: Keyspace, m: KvMutation): void {
     case 'flushdb':
       ks.flushDb(m.db);
       return;
+    case 'swapdb':
+      ks.swapDb(m.db, m.with);
+      return;
     case 'set':
       if (m.keepttl === true) set(ks, m.db, m.key, m.value, { keepTtl: true });
       else if (m.pxat !== undefined) set(ks, m.db, m.key, m.value, { expireAt: m.pxat });

@@ -1,7 +1,14 @@
 /** Hash commands. Mutating functions run inside `Keyspace.write`. */
 import { memberRow, memberOfRow, uidEnd, uidPrefix } from './codec.js';
 import { CompactItems } from './compact-items.js';
-import { checkMembers, collection, insertCollection, removeMembers, scanMembers } from './collections.js';
+import {
+  checkMembers,
+  collection,
+  insertCollection,
+  randomPicks,
+  removeMembers,
+  scanMembers,
+} from './collections.js';
 import type { Keyspace, ScanResult } from './keyspace.js';
 import { hashNotFloat, hashNotInteger, nanOrInfinity, overflow } from './kv-errors.js';
 import { addInt64, formatHumanDouble, parseDouble, parseInt64 } from './numbers.js';
@@ -158,4 +165,15 @@ export function hscan(
   const record = collection(ks, db, key, KeyType.Hash, undefined, true);
   if (record === undefined) return { cursor: 0, items: [] };
   return scanMembers(ks.itemsOf(record), record.uid, undefined, cursor, count, pattern, (f, v) => [f, v]);
+}
+
+/** HRANDFIELD without a count: a random field and its value; null when the key is missing. */
+export function hrandfield(ks: Keyspace, db: number, key: Buffer): [Buffer, Buffer] | null {
+  const all = hgetall(ks, db, key);
+  return all.length === 0 ? null : all[Math.floor(Math.random() * all.length)];
+}
+
+/** HRANDFIELD with a count: `randomPicks` of the fields and their values. */
+export function hrandfields(ks: Keyspace, db: number, key: Buffer, count: number): [Buffer, Buffer][] {
+  return randomPicks(hgetall(ks, db, key), count);
 }

@@ -726,6 +726,46 @@ export class Keyspace {
     this.emit(db, { op: 'flushdb' });
   }
 
+  /**
+   * SWAPDB: the keys of `db` and `other` change places. Redis swaps two
+   * pointers; here every key row of both databases is rewritten under the
+   * other's prefix (elements stay: they hang off the record's uid), in the
+   * current write, so the cost grows with the keys. Each key counts as
+   * touched (WATCH, blocked pops); journaled as one `swapdb`.
+   */
+  swapDb(db: number, other: number): void {
+    if (db === other) return;
+    const take = (from: number): [Buffer, Buffer][] => {
+      const rows: [Buffer, Buffer][] = [];
+      for (const { key, value } of this.kv.getRange({ start: dbStart(from), end: dbStart(from + 1) })) {
+        rows.push([Buffer.from(key), Buffer.from(value)]);
+      }
+      for (const [row, value] of rows) {
+        this.kv.removeSync(row);
+        const expireAt = decodeRecord(value).expireAt;
+        if (expireAt !== 0) this.#expires.removeSync(expiryRow(expireAt, row));
+      }
+      return rows;
+    };
+    const place = (rows: [Buffer, Buffer][], to: number): void => {
+      for (const [row, value] of rows) {
+        const moved = Buffer.from(row);
+        moved[0] = to;
+        this.kv.putSync(moved, value);
+        const expireAt = decodeRecord(value).expireAt;
+        if (expireAt !== 0) this.#expires.putSync(expiryRow(expireAt, moved), Buffer.alloc(0));
+        this.touch(rowDb(row), rowUserKey(row));
+        this.touch(to, rowUserKey(row));
+      }
+    };
+    const [fromDb, fromOther] = [take(db), take(other)];
+    place(fromDb, other);
+    place(fromOther, db);
+    [this.#keyCounts[db], this.#keyCounts[other]] = [this.#keyCounts[other], this.#keyCounts[db]];
+    [this.#expireCounts[db], this.#expireCounts[other]] = [this.#expireCounts[other], this.#expireCounts[db]];
+    this.emit(db, { op: 'swapdb', with: other });
+  }
+
   flushAll(): void {
     this.clearTables();
     this.onFlush?.(null);

@@ -1,6 +1,13 @@
 /** Set commands. Members are rows `[uid][hash32(member)][member]` with empty values. */
 import { memberCursor, memberRow, memberOfRow, uidEnd, uidPrefix } from './codec.js';
-import { checkMembers, collection, insertCollection, removeMembers, scanMembers } from './collections.js';
+import {
+  checkMembers,
+  collection,
+  insertCollection,
+  randomPicks,
+  removeMembers,
+  scanMembers,
+} from './collections.js';
 import type { Keyspace, ScanResult } from './keyspace.js';
 import { CompactItems, type ItemStore } from './compact-items.js';
 import { COMPACT_UID, KeyType } from './record.js';
@@ -88,16 +95,6 @@ function randomMember(items: ItemStore, uid: number): Buffer | undefined {
   return undefined;
 }
 
-/** `count` distinct members chosen at random (all of them when count ≥ size). */
-function sample(all: Buffer[], count: number): Buffer[] {
-  if (count >= all.length) return all;
-  for (let i = 0; i < count; i++) {
-    const j = i + Math.floor(Math.random() * (all.length - i));
-    [all[i], all[j]] = [all[j], all[i]];
-  }
-  return all.slice(0, count);
-}
-
 /** SPOP: one member (or null) without `count`, else up to `count` members. Journaled as `srem`. */
 export function spop(ks: Keyspace, db: number, key: Buffer, count?: number): Buffer | Buffer[] | null {
   const record = collection(ks, db, key, KeyType.Set);
@@ -109,7 +106,7 @@ export function spop(ks: Keyspace, db: number, key: Buffer, count?: number): Buf
     const one = randomMember(items, record.uid);
     chosen = one === undefined ? [] : [Buffer.from(one)];
   } else {
-    chosen = sample(members(items, record.uid), count).map((m) => Buffer.from(m));
+    chosen = randomPicks(members(items, record.uid), count).map((m) => Buffer.from(m));
   }
   srem(ks, db, key, chosen);
   return count === undefined ? (chosen[0] ?? null) : chosen;
@@ -121,11 +118,7 @@ export function srandmember(ks: Keyspace, db: number, key: Buffer, count?: numbe
   if (record === undefined) return count === undefined ? null : [];
   const items = ks.itemsOf(record);
   if (count === undefined) return randomMember(items, record.uid) ?? null;
-  if (count >= 0) return sample(members(items, record.uid), count);
-  const out: Buffer[] = [];
-  const all = members(items, record.uid);
-  for (let i = 0; i < -count; i++) out.push(all[Math.floor(Math.random() * all.length)]);
-  return out;
+  return randomPicks(members(items, record.uid), count);
 }
 
 function memberSet(ks: Keyspace, db: number, key: Buffer): Map<string, Buffer> {

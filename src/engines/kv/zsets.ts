@@ -15,7 +15,7 @@ import {
   ZSET_SCORE_TAG,
 } from './codec.js';
 import { CompactItems, type ItemStore } from './compact-items.js';
-import { checkMembers, collection, insertCollection, scanMembers } from './collections.js';
+import { checkMembers, collection, insertCollection, randomPicks, scanMembers } from './collections.js';
 import type { Keyspace, ScanResult } from './keyspace.js';
 import { scoreNaN } from './kv-errors.js';
 import { COMPACT_UID, KeyType, type KeyRecord } from './record.js';
@@ -361,4 +361,15 @@ export function zscan(
       score: value.readDoubleBE(0),
     }),
   );
+}
+
+/** ZRANDMEMBER without a count: a random member and its score; null when the key is missing. */
+export function zrandmember(ks: Keyspace, db: number, key: Buffer): ScoredMember | null {
+  const all = zrangeByRank(ks, db, key, 0, -1, false);
+  return all.length === 0 ? null : all[Math.floor(Math.random() * all.length)];
+}
+
+/** ZRANDMEMBER with a count: `randomPicks` of the members and their scores. */
+export function zrandmembers(ks: Keyspace, db: number, key: Buffer, count: number): ScoredMember[] {
+  return randomPicks(zrangeByRank(ks, db, key, 0, -1, false), count);
 }

@@ -1,6 +1,6 @@
 /** Hash commands. */
 import * as hashes from '../../engines/kv/hashes.js';
-import { cursor, float, int64, scanOptions } from '../args.js';
+import { cursor, float, int64, randomCount, scanOptions } from '../args.js';
 import type { Client } from '../client.js';
 import { Flag, keyCommand, type CommandSpec } from '../command-spec.js';
 import { wrongArity } from '../errors.js';
@@ -22,7 +22,34 @@ function bulkArray(c: Client, values: readonly (Buffer | null)[]): void {
   for (const v of values) c.reply.bulk(v);
 }
 
+/** HRANDFIELD key [count [WITHVALUES]]: pairs as [field, value] arrays in RESP3, flat in RESP2. */
+function hrandfieldCommand(c: Client, argv: Buffer[]): void {
+  const { count, pairs } = randomCount(argv, 'WITHVALUES');
+  const ks = c.server.keyspace;
+  const r = c.reply;
+  if (count === undefined) {
+    r.bulk(hashes.hrandfield(ks, c.db, argv[1])?.[0] ?? null);
+    return;
+  }
+  const chosen = hashes.hrandfields(ks, c.db, argv[1], count);
+  r.array(pairs && !r.resp3 ? chosen.length * 2 : chosen.length);
+  for (const [field, value] of chosen) {
+    if (pairs && r.resp3) r.array(2);
+    r.bulk(field);
+    if (pairs) r.bulk(value);
+  }
+}
+
 export const hashCommands: CommandSpec[] = [
+  keyCommand({
+    name: 'hrandfield',
+    arity: -2,
+    flags: R,
+    group: 'hash',
+    since: '6.2.0',
+    summary: 'Random fields of a hash (distinct with a positive count, repeating with a negative one).',
+    run: hrandfieldCommand,
+  }),
   keyCommand({
     name: 'hset',
     arity: -4,

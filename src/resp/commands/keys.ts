@@ -285,6 +285,27 @@ export const keyCommands: CommandSpec[] = [
     },
   }),
   command({
+    name: 'swapdb',
+    arity: 3,
+    flags: W,
+    group: 'server',
+    since: '4.0.0',
+    summary: 'Swaps two databases: every key of one is then in the other.',
+    run: (c, argv) => {
+      const index = (arg: Buffer, which: string): number => {
+        try {
+          return int(arg);
+        } catch {
+          throw respError(`invalid ${which} DB index`);
+        }
+      };
+      const [db, other] = [index(argv[1], 'first'), index(argv[2], 'second')];
+      if ([db, other].some((n) => n < 0 || n >= DATABASES)) throw respError('DB index is out of range');
+      c.server.keyspace.swapDb(db, other);
+      c.reply.ok();
+    },
+  }),
+  command({
     name: 'flushall',
     arity: -1,
     flags: W | Flag.Admin,

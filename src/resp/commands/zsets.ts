@@ -10,6 +10,7 @@ import {
   int,
   numberedKeys,
   popTail,
+  randomCount,
   scanOptions,
   scoreBound,
   word,
@@ -234,6 +235,24 @@ function byLexCommand(rev: boolean) {
     }
     range(c, argv, 'lex', rev, false, limit);
   };
+}
+
+/** ZRANDMEMBER key [count [WITHSCORES]]: pairs as [member, score] arrays in RESP3, flat in RESP2. */
+function zrandmemberCommand(c: Client, argv: Buffer[]): void {
+  const { count, pairs } = randomCount(argv, 'WITHSCORES');
+  const ks = c.server.keyspace;
+  const r = c.reply;
+  if (count === undefined) {
+    r.bulk(zsets.zrandmember(ks, c.db, argv[1])?.member ?? null);
+    return;
+  }
+  const chosen = zsets.zrandmembers(ks, c.db, argv[1], count);
+  r.array(pairs && !r.resp3 ? chosen.length * 2 : chosen.length);
+  for (const { member, score } of chosen) {
+    if (pairs && r.resp3) r.array(2);
+    r.bulk(member);
+    if (pairs) r.double(score);
+  }
 }
 
 function revRangeCommand(c: Client, argv: Buffer[]): void {
@@ -473,6 +492,16 @@ export const zsetCommands: CommandSpec[] = [
     group: 'sorted-set',
     since: '2.2.0',
     run: byScoreCommand(true),
+  }),
+  keyCommand({
+    name: 'zrandmember',
+    arity: -2,
+    flags: R,
+    group: 'sorted-set',
+    since: '6.2.0',
+    summary:
+      'Random members of a sorted set (distinct with a positive count, repeating with a negative one).',
+    run: zrandmemberCommand,
   }),
   keyCommand({
     name: 'zrangebylex',
