@@ -45,6 +45,20 @@ void describe('propagated commands beyond the core set, against redis-server', {
   let r: RespClient;
   let d: RespClient;
 
+  /** A RESP3 connection to each server. */
+  async function resp3Pair(): Promise<[RespClient, RespClient]> {
+    const pair: [RespClient, RespClient] = [
+      await redis.client(),
+      await RespClient.open(
+        Number(doppel.respAddress?.split(':').at(-1)),
+        doppel.adminUser,
+        doppel.adminPassword,
+      ),
+    ];
+    for (const client of pair) await client.call('HELLO', 3);
+    return pair;
+  }
+
   before(async () => {
     redis = await RedisPeer.start();
     doppel = await DoppelProcess.start();
@@ -475,17 +489,8 @@ void describe('propagated commands beyond the core set, against redis-server', {
   });
 
   void it('ZPOPMIN and ZPOPMAX in RESP3: a pair without a count, pairs with one; ZMPOP, LMPOP', async () => {
-    const [r3, d3] = [
-      await redis.client(),
-      await RespClient.open(
-        Number(doppel.respAddress?.split(':').at(-1)),
-        doppel.adminUser,
-        doppel.adminPassword,
-      ),
-    ];
+    const [r3, d3] = await resp3Pair();
     try {
-      await r3.call('HELLO', 3);
-      await d3.call('HELLO', 3);
       await sideBySide(r3, d3, [
         ['ZADD', 'z3', 1, 'a', 2, 'b', 3, 'c'],
         ['ZPOPMIN', 'z3'],
@@ -739,17 +744,8 @@ void describe('propagated commands beyond the core set, against redis-server', {
         assert.equal(Number(repeated[i + 1]), Number(repeated[i].slice(1)) / 4);
       }
     }
-    const [r3, d3] = [
-      await redis.client(),
-      await RespClient.open(
-        Number(doppel.respAddress?.split(':').at(-1)),
-        doppel.adminUser,
-        doppel.adminPassword,
-      ),
-    ];
+    const [r3, d3] = await resp3Pair();
     try {
-      await r3.call('HELLO', 3);
-      await d3.call('HELLO', 3);
       await sideBySide(r3, d3, deterministic.slice(2));
     } finally {
       r3.close();

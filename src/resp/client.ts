@@ -90,6 +90,11 @@ export class Client {
   readonly subscriptions = new Subscriptions();
   /** Called after output written outside a command (a Pub/Sub message): the connection sends it. */
   onOutput: () => void = () => undefined;
+  /**
+   * Set while a reply written by another client's write (a served BLPOP …)
+   * waits for that write's commit: messages written meanwhile wait behind it.
+   */
+  outputHeld = false;
   readonly #gone = new AbortController();
 
   constructor(id: number, server: ServerContext, addr: string, laddr: string) {

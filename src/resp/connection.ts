@@ -298,7 +298,7 @@ export class Connection {
       this.#socket.destroy();
       return;
     }
-    if (this.#inflight === 0) this.#sendable = this.client.reply.position;
+    if (this.#inflight === 0 && !this.client.outputHeld) this.#sendable = this.client.reply.position;
     this.#scheduleSend();
   }
 

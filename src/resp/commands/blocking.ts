@@ -11,11 +11,13 @@ import * as lists from '../../engines/kv/lists.js';
 import { parseDouble } from '../../engines/kv/numbers.js';
 import { KeyType } from '../../engines/kv/record.js';
 import * as zsets from '../../engines/kv/zsets.js';
-import { numberedKeys, popTail, word } from '../args.js';
+import { numberedKeys, popTail } from '../args.js';
 import type { BlockedCommand } from '../blocking.js';
 import type { Client } from '../client.js';
 import { command, Flag, type CommandSpec } from '../command-spec.js';
-import { respError, syntaxError } from '../errors.js';
+import { respError } from '../errors.js';
+import { keyedPopReply as listPopReply, side } from './lists.js';
+import { keyedPopReply as zsetPopReply } from './zsets.js';
 
 /** A parsed blocking command. */
 interface Blocking {
@@ -79,13 +81,6 @@ function parsePop(from: lists.Side) {
   });
 }
 
-function side(arg: Buffer): lists.Side {
-  const where = word(arg);
-  if (where === 'LEFT') return 'left';
-  if (where === 'RIGHT') return 'right';
-  throw syntaxError();
-}
-
 /** BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout (BRPOPLPUSH: RIGHT LEFT): the element. */
 function parseMove(argv: Buffer[], from: lists.Side, to: lists.Side, timeout: Buffer): Blocking {
   const [source, destination] = [argv[1], argv[2]];
@@ -115,17 +110,8 @@ function parseListMulti(argv: Buffer[]): Blocking {
     timeoutMs,
     take: (c, key, strict) => {
       if (listLength(c, key, strict) === 0) return false;
-      const popped = lists.pop(
-        c.server.keyspace,
-        c.db,
-        key,
-        end === 'LEFT' ? 'left' : 'right',
-        count,
-      ) as Buffer[];
-      c.reply.array(2);
-      c.reply.bulk(key);
-      c.reply.array(popped.length);
-      for (const element of popped) c.reply.bulk(element);
+      const from = end === 'LEFT' ? 'left' : 'right';
+      listPopReply(c, key, lists.pop(c.server.keyspace, c.db, key, from, count) as Buffer[]);
       return true;
     },
     nothing: nullArray,
@@ -160,15 +146,7 @@ function parseZsetMulti(argv: Buffer[]): Blocking {
     timeoutMs,
     take: (c, key, strict) => {
       if (zsetSize(c, key, strict) === 0) return false;
-      const popped = zsets.zpop(c.server.keyspace, c.db, key, end === 'MAX', count);
-      c.reply.array(2);
-      c.reply.bulk(key);
-      c.reply.array(popped.length);
-      for (const item of popped) {
-        c.reply.array(2);
-        c.reply.bulk(item.member);
-        c.reply.double(item.score);
-      }
+      zsetPopReply(c, key, zsets.zpop(c.server.keyspace, c.db, key, end === 'MAX', count));
       return true;
     },
     nothing: nullArray,
@@ -196,6 +174,7 @@ async function block(c: Client, blocking: Blocking): Promise<void> {
   const finish = (): void => {
     if (finished) return;
     finished = true;
+    c.outputHeld = false;
     clearTimeout(timer);
     c.gone.removeEventListener('abort', onGone);
     wake();
@@ -209,11 +188,15 @@ async function block(c: Client, blocking: Blocking): Promise<void> {
     db: c.db,
     keys: blocking.keys,
     serve: (key) => {
+      // The reply is written now, inside the pushing write; it must not leave before that commit.
+      c.outputHeld = true;
       try {
-        return blocking.take(c, key, false);
+        if (blocking.take(c, key, false)) return true;
       } catch {
-        return false;
+        // Nothing to take after all: the client keeps waiting.
       }
+      c.outputHeld = false;
+      return false;
     },
     served: () => keyspace.afterCommit(finish),
     abandon: (reply) => {

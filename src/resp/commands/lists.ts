@@ -9,7 +9,8 @@ const W = Flag.Write;
 const R = Flag.ReadOnly;
 const F = Flag.Fast;
 
-function side(arg: Buffer): lists.Side {
+/** LEFT or RIGHT (LMOVE, BLMOVE). */
+export function side(arg: Buffer): lists.Side {
   const where = word(arg);
   if (where === 'LEFT') return 'left';
   if (where === 'RIGHT') return 'right';
@@ -71,6 +72,14 @@ function lposCommand(c: Client, argv: Buffer[]): void {
   for (const position of found) c.reply.integer(position);
 }
 
+/** LMPOP's and BLMPOP's reply: [key, [element …]]. */
+export function keyedPopReply(c: Client, key: Buffer, popped: readonly Buffer[]): void {
+  c.reply.array(2);
+  c.reply.bulk(key);
+  c.reply.array(popped.length);
+  for (const element of popped) c.reply.bulk(element);
+}
+
 /** LMPOP: pops from the first of the keys that holds a list; [key, elements], or a null array. */
 function lmpopCommand(c: Client, argv: Buffer[]): void {
   const { keys, next } = numberedKeys(argv, 1);
@@ -79,11 +88,7 @@ function lmpopCommand(c: Client, argv: Buffer[]): void {
   const ks = c.server.keyspace;
   for (const key of keys) {
     if (lists.llen(ks, c.db, key) === 0) continue;
-    const popped = lists.pop(ks, c.db, key, from, count) as Buffer[];
-    c.reply.array(2);
-    c.reply.bulk(key);
-    c.reply.array(popped.length);
-    for (const element of popped) c.reply.bulk(element);
+    keyedPopReply(c, key, lists.pop(ks, c.db, key, from, count) as Buffer[]);
     return;
   }
   c.reply.nullArray();

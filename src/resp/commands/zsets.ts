@@ -332,6 +332,18 @@ function algebraCommand(operation: algebra.ZSetOperation, store: boolean) {
   };
 }
 
+/** ZMPOP's and BZMPOP's reply: [key, [[member, score] …]]. */
+export function keyedPopReply(c: Client, key: Buffer, popped: readonly zsets.ScoredMember[]): void {
+  c.reply.array(2);
+  c.reply.bulk(key);
+  c.reply.array(popped.length);
+  for (const item of popped) {
+    c.reply.array(2);
+    c.reply.bulk(item.member);
+    c.reply.double(item.score);
+  }
+}
+
 /** ZMPOP: pops from the first of the keys that holds a sorted set; [key, [[member, score] …]], or a null array. */
 function zmpopCommand(c: Client, argv: Buffer[]): void {
   const { keys, next } = numberedKeys(argv, 1);
@@ -339,15 +351,7 @@ function zmpopCommand(c: Client, argv: Buffer[]): void {
   const ks = c.server.keyspace;
   for (const key of keys) {
     if (zsets.zcard(ks, c.db, key) === 0) continue;
-    const popped = zsets.zpop(ks, c.db, key, end === 'MAX', count);
-    c.reply.array(2);
-    c.reply.bulk(key);
-    c.reply.array(popped.length);
-    for (const item of popped) {
-      c.reply.array(2);
-      c.reply.bulk(item.member);
-      c.reply.double(item.score);
-    }
+    keyedPopReply(c, key, zsets.zpop(ks, c.db, key, end === 'MAX', count));
     return;
   }
   c.reply.nullArray();
