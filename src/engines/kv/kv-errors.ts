@@ -25,3 +25,4 @@ export const keyTooLong = (): DoppelError =>
 
 /** Largest string value (Redis' proto-max-bulk-len). */
 export const MAX_STRING_BYTES = 512 * 1024 * 1024;
+export const notSortable = (): DoppelError => bad("One or more scores can't be converted into double");

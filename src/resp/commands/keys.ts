@@ -1,5 +1,6 @@
 /** Generic key commands: DEL, EXISTS, TYPE, the EXPIRE family, KEYS, SCAN, RENAME, COPY, MOVE, DBSIZE, FLUSH*. */
 import { copyKey, moveKey } from '../../engines/kv/copy-key.js';
+import { sort, type SortOptions } from '../../engines/kv/sort.js';
 import { DATABASES, type ExpireCondition } from '../../engines/kv/keyspace.js';
 import type { KeyType } from '../../engines/kv/record.js';
 import { TYPE_NAMES } from '../../engines/kv/record.js';
@@ -111,7 +112,69 @@ function flushMode(argv: Buffer[]): void {
 
 const multiKey = { firstKey: 1, lastKey: -1, step: 1 } as const;
 
+/** SORT's and SORT_RO's options, in Redis' order of checks (SORT_RO has no STORE). */
+function sortOptions(argv: Buffer[], readOnly: boolean): SortOptions {
+  let desc = false;
+  let alpha = false;
+  let by: Buffer | undefined;
+  let limit: SortOptions['limit'];
+  let store: Buffer | undefined;
+  const get: Buffer[] = [];
+  for (let j = 2; j < argv.length; j++) {
+    const left = argv.length - j - 1;
+    const option = word(argv[j]);
+    if (option === 'ASC') desc = false;
+    else if (option === 'DESC') desc = true;
+    else if (option === 'ALPHA') alpha = true;
+    else if (option === 'LIMIT' && left >= 2) {
+      limit = { offset: int(argv[j + 1]), count: int(argv[j + 2]) };
+      j += 2;
+    } else if (!readOnly && option === 'STORE' && left >= 1) store = argv[++j];
+    else if (option === 'BY' && left >= 1) by = argv[++j];
+    else if (option === 'GET' && left >= 1) get.push(argv[++j]);
+    else throw syntaxError();
+  }
+  return {
+    desc,
+    alpha,
+    get,
+    ...(by === undefined ? {} : { by }),
+    ...(limit === undefined ? {} : { limit }),
+    ...(store === undefined ? {} : { store }),
+  };
+}
+
+function sortCommand(readOnly: boolean) {
+  return (c: Client, argv: Buffer[]): void => {
+    const result = sort(c.server.keyspace, c.db, argv[1], sortOptions(argv, readOnly));
+    if (typeof result === 'number') {
+      c.reply.integer(result);
+      return;
+    }
+    c.reply.array(result.length);
+    for (const value of result) c.reply.bulk(value);
+  };
+}
+
 export const keyCommands: CommandSpec[] = [
+  keyCommand({
+    name: 'sort',
+    arity: -2,
+    flags: W,
+    group: 'generic',
+    summary:
+      'Sorts a list, set or sorted set (BY, LIMIT, GET, ASC|DESC, ALPHA), optionally storing the result.',
+    run: sortCommand(false),
+  }),
+  keyCommand({
+    name: 'sort_ro',
+    arity: -2,
+    flags: R,
+    group: 'generic',
+    since: '7.0.0',
+    summary: 'SORT without STORE (served by read-only replicas).',
+    run: sortCommand(true),
+  }),
   command({
     name: 'del',
     arity: -2,
