@@ -824,6 +824,35 @@ void describe('propagated commands beyond the core set, against redis-server', {
     ]);
   });
 
+  void it('LCS: the subsequence, LEN, IDX with MINMATCHLEN and WITHMATCHLEN, errors', async () => {
+    await sideBySide(r, d, [
+      ['MSET', 'lcs:a', 'ohmytext', 'lcs:b', 'mynewtext'],
+      ['LCS', 'lcs:a', 'lcs:b'],
+      ['LCS', 'lcs:a', 'lcs:b', 'LEN'],
+      ['LCS', 'lcs:a', 'lcs:b', 'IDX'],
+      ['LCS', 'lcs:a', 'lcs:b', 'IDX', 'MINMATCHLEN', 4, 'WITHMATCHLEN'],
+      ['LCS', 'lcs:a', 'lcs:b', 'IDX', 'MINMATCHLEN', -3],
+      ['LCS', 'lcs:a', 'missing'],
+      ['LCS', 'missing', 'missing', 'IDX'],
+      ['LCS', 'lcs:a', 'lcs:b', 'LEN', 'IDX'],
+      ['LCS', 'lcs:a', 'lcs:b', 'MINMATCHLEN'],
+      ['LCS', 'lcs:a', 'lcs:b', 'MINMATCHLEN', 'x'],
+      ['LCS', 'lcs:a', 'lcs:b', 'SHORTEST'],
+      ['LCS', 'lcs:a', 'l'],
+      ['LCS', 'lcs:a'],
+    ]);
+    // Random strings over a small alphabet: many equally long subsequences to choose from.
+    const rng = prng(0x1c5);
+    const text = (): string =>
+      Array.from({ length: int(rng, 40) }, () => pick(rng, ['a', 'b', 'c'])).join('');
+    const commands: Arg[][] = [];
+    for (let i = 0; i < 60; i++) {
+      commands.push(['MSET', 'lcs:x', text(), 'lcs:y', text()], ['LCS', 'lcs:x', 'lcs:y']);
+      commands.push(['LCS', 'lcs:x', 'lcs:y', 'IDX', 'WITHMATCHLEN', 'MINMATCHLEN', int(rng, 3)]);
+    }
+    await sideBySide(r, d, commands);
+  });
+
   void it('SWAPDB: every key, TTL and element changes database', async () => {
     await sideBySide(r, d, [
       ['DBSIZE'],

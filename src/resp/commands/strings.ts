@@ -1,4 +1,6 @@
 /** String commands: GET, SET and friends. */
+import { lcs } from '../../engines/kv/lcs.js';
+import { KeyType } from '../../engines/kv/record.js';
 import * as strings from '../../engines/kv/strings.js';
 import { expireTime, float, int, int64, word } from '../args.js';
 import type { Client } from '../client.js';
@@ -60,7 +62,65 @@ function getExCommand(c: Client, argv: Buffer[]): void {
   c.reply.bulk(strings.getEx(c.server.keyspace, c.db, argv[1], option));
 }
 
+/** LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]. */
+function lcsCommand(c: Client, argv: Buffer[]): void {
+  const ks = c.server.keyspace;
+  const values = [argv[1], argv[2]].map((key) => {
+    const record = ks.lookupRead(c.db, key);
+    if (record !== undefined && record.type !== KeyType.String) {
+      throw respError('The specified keys must contain string values');
+    }
+    return record === undefined ? Buffer.alloc(0) : Buffer.from(record.value);
+  });
+  let length = false;
+  let indexes = false;
+  let withLengths = false;
+  let minMatchLength = 0;
+  for (let j = 3; j < argv.length; j++) {
+    const option = word(argv[j]);
+    if (option === 'IDX') indexes = true;
+    else if (option === 'LEN') length = true;
+    else if (option === 'WITHMATCHLEN') withLengths = true;
+    else if (option === 'MINMATCHLEN' && j + 1 < argv.length) minMatchLength = Math.max(0, int(argv[++j]));
+    else throw syntaxError();
+  }
+  if (length && indexes) throw respError('If you want both the length and indexes, please just use IDX.');
+  const result = lcs(values[0], values[1], { sequence: indexes || !length, minMatchLength });
+  const r = c.reply;
+  if (!indexes) {
+    if (length) r.integer(result.length);
+    else r.bulk(result.sequence);
+    return;
+  }
+  r.map(2);
+  r.bulkText('matches');
+  r.array(result.matches.length);
+  for (const match of result.matches) {
+    r.array(withLengths ? 3 : 2);
+    for (const [start, end] of [match.a, match.b]) {
+      r.array(2);
+      r.integer(start);
+      r.integer(end);
+    }
+    if (withLengths) r.integer(match.length);
+  }
+  r.bulkText('len');
+  r.integer(result.length);
+}
+
 export const stringCommands: CommandSpec[] = [
+  command({
+    name: 'lcs',
+    arity: -3,
+    flags: Flag.ReadOnly,
+    firstKey: 1,
+    lastKey: 2,
+    step: 1,
+    group: 'string',
+    since: '7.0.0',
+    summary: 'The longest common subsequence of two strings (LEN, IDX with the matching ranges).',
+    run: lcsCommand,
+  }),
   keyCommand({
     name: 'get',
     arity: 2,
