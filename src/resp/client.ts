@@ -95,6 +95,8 @@ export class Client {
    * waits for that write's commit: messages written meanwhile wait behind it.
    */
   outputHeld = false;
+  /** Ends the connection at once: output already written cannot be honoured (its write failed). */
+  onFatal: () => void = () => undefined;
   readonly #gone = new AbortController();
 
   constructor(id: number, server: ServerContext, addr: string, laddr: string) {

@@ -78,6 +78,7 @@ export class Connection {
       this.#parser.authenticated = authenticated;
     };
     client.onOutput = () => this.#outOfBand();
+    client.onFatal = () => this.#socket.destroy();
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('drain', () => this.#socket.resume());

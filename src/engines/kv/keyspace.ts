@@ -87,8 +87,9 @@ interface PendingWrite {
 
 interface WriteBatch {
   readonly items: PendingWrite[];
-  /** Run once the batch committed (`afterCommit`). */
+  /** Run once the batch committed, or failed (`afterCommit`). */
   readonly committed: (() => void)[];
+  readonly failed: (() => void)[];
 }
 
 /**
@@ -207,7 +208,7 @@ export class Keyspace {
   submit<T>(action: () => T, done: (err: unknown, result?: T) => void): void {
     let batch = this.#batch;
     if (batch === null) {
-      const fresh: WriteBatch = { items: [], committed: [] };
+      const fresh: WriteBatch = { items: [], committed: [], failed: [] };
       batch = this.#batch = fresh;
       this.#storage
         .write(() => this.#runBatch(fresh))
@@ -218,6 +219,7 @@ export class Keyspace {
           },
           (err: unknown) => {
             for (const item of fresh.items) item.done(err ?? new Error('storage write failed'));
+            for (const then of fresh.failed) then();
           },
         );
     }
@@ -245,13 +247,17 @@ export class Keyspace {
 
   /**
    * Runs `then` once the write running now has committed (after its actions'
-   * completions), or at once outside a `submit` action; never if that write
-   * fails. For effects that must not be seen before the data they follow,
-   * e.g. a Pub/Sub message published after a write in the same transaction.
+   * completions), or at once outside a `submit` action; `failed` instead if
+   * that write fails. For effects that must not be seen before the data they
+   * follow, e.g. a Pub/Sub message published after a write in the same
+   * transaction.
    */
-  afterCommit(then: () => void): void {
+  afterCommit(then: () => void, failed?: () => void): void {
     if (this.#running === null) then();
-    else this.#running.committed.push(then);
+    else {
+      this.#running.committed.push(then);
+      if (failed !== undefined) this.#running.failed.push(failed);
+    }
   }
 
   get inWrite(): boolean {

@@ -198,7 +198,12 @@ async function block(c: Client, blocking: Blocking): Promise<void> {
       c.outputHeld = false;
       return false;
     },
-    served: () => keyspace.afterCommit(finish),
+    // Should the pushing write fail, the pop never happened: the reply written for it must not go out.
+    served: () =>
+      keyspace.afterCommit(finish, () => {
+        c.onFatal();
+        finish();
+      }),
     abandon: (reply) => {
       if (!blocked.unblock(waiting)) return;
       reply(c);
