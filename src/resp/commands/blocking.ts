@@ -90,9 +90,8 @@ function parseMove(argv: Buffer[], from: lists.Side, to: lists.Side, timeout: Bu
     take: (c, key, strict) => {
       if (listLength(c, key, strict) === 0) return false;
       // Served later, a destination of another type leaves the client waiting (as Redis does).
-      if (!strict && c.server.keyspace.lookup(c.db, destination) !== undefined) {
-        if (!holds(c, destination, KeyType.List)) return false;
-      }
+      const target = strict ? undefined : c.server.keyspace.lookup(c.db, destination);
+      if (target !== undefined && target.type !== KeyType.List) return false;
       c.reply.bulk(lists.lmove(c.server.keyspace, c.db, source, destination, from, to));
       return true;
     },
