@@ -105,6 +105,40 @@ void describe('RESP server', () => {
       c.close();
     });
 
+    void it('CLIENT KILL by address, by filters (ID, TYPE, ADDR, SKIPME), with Redis errors', async () => {
+      const [admin, victim, listener] = [await fresh(), await fresh(), await fresh()];
+      const addressOf = async (client: RespClient): Promise<string> =>
+        /addr=(\S+)/.exec(str(await client.call('CLIENT', 'INFO')))![1];
+      assert.equal(
+        await listener.call('SUBSCRIBE', 'news').then((reply) => (reply as Reply[])[0]),
+        'subscribe',
+      );
+      assert.equal(await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub'), 1);
+      await listener.closed;
+      assert.equal(await admin.call('CLIENT', 'KILL', await addressOf(victim)), 'OK');
+      await victim.closed;
+      assert.equal(errorText(await admin.call('CLIENT', 'KILL', '1.2.3.4:5')), 'ERR No such client');
+      assert.equal(
+        errorText(await admin.call('CLIENT', 'KILL', 'ID', 'x')),
+        'ERR client-id should be greater than 0',
+      );
+      assert.equal(
+        errorText(await admin.call('CLIENT', 'KILL', 'TYPE', 'foo')),
+        "ERR Unknown client type 'foo'",
+      );
+      assert.equal(errorText(await admin.call('CLIENT', 'KILL', 'SKIPME', 'maybe')), 'ERR syntax error');
+      assert.equal(errorText(await admin.call('CLIENT', 'KILL', 'ID', 1, 'SKIPME')), 'ERR syntax error');
+      assert.equal(
+        errorText(await admin.call('CLIENT', 'KILL')),
+        "ERR wrong number of arguments for 'client|kill' command",
+      );
+      const self = (await admin.call('CLIENT', 'ID')) as number;
+      assert.equal(await admin.call('CLIENT', 'KILL', 'ID', self), 0);
+      // SKIPME no: the caller itself, after its reply.
+      assert.equal(await admin.call('CLIENT', 'KILL', 'ID', self, 'SKIPME', 'no'), 1);
+      await admin.closed;
+    });
+
     void it('refuses oversized frames from unauthenticated clients', async () => {
       const c = await RespClient.connect(port);
       c.writeRaw('*11\r\n');

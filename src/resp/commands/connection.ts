@@ -42,6 +42,77 @@ function validName(name: Buffer): boolean {
   return true;
 }
 
+/** Disconnects `target`: at once, or after this reply when it is the caller itself. */
+function disconnect(c: Client, target: Client): void {
+  if (target === c) c.closeRequested = true;
+  else target.onFatal();
+}
+
+/** CLIENT KILL addr (one client, OK or an error) or CLIENT KILL <filter value> … (how many). */
+function clientKill(c: Client, argv: Buffer[]): void {
+  const clients = [...c.server.clients];
+  if (argv.length === 3) {
+    const target = clients.find((other) => other.addr === text(argv[2]));
+    if (target === undefined) throw respError('No such client');
+    disconnect(c, target);
+    c.reply.ok();
+    return;
+  }
+  if (argv.length < 3 || argv.length % 2 !== 0) {
+    if (argv.length < 3) throw wrongArity('client|kill');
+    throw syntaxError();
+  }
+  const filters: ((other: Client) => boolean)[] = [];
+  let skipMe = true;
+  for (let i = 2; i < argv.length; i += 2) {
+    const value = argv[i + 1];
+    switch (word(argv[i])) {
+      case 'ID': {
+        const id = parseInt64(value);
+        if (typeof id !== 'number' || id < 1) throw respError('client-id should be greater than 0');
+        filters.push((other) => other.id === id);
+        break;
+      }
+      case 'TYPE': {
+        const type = word(value);
+        if (type === 'NORMAL') filters.push((other) => !other.subscriptions.listening && !other.nodeReplica);
+        else if (type === 'PUBSUB') filters.push((other) => other.subscriptions.listening);
+        else if (type === 'REPLICA' || type === 'SLAVE') filters.push((other) => other.nodeReplica);
+        // This node's primary link is not one of its clients.
+        else if (type === 'MASTER') filters.push(() => false);
+        else throw respError(`Unknown client type '${value.toString('latin1')}'`);
+        break;
+      }
+      case 'USER': {
+        const name = text(value);
+        filters.push((other) => other.user?.name === name);
+        break;
+      }
+      case 'ADDR':
+        filters.push((other) => other.addr === text(value));
+        break;
+      case 'LADDR':
+        filters.push((other) => other.laddr === text(value));
+        break;
+      case 'SKIPME': {
+        const answer = word(value);
+        if (answer !== 'YES' && answer !== 'NO') throw syntaxError();
+        skipMe = answer === 'YES';
+        break;
+      }
+      default:
+        throw syntaxError();
+    }
+  }
+  let killed = 0;
+  for (const other of clients) {
+    if ((skipMe && other === c) || !filters.every((matches) => matches(other))) continue;
+    disconnect(c, other);
+    killed++;
+  }
+  c.reply.integer(killed);
+}
+
 function clientCommand(c: Client, argv: Buffer[]): void {
   const sub = word(argv[1]);
   const r = c.reply;
@@ -78,6 +149,10 @@ function clientCommand(c: Client, argv: Buffer[]): void {
     }
     case 'INFO':
       r.verbatim(clientLine(c) + '\n');
+      return;
+    case 'KILL':
+      if (c.user?.roles.includes(ADMIN_ROLE) !== true) throw noPermission('client|kill');
+      clientKill(c, argv);
       return;
     case 'UNBLOCK': {
       if (c.user?.roles.includes(ADMIN_ROLE) !== true) throw noPermission('client|unblock');
