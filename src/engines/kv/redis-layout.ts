@@ -135,20 +135,24 @@ function elements(ks: Keyspace, db: number, key: Buffer, record: KeyRecord, limi
   }
 }
 
-/** Whether a collection fits Redis' compact encoding (all elements are looked at: at most 512). */
-function compact(ks: Keyspace, db: number, key: Buffer, record: KeyRecord): boolean {
+/**
+ * A collection's elements when it fits Redis' compact encoding (intset,
+ * listpack; all of them are looked at, at most 512), undefined when it does not.
+ */
+function compactElements(ks: Keyspace, db: number, key: Buffer, record: KeyRecord): Buffer[][] | undefined {
   if (record.type === KeyType.Set) {
-    if (record.count > INTSET_ENTRIES) return false;
-    return elements(ks, db, key, record, INTSET_ENTRIES).sample.every(
-      ([member]) => integerOf(member) !== undefined,
-    );
+    if (record.count > INTSET_ENTRIES) return undefined;
+    const { sample } = elements(ks, db, key, record, INTSET_ENTRIES);
+    return sample.every(([member]) => integerOf(member) !== undefined) ? sample : undefined;
   }
   const limit = record.type === KeyType.Hash ? HASH_LISTPACK_ENTRIES : ZSET_LISTPACK_ENTRIES;
-  if (record.type === KeyType.List || record.count > limit) return false;
+  if (record.type === KeyType.List || record.count > limit) return undefined;
   const { sample } = elements(ks, db, key, record, limit);
   // A zset's score is not a "value" for zset-max-listpack-value: only its member counts.
-  const checked = record.type === KeyType.ZSet ? sample.map(([member]) => [member]) : sample;
-  return checked.every((parts) => parts.every((part) => part.length <= LISTPACK_VALUE));
+  const fits = sample.every((parts) =>
+    (record.type === KeyType.ZSet ? parts.slice(0, 1) : parts).every((part) => part.length <= LISTPACK_VALUE),
+  );
+  return fits ? sample : undefined;
 }
 
 /** OBJECT ENCODING: Redis 7.0's encoding name for the value of `key` (undefined: missing). */
@@ -162,11 +166,11 @@ export function encodingOf(ks: Keyspace, db: number, key: Buffer): string | unde
     case KeyType.List:
       return 'quicklist';
     case KeyType.Set:
-      return compact(ks, db, key, record) ? 'intset' : 'hashtable';
+      return compactElements(ks, db, key, record) !== undefined ? 'intset' : 'hashtable';
     case KeyType.Hash:
-      return compact(ks, db, key, record) ? 'listpack' : 'hashtable';
+      return compactElements(ks, db, key, record) !== undefined ? 'listpack' : 'hashtable';
     default:
-      return compact(ks, db, key, record) ? 'listpack' : 'skiplist';
+      return compactElements(ks, db, key, record) !== undefined ? 'listpack' : 'skiplist';
   }
 }
 
@@ -205,7 +209,6 @@ export function memoryUsageOf(ks: Keyspace, db: number, key: Buffer, samples: nu
     if (length <= EMBSTR_LIMIT) return entry + allocated(ROBJ + 3 + length + 1);
     return entry + ROBJ + sds(length);
   }
-  const isCompact = encodingOf(ks, db, key) !== (record.type === KeyType.ZSet ? 'skiplist' : 'hashtable');
   if (record.type === KeyType.List) {
     // Redis samples quicklist nodes: about `samples` nodes' worth of elements.
     const limit = samples === 0 ? record.count : samples * ELEMENTS_PER_NODE;
@@ -215,10 +218,10 @@ export function memoryUsageOf(ks: Keyspace, db: number, key: Buffer, samples: nu
     const nodes = Math.max(1, Math.ceil(bytes / QUICKLIST_NODE_BYTES));
     return entry + ROBJ + QUICKLIST + nodes * (QUICKLIST_NODE + allocated(Math.ceil(bytes / nodes)));
   }
-  if (isCompact) {
-    const { sample } = elements(ks, db, key, record, record.count);
-    if (record.type === KeyType.Set) return entry + ROBJ + allocated(8 + record.count * intsetWidth(sample));
-    return entry + ROBJ + allocated(listpackBytes(sample.flat()));
+  const compact = compactElements(ks, db, key, record);
+  if (compact !== undefined) {
+    if (record.type === KeyType.Set) return entry + ROBJ + allocated(8 + record.count * intsetWidth(compact));
+    return entry + ROBJ + allocated(listpackBytes(compact.flat()));
   }
   const { count, sample } = elements(ks, db, key, record, samples === 0 ? record.count : samples);
   let perElements = 0;
