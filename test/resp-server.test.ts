@@ -29,10 +29,23 @@ function errorText(reply: Reply): string {
   return reply.message;
 }
 
+/**
+ * The journal's head once it stopped moving: an acknowledged write (logged
+ * ahead) reaches the journal's committed head a moment later.
+ */
 async function headLsn(node: DoppelProcess): Promise<number> {
-  const response = await node.request<{ head_lsn: number }>('/_doppel/journal');
-  assert.equal(response.status, 200);
-  return response.json.head_lsn;
+  const read = async (): Promise<number> => {
+    const response = await node.request<{ head_lsn: number }>('/_doppel/journal');
+    assert.equal(response.status, 200);
+    return response.json.head_lsn;
+  };
+  let head = await read();
+  for (;;) {
+    await sleep(30);
+    const again = await read();
+    if (again === head) return head;
+    head = again;
+  }
 }
 
 function str(reply: Reply): string {

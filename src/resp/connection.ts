@@ -3,12 +3,12 @@
  * in request order, however the commands complete.
  *
  * Ordering: a command that reads runs at once while nothing of this
- * connection waits for a commit. A write (and, while one is pending, every
- * later command) runs inside `Keyspace.write`: lmdb-js runs those actions in
- * submission order inside the next transaction, so a pipeline sees its own
- * writes, and all writes of one event-loop turn share one commit. Each
- * action appends its reply to the output buffer when it runs; the bytes are
- * sent once its commit resolved (a write is acknowledged only when durable).
+ * connection waits for a commit. A write (and every later command read with
+ * it or while it is pending) goes to `Keyspace.submit`, the commands of one
+ * read together: they run in order (at once when the storage can queue
+ * writes, else inside the next transaction), so a pipeline sees its own
+ * writes. Each command appends its reply to the output buffer when it runs;
+ * the bytes are sent once its write is acknowledged (durable as promised).
  * AUTH and HELLO await a password check: the connection first lets earlier
  * commands finish, then pauses its input until the check is done.
  */
@@ -64,7 +64,7 @@ export class Connection {
   #broken = false;
   /** Reading stopped while a command waits (see `HELD_INPUT_HIGH_WATER`). */
   #inputHeld = false;
-  /** Commands submitted to the next storage write that has not started yet. */
+  /** Commands read in this turn that wait to be submitted together (see `#submitQueued`). */
   #queued: QueuedCommands | null = null;
   /** After PSYNC: the replica feed this connection now carries (its input goes there). */
   #feed: ReplicaFeed | null = null;
@@ -140,6 +140,7 @@ export class Connection {
       if (command.argv.length === 0) continue;
       this.#dispatch(command.argv);
     }
+    this.#submitQueued();
     if (this.#inflight === 0) this.#sendable = client.reply.position;
     this.#send();
   }
@@ -149,35 +150,35 @@ export class Connection {
     // Inside MULTI a queueable async command (BLPOP …) is queued like any other.
     const queued = this.client.multi !== null && spec !== undefined && (spec.flags & Flag.NoMulti) === 0;
     if (spec !== undefined && (spec.flags & Flag.Async) !== 0 && !queued) {
+      this.#submitQueued();
       this.#paused = true;
       this.#waiting = { spec, argv };
       if (this.#inflight === 0) this.#runWaiting();
       return;
     }
     const ordered = spec !== undefined && (spec.flags & (Flag.Write | Flag.Ordered)) !== 0;
-    if (this.#inflight === 0 && !ordered) {
+    if (this.#inflight === 0 && this.#queued === null && !ordered) {
       execute(this.client, spec, argv);
       return;
     }
-    this.#submitCommand(spec, argv);
+    const batch = this.#queued;
+    if (batch === null) this.#queued = { specs: [spec], argvs: [argv] };
+    else {
+      batch.specs.push(spec);
+      batch.argvs.push(argv);
+    }
   }
 
   /**
-   * Queues a command for the next storage write. The commands a connection
-   * sends before that write starts share one submission: one action and one
-   * completion for a whole pipeline, not one per command.
+   * Submits the commands queued while reading (a write, and everything after
+   * it) to the next storage write: one action and one completion for a whole
+   * pipeline, not one per command.
    */
-  #submitCommand(spec: CommandSpec | undefined, argv: Buffer[]): void {
-    const queued = this.#queued;
-    if (queued !== null) {
-      queued.specs.push(spec);
-      queued.argvs.push(argv);
-      return;
-    }
-    const batch: QueuedCommands = { specs: [spec], argvs: [argv] };
-    this.#queued = batch;
+  #submitQueued(): void {
+    const batch = this.#queued;
+    if (batch === null) return;
+    this.#queued = null;
     this.#submit(() => {
-      if (this.#queued === batch) this.#queued = null;
       const client = this.client;
       for (let i = 0; i < batch.specs.length; i++) {
         // Commands after a QUIT in the same pipeline are dropped, as Redis does.
@@ -287,6 +288,7 @@ export class Connection {
       client.reply.error(toRespError(err));
       client.closeRequested = true;
     };
+    this.#submitQueued();
     if (this.#inflight === 0) reply();
     else this.#submit(reply);
   }

@@ -9,6 +9,7 @@ import { upgradeDocIdTables } from '../engines/docs/doc-id-keys.js';
 import { DocumentStore } from '../engines/docs/document-store.js';
 import { Journal } from '../engines/journal/journal.js';
 import { Keyspace } from '../engines/kv/keyspace.js';
+import { recoverFromLog } from '../engines/kv/log-recovery.js';
 import { buildHttpApp } from '../http/couch/app.js';
 import { RespParser } from '../resp/parser.js';
 import { RespServer } from '../resp/server.js';
@@ -90,6 +91,13 @@ export async function startNode(config: Config): Promise<RunningNode> {
   const auth = new AuthService(storage, journal, store, { sessionTimeoutS: config.session_timeout_s });
   const keyspace = new Keyspace(storage, journal, { deleteExpired: true });
   if (await keyspace.clearUnfinishedLoad()) log.info('keyspace: cleared the rows of a load cut short');
+  const recovered = await recoverFromLog(storage, journal, keyspace);
+  if (recovered > 0) log.info({ entries: recovered }, 'keyspace: replayed writes from the write-ahead log');
+  storage.onFatal((err) => {
+    // Acknowledged writes live only in the write-ahead log now; a restart replays them.
+    log.fatal({ err }, 'storage: a commit failed after its writes were acknowledged; stopping');
+    process.exit(1);
+  });
 
   const meta = storage.structured<string, string>('node');
   let nodeId = meta.get('id');

@@ -1,5 +1,8 @@
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { open, type Database, type Key, type RootDatabase } from 'lmdb';
+import { OverlaidTable, type Pending } from './overlaid-table.js';
+import { WriteAheadLog } from './write-ahead-log.js';
 
 export type Durability = 'fsync' | 'flush';
 
@@ -31,14 +34,38 @@ export const STORAGE_FORMAT = 4;
 const MARK_SCRATCH = Buffer.alloc(8);
 /** For this long after a write ran, its visibility is checked on every event-loop turn, then every 1 ms. */
 const EAGER_CHECK_MS = 3;
+/** How often the write-ahead log's segments that LMDB has synced are removed. */
+const LOG_PRUNE_MS = 1000;
 /** How long `close()` waits between the last flush and closing the environment. */
 const CLOSE_GRACE_MS = 25;
+
+/** A row write of a `writeNow` action, applied to LMDB when its turn commits. */
+interface QueuedWrite {
+  readonly db: Database<unknown, Key>;
+  readonly key: Key;
+  /** undefined: remove the row. */
+  readonly value: unknown;
+  readonly clear: boolean;
+  /** An overlaid row's entry: skipped when a later write of the row is in the same transaction. */
+  readonly row: Pending | undefined;
+}
+
+/** The writes `writeNow` ran in the current event-loop turn. */
+interface QueuedTurn {
+  readonly mark: number;
+  readonly acks: ((failed: unknown) => void)[];
+  readonly writes: QueuedWrite[];
+  /** The last transaction's mark when the turn began. */
+  readonly after: number;
+}
 
 interface VisibilityWaiter {
   readonly mark: number;
   /** When the write's action ran (performance.now()). */
   readonly since: number;
   readonly onVisible: () => void;
+  /** Only for writes queued by `writeNow`: their commit failed. */
+  readonly onFailed?: (err: unknown) => void;
 }
 
 export interface StorageOptions {
@@ -61,7 +88,7 @@ export class Storage {
   readonly #options: StorageOptions;
   #unsyncedSince: number | null = null;
   readonly #beforeCommit: (() => (() => void) | undefined)[] = [];
-  readonly #afterAbort: (() => void)[] = [];
+  readonly #afterAbort: ((undone: number | null) => void)[] = [];
   /** Commit marks: the mark of the last `write()` of each transaction (see `#watchVisibility`). */
   readonly #marks: Database<Buffer, Buffer>;
   #lastMark: number;
@@ -76,6 +103,29 @@ export class Storage {
   #heldBy: Promise<unknown> | null = null;
   /** Set while another thread writes in steps (see `whileSharingWrites`). */
   #askTurn: (() => void) | null = null;
+  /** Write actions handed to lmdb-js that have not run yet. */
+  #actionsWaiting = 0;
+  /** Where the action running now is: inside an LMDB transaction, queuing instructions (`writeNow`), or none. */
+  #running: 'transaction' | 'queue' | null = null;
+  /** The mark of the write whose action runs now (see `currentMark`). */
+  #currentMark = 0;
+  /** The highest mark seen committed. */
+  #visibleMark = 0;
+  readonly #onVisible: ((mark: number) => void)[] = [];
+  readonly #overlaid = new Map<string, OverlaidTable>();
+  #turn: QueuedTurn | null = null;
+  /** Writes of closed turns not yet handed to lmdb-js (see `#applyQueued`), up to this mark. */
+  #unapplied: QueuedWrite[] = [];
+  #unappliedMark = 0;
+  /** An apply transaction is in flight; the last one's mark. */
+  #applying = false;
+  #lastApplyMark = 0;
+  /** Set by `startLogging`. */
+  #log: WriteAheadLog | null = null;
+  #logPruner: NodeJS.Timeout | null = null;
+  /** The mark of the last write that ran in a transaction (see `writeNow`). */
+  #lastTransactionMark = 0;
+  readonly #onFatal: ((err: unknown) => void)[] = [];
 
   constructor(options: StorageOptions) {
     this.#options = options;
@@ -137,6 +187,19 @@ export class Storage {
     });
   }
 
+  /** A sub-database of binary rows readable before they commit (one instance per name). */
+  overlaid(name: string): OverlaidTable {
+    let table = this.#overlaid.get(name);
+    if (table === undefined) {
+      table = new OverlaidTable(
+        this,
+        this.root.openDB<Buffer, Buffer>(name, { encoding: 'binary', keyEncoding: 'binary' }),
+      );
+      this.#overlaid.set(name, table);
+    }
+    return table;
+  }
+
   /** A sub-database holding strings (JSON text kept as written). */
   strings<K extends string | number | (string | number)[]>(name: string): Database<string, K> {
     return this.root.openDB<string, K>(name, { encoding: 'string' });
@@ -179,44 +242,309 @@ export class Storage {
     }
     // A child transaction per call: a throw discards exactly this call's writes, never the
     // other writers' that share the batch.
+    let ran = false;
+    // Queued writes (this turn's too, with their journal state) go before it.
+    this.#closeTurn();
+    this.#applyQueued(true);
+    this.#actionsWaiting++;
     const committed = this.root.childTransaction(() => {
+      ran = true;
+      this.#actionsWaiting--;
+      this.#running = 'transaction';
+      this.#currentMark = ++this.#lastMark;
       try {
         result = action();
-        for (const hook of this.#beforeCommit) {
-          const then = hook();
-          if (then !== undefined) afterCommit.push(then);
-        }
+        this.#runBeforeCommit(afterCommit);
         if (onVisible !== undefined) this.#watchVisibility(onVisible);
         return result;
       } catch (err) {
         threwInside = true;
-        for (const listener of this.#afterAbort) listener();
+        for (const listener of this.#afterAbort) listener(this.#currentMark);
         throw err;
+      } finally {
+        this.#running = null;
       }
+    });
+    // A batch that failed before reaching this action never runs it.
+    committed.catch(() => {
+      if (!ran) this.#actionsWaiting--;
     });
     try {
       // An action that threw never registers for visibility: its rejection comes from lmdb-js.
       if (visible === undefined) await committed;
       else await Promise.race([committed, visible]);
     } catch (err) {
-      if (!threwInside) {
-        // A failed commit: the whole batch wrote nothing. From now on acknowledge only when
-        // lmdb-js does, so that a later visible commit can never stand in for a failed one.
-        this.#earlyAcks = false;
-        this.#visibilityWaiters.length = 0;
-        for (const listener of this.#afterAbort) listener();
-      }
+      // A failed commit: the whole batch wrote nothing. From now on acknowledge only when
+      // lmdb-js does, so that a later visible commit can never stand in for a failed one.
+      if (!threwInside) this.#commitFailed(err);
       throw err;
     }
-    // Resolved by visibility, lmdb-js still settles the commit later; nothing waits for it then.
-    committed.catch(() => undefined);
     for (const listener of afterCommit) listener();
-    if (this.#options.durability === 'fsync') {
-      await this.root.flushed;
-    } else {
-      await this.#boundUnsynced();
-    }
+    await this.#durable();
     return result as T;
+  }
+
+  #runBeforeCommit(afterCommit: (() => void)[]): void {
+    for (const hook of this.#beforeCommit) {
+      const then = hook();
+      if (then !== undefined) afterCommit.push(then);
+    }
+  }
+
+  /** After a commit: as durable as the setting promises. */
+  async #durable(): Promise<void> {
+    if (this.#options.durability === 'fsync') await this.root.flushed;
+    else await this.#boundUnsynced();
+  }
+
+  /**
+   * Whether `writeNow` may run an action at once: nothing else is queued to
+   * run inside a transaction first (its journal entries must keep their
+   * place), no other thread holds the writes, and acknowledging by
+   * visibility is still trusted.
+   */
+  get canWriteNow(): boolean {
+    return (
+      this.#actionsWaiting === 0 &&
+      this.#running === null &&
+      this.#heldBy === null &&
+      this.#askTurn === null &&
+      this.#earlyAcks &&
+      this.#log !== null &&
+      !this.#closed
+    );
+  }
+
+  /**
+   * Runs `action` at once, outside any transaction: its puts (`put`,
+   * `remove`, never the `…Sync` forms) are queued to lmdb-js as instructions
+   * that its write thread commits with whatever else is queued, without
+   * calling back into this thread. Then calls `done` once the commit is
+   * visible and as durable as the setting promises (`failed` undefined), or
+   * with the error if it failed. Only when `canWriteNow`. Rows read back
+   * before the commit come from the tables' overlays (`OverlaidTable`); the
+   * action must validate before it writes, since nothing it queued can be
+   * taken back, and should not throw.
+   */
+  writeNow(action: () => void, done: (failed: unknown) => void): void {
+    if (!this.canWriteNow) throw new Error('writeNow while writes cannot be queued');
+    const turn = this.#turn ?? this.#openTurn();
+    this.#currentMark = turn.mark;
+    this.#running = 'queue';
+    try {
+      action();
+    } finally {
+      this.#running = null;
+    }
+    turn.acks.push(done);
+  }
+
+  /**
+   * The writes `writeNow` runs in one event-loop turn share a mark, their
+   * journal state, one visibility check and one log write; lmdb-js commits
+   * them in one batch, which `#closeTurn` ends (see the `beforecommit`
+   * listener).
+   */
+  #openTurn(): QueuedTurn {
+    const turn: QueuedTurn = {
+      mark: ++this.#lastMark,
+      acks: [],
+      writes: [],
+      // Writes that ran in a transaction before are not in the log, and recovery stops at the
+      // first entry it lacks: acknowledged only once those are visible.
+      after: this.#lastTransactionMark,
+    };
+    this.#turn = turn;
+    setImmediate(() => this.#closeTurn());
+    return turn;
+  }
+
+  #acknowledge(turn: QueuedTurn, err: unknown): void {
+    for (const done of turn.acks) done(err);
+  }
+
+  /**
+   * Ends the open turn (at the end of its event-loop turn, or before a
+   * transaction is queued after it): its writes go to lmdb-js as one
+   * transaction, which ends with the turn's mark; acknowledged once logged.
+   */
+  #closeTurn(): void {
+    const turn = this.#turn;
+    if (turn === null) return;
+    const afterCommit: (() => void)[] = [];
+    this.#currentMark = turn.mark;
+    this.#running = 'queue';
+    try {
+      this.#runBeforeCommit(afterCommit);
+    } finally {
+      this.#running = null;
+      this.#turn = null;
+    }
+    for (const write of turn.writes) this.#unapplied.push(write);
+    this.#unappliedMark = turn.mark;
+    this.#applyQueued(false);
+    // Committed: journal readers may see the entries (and overlays let go of the rows).
+    this.#visibilityWaiters.push({
+      mark: turn.mark,
+      since: performance.now(),
+      onVisible: () => {
+        for (const listener of afterCommit) listener();
+      },
+    });
+    this.#scheduleVisibilityCheck(true);
+    this.#log!.afterWrite((err) => {
+      if (err !== undefined || this.#visibleMark >= turn.after) this.#acknowledge(turn, err);
+      else {
+        this.#visibilityWaiters.push({
+          mark: turn.after,
+          since: performance.now(),
+          onVisible: () => this.#acknowledge(turn, undefined),
+          onFailed: (failed) => this.#acknowledge(turn, failed),
+        });
+      }
+    });
+  }
+
+  /**
+   * Hands the writes of closed turns to lmdb-js as one transaction that ends
+   * with their last mark. One at a time (`force`: also while one is in
+   * flight, before another transaction is queued behind them): writes that
+   * arrive meanwhile wait for it and then go together, so a busy node
+   * commits (and syncs) far fewer, larger transactions. They are
+   * acknowledged from the log, not by these commits.
+   */
+  #applyQueued(force: boolean): void {
+    if (this.#unapplied.length === 0 || (this.#applying && !force)) return;
+    const writes = this.#unapplied;
+    const mark = this.#unappliedMark;
+    this.#unapplied = [];
+    this.#applying = true;
+    const committed = this.root.childTransaction(() => {
+      for (const write of writes) {
+        const later = write.row?.next;
+        if (later !== undefined && later.mark <= mark) continue;
+        if (write.clear) write.db.clearSync();
+        else if (write.value === undefined) write.db.removeSync(write.key);
+        else write.db.putSync(write.key, write.value);
+      }
+      MARK_SCRATCH.writeDoubleBE(mark, 0);
+      this.#marks.putSync(MARK_KEY, MARK_SCRATCH);
+    });
+    committed.then(undefined, (err: unknown) => this.#commitFailed(err));
+    this.#visibilityWaiters.push({
+      mark,
+      since: performance.now(),
+      onVisible: () => {
+        if (this.#lastApplyMark !== mark) return;
+        this.#applying = false;
+        this.#applyQueued(false);
+      },
+    });
+    this.#lastApplyMark = mark;
+    this.#scheduleVisibilityCheck(true);
+  }
+
+  /** Inside a write action: puts a row, at once in a transaction, with the turn's writes in `writeNow`. */
+  put<K extends Key, V>(db: Database<V, K>, key: K, value: V, row?: Pending): void {
+    if (this.#running === 'queue') this.#queue(db, key, value, row);
+    else db.putSync(key, value);
+  }
+
+  /** Inside a write action: removes a row (see `put`). */
+  remove<K extends Key, V>(db: Database<V, K>, key: K, row?: Pending): void {
+    if (this.#running === 'queue') this.#queue(db, key, undefined, row);
+    else db.removeSync(key);
+  }
+
+  /** Inside a write action: removes every row of `db` (see `put`). */
+  clear<K extends Key, V>(db: Database<V, K>): void {
+    if (this.#running === 'queue') {
+      this.#turn!.writes.push({ db: db, key: '', value: undefined, clear: true, row: undefined });
+    } else db.clearSync();
+  }
+
+  #queue<K extends Key, V>(db: Database<V, K>, key: K, value: V | undefined, row: Pending | undefined): void {
+    this.#turn!.writes.push({ db: db, key, value, clear: false, row });
+  }
+
+  /**
+   * Inside a `writeNow` action: logs the journal entry `lsn` ahead of its
+   * commit; returns a copy of `frame` that stays as it is (to be stored).
+   */
+  logAhead(lsn: number, frame: Buffer): Buffer {
+    return this.#log!.append(lsn, frame);
+  }
+
+  /** The directory of the write-ahead log (see `startLogging`). */
+  get logDirectory(): string {
+    return join(this.#options.path, 'wal');
+  }
+
+  /**
+   * Lets `writeNow` run (with durability=flush): writes are then logged ahead
+   * and acknowledged once logged. Call once the log's entries are all in
+   * LMDB and synced (after a recovery). `head` tells the journal's committed
+   * LSN, to remove the log's segments LMDB holds.
+   */
+  startLogging(head: () => number): void {
+    if (this.#options.durability !== 'flush') return;
+    this.#log = new WriteAheadLog(this.logDirectory, { maxUnsyncedMs: this.#options.maxUnsyncedMs });
+    this.#logPruner = setInterval(() => {
+      const lsn = head();
+      this.root.flushed.then(
+        () => this.#log?.dropThrough(lsn),
+        () => undefined,
+      );
+    }, LOG_PRUNE_MS).unref();
+  }
+
+  /**
+   * A batch failed to commit: no write still waiting for visibility is
+   * acknowledged by it (queued ones fail; others wait for lmdb-js' own
+   * answer), overlays forget their rows, and from now on every write runs in
+   * a transaction, acknowledged only when lmdb-js resolves it.
+   */
+  #commitFailed(err: unknown): void {
+    // Writes acknowledged from the log are not in LMDB: only a restart's recovery brings them back.
+    if (this.#log !== null) for (const listener of this.#onFatal) listener(err);
+    this.#earlyAcks = false;
+    const waiters = this.#visibilityWaiters.splice(0);
+    for (const listener of this.#afterAbort) listener(null);
+    for (const waiter of waiters) waiter.onFailed?.(err);
+  }
+
+  /** Inside a write action: `transaction` (puts apply now), `queue` (see `writeNow`), or null outside one. */
+  get running(): 'transaction' | 'queue' | null {
+    return this.#running;
+  }
+
+  /** The mark of the running write action: once `visibleMark` reaches it, its rows are committed. */
+  get currentMark(): number {
+    return this.#currentMark;
+  }
+
+  /** Calls `listener` when the node must stop: a commit failed after its writes were acknowledged from the log. */
+  onFatal(listener: (err: unknown) => void): void {
+    this.#onFatal.push(listener);
+  }
+
+  /** Calls `listener` with the highest committed mark whenever it grows. */
+  onVisible(listener: (mark: number) => void): void {
+    this.#onVisible.push(listener);
+  }
+
+  /** Resolves once no write waits for its visibility any more (each is visible or failed). */
+  async #settled(): Promise<void> {
+    this.#closeTurn();
+    this.#applyQueued(true);
+    const waiters = this.#visibilityWaiters;
+    while (waiters.length > 0) {
+      const { mark } = waiters[waiters.length - 1];
+      await new Promise<void>((resolve) => {
+        waiters.push({ mark, since: performance.now(), onVisible: resolve, onFailed: () => resolve() });
+        this.#scheduleVisibilityCheck(true);
+      });
+    }
   }
 
   /**
@@ -225,6 +553,7 @@ export class Storage {
    * other thread then commits its current step and lets this write in.
    */
   async whileSharingWrites<T>(askTurn: () => void, work: () => Promise<T>): Promise<T> {
+    await this.#settled();
     this.#askTurn = askTurn;
     try {
       return await work();
@@ -241,7 +570,25 @@ export class Storage {
    */
   async writeStaged<T>(action: () => T): Promise<T> {
     while (this.#heldBy !== null) await this.#heldBy.catch(() => undefined);
-    return await this.root.childTransaction(action);
+    let ran = false;
+    this.#closeTurn();
+    this.#applyQueued(true);
+    this.#actionsWaiting++;
+    const committed = this.root.childTransaction(() => {
+      ran = true;
+      this.#actionsWaiting--;
+      this.#running = 'transaction';
+      this.#currentMark = ++this.#lastMark;
+      try {
+        return action();
+      } finally {
+        this.#running = null;
+      }
+    });
+    committed.catch(() => {
+      if (!ran) this.#actionsWaiting--;
+    });
+    return await committed;
   }
 
   /**
@@ -259,7 +606,7 @@ export class Storage {
    * turns early acknowledgement off for good.
    */
   #watchVisibility(onVisible: () => void): void {
-    const mark = ++this.#lastMark;
+    const mark = (this.#lastTransactionMark = this.#currentMark);
     MARK_SCRATCH.writeDoubleBE(mark, 0);
     this.#marks.putSync(MARK_KEY, MARK_SCRATCH);
     this.#visibilityWaiters.push({ mark, since: performance.now(), onVisible });
@@ -280,6 +627,10 @@ export class Storage {
     // A fresh snapshot: the shared read transaction may predate the commit.
     this.root.resetReadTxn();
     const visibleMark = this.#readMark();
+    if (visibleMark > this.#visibleMark) {
+      this.#visibleMark = visibleMark;
+      for (const listener of this.#onVisible) listener(visibleMark);
+    }
     let done = 0;
     while (done < waiters.length && waiters[done].mark <= visibleMark) waiters[done++].onVisible();
     if (done > 0) waiters.splice(0, done);
@@ -309,7 +660,8 @@ export class Storage {
    */
   async whileWritingElsewhere<T>(work: () => Promise<T>): Promise<T> {
     while (this.#heldBy !== null) await this.#heldBy.catch(() => undefined);
-    const running = work();
+    // Held from now on; the work starts once the writes queued before are committed.
+    const running = this.#settled().then(work);
     this.#heldBy = running;
     try {
       return await running;
@@ -318,8 +670,12 @@ export class Storage {
     }
   }
 
-  /** Registers a listener run when a `write()` fails (its transaction wrote nothing). */
-  afterAbort(listener: () => void): void {
+  /**
+   * Registers a listener run when writes are undone: an action that threw
+   * inside its transaction (`undone` is its mark: only its own writes are
+   * gone), or a failed commit (`null`: whatever was not visible yet may be).
+   */
+  afterAbort(listener: (undone: number | null) => void): void {
     this.#afterAbort.push(listener);
   }
 
@@ -341,10 +697,16 @@ export class Storage {
   }
 
   async close(): Promise<void> {
+    // The queued writes go to LMDB first: the log is removed below.
+    await this.#settled();
     this.#closed = true;
     if (this.#visibilityImmediate !== null) clearImmediate(this.#visibilityImmediate);
     if (this.#visibilityTimer !== null) clearTimeout(this.#visibilityTimer);
+    if (this.#logPruner !== null) clearInterval(this.#logPruner);
     await this.root.flushed;
+    // Everything logged is in LMDB and synced now.
+    this.#log?.close();
+    if (this.#log !== null) WriteAheadLog.clear(this.logDirectory);
     // lmdb-js 3.5 reports a commit before its write thread is done with the environment
     // (it still looks up commit listeners on it); closing in that window crashes the
     // process with SIGSEGV (seen 1 in ~1,500 closes under CPU contention). The thread's

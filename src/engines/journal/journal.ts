@@ -73,7 +73,7 @@ function frame(entry: JournalEntry, ts: number): Buffer {
 /**
  * Scratch space for the frames written by hand (documents, SETs). `append` hands the frame to a
  * synchronous put inside the write transaction, which copies it, so one buffer
- * serves every entry (grown when an entry does not fit).
+ * serves every entry (grown when an entry does not fit); a queued put gets a copy.
  */
 let scratch = Buffer.allocUnsafe(64 * 1024);
 
@@ -320,8 +320,12 @@ export class Journal {
       return replaying.lsn;
     }
     const lsn = this.#state.head + 1;
-    const framed = frame(entry, ts);
-    this.#entries.putSync(lsn, framed, { append: true });
+    let framed = frame(entry, ts);
+    if (this.#storage.running === 'queue') {
+      // Applied when the turn commits: the scratch frame will have changed by then.
+      framed = this.#storage.logAhead(lsn, framed);
+      this.#storage.put(this.#entries, lsn, framed);
+    } else this.#entries.putSync(lsn, framed, { append: true });
     this.#state = { head: lsn, low: this.#state.low, bytes: this.#state.bytes + framed.length };
     this.#dirty = true;
     return lsn;
@@ -375,7 +379,7 @@ export class Journal {
    */
   #persistState(): (() => void) | undefined {
     if (!this.#dirty) return undefined;
-    this.#meta.putSync('state', this.#state);
+    this.#storage.put(this.#meta, 'state', this.#state);
     this.#dirty = false;
     const head = this.#state.head;
     const reset = this.#wasReset;
@@ -405,6 +409,11 @@ export class Journal {
 
   get head(): number {
     return this.#committedHead;
+  }
+
+  /** The LSN of the last entry appended, committed or not (every acknowledged write is at or below it). */
+  get lastAppended(): number {
+    return this.#state.head;
   }
 
   /** The head as of a read transaction (a snapshot's LSN: everything up to it is in the snapshot). */

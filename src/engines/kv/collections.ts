@@ -37,7 +37,7 @@ export function removeMembers(
   const items = ks.itemsOf(old);
   const removed: Buffer[] = [];
   for (const member of members) {
-    if (items.removeSync(memberRow(old.uid, member))) removed.push(member);
+    if (items.remove(memberRow(old.uid, member))) removed.push(member);
   }
   if (removed.length === 0) return removed;
   const count = old.count - removed.length;

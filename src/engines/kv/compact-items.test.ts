@@ -51,10 +51,10 @@ void describe('compact collections', () => {
       await storage.write(() => {
         for (let op = 0; op < 8; op++) {
           const row = rowFor(random(60));
-          if (random(3) === 0) assert.equal(compact.removeSync(row), reference.removeSync(row));
+          if (random(3) === 0) assert.equal(compact.remove(row), reference.removeSync(row));
           else {
             const value = b(`v${random(1000)}`);
-            compact.putSync(row, value);
+            compact.put(row, value);
             reference.putSync(row, value);
           }
         }
@@ -93,7 +93,7 @@ void describe('compact collections', () => {
     ];
     const values = [b('first'), b('x'), b('y'), b('last'), b('')];
     const put = new CompactItems();
-    rows.forEach((row, i) => put.putSync(row, values[i]));
+    rows.forEach((row, i) => put.put(row, values[i]));
     const built = CompactItems.fromRows(rows, values);
     assert.equal(built.size, 4);
     assert.deepEqual(built.encode(), put.encode());

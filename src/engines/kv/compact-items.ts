@@ -19,8 +19,8 @@ export interface ItemStore {
   getBinary(row: Buffer): Buffer | undefined;
   getBinaryFast(row: Buffer): Buffer | undefined;
   doesExist(row: Buffer): boolean;
-  putSync(row: Buffer, value: Buffer): unknown;
-  removeSync(row: Buffer): boolean;
+  put(row: Buffer, value: Buffer): unknown;
+  remove(row: Buffer): boolean;
   getRange(range: ItemRange): Iterable<{ readonly key: Buffer; readonly value: Buffer }>;
   getKeys(range: ItemRange): Iterable<Buffer>;
   getCount(range: ItemRange): number;
@@ -55,15 +55,15 @@ const entryBytes = (row: Buffer, value: Buffer): number =>
  * values that stay unchanged while the operation runs.
  */
 export class CompactItems implements ItemStore {
-  /** Null until the first `putSync` / `removeSync` (then `#sorted` may be stale). */
+  /** Null until the first `put` / `remove` (then `#sorted` may be stale). */
   #byRow: Map<string, Entry> | null = null;
   #sorted: Entry[] | null = [];
   #bytes = 0;
 
   /**
    * A new collection's rows given at once (an RDB's key): sorted once, with
-   * none of `putSync`'s lookups. A row given twice keeps its last value, as
-   * successive `putSync`s would.
+   * none of `put`'s lookups. A row given twice keeps its last value, as
+   * successive `put`s would.
    */
   static fromRows(rows: readonly Buffer[], values: readonly Buffer[]): CompactItems {
     const order = rows.map((_, i) => i).sort((a, b) => Buffer.compare(rows[a], rows[b]) || a - b);
@@ -155,7 +155,7 @@ export class CompactItems implements ItemStore {
     return this.#find(row) !== undefined;
   }
 
-  putSync(row: Buffer, value: Buffer): true {
+  put(row: Buffer, value: Buffer): true {
     const map = this.#map();
     const id = row.toString('latin1');
     const entry = map.get(id);
@@ -170,7 +170,7 @@ export class CompactItems implements ItemStore {
     return true;
   }
 
-  removeSync(row: Buffer): boolean {
+  remove(row: Buffer): boolean {
     const map = this.#map();
     const id = row.toString('latin1');
     const entry = map.get(id);

@@ -34,7 +34,7 @@ export function hset(
     const itemRow = memberRow(uid, pairs[i]);
     const exists = items.getBinaryFast(itemRow) !== undefined;
     if (exists && onlyNew) continue;
-    items.putSync(itemRow, pairs[i + 1]);
+    items.put(itemRow, pairs[i + 1]);
     written.push(pairs[i], pairs[i + 1]);
     if (!exists) {
       count++;

@@ -1,5 +1,6 @@
 import type { Database } from 'lmdb';
 import type { Storage } from '../../storage/environment.js';
+import type { OverlaidTable } from '../../storage/overlaid-table.js';
 import type { KvMutation } from '../journal/journal-entry.js';
 import type { Journal } from '../journal/journal.js';
 import {
@@ -31,7 +32,7 @@ import {
   type CollectionState,
   type KeyRecord,
 } from './record.js';
-import { liveSet, openRowTable, otherSet, putLiveSet, ROW_TABLES, type TableSet } from './table-sets.js';
+import { liveSet, otherSet, overlaidRowTable, putLiveSet, ROW_TABLES, type TableSet } from './table-sets.js';
 
 export const DATABASES = 16;
 
@@ -103,9 +104,9 @@ interface WriteBatch {
  * …) and use the primitives here; front doors call those operations.
  */
 export class Keyspace {
-  kv: Database<Buffer, Buffer>;
-  items: Database<Buffer, Buffer>;
-  #expires: Database<Buffer, Buffer>;
+  kv: OverlaidTable;
+  items: OverlaidTable;
+  #expires: OverlaidTable;
   #tables: TableSet;
   readonly #meta: Database<number, string>;
   readonly #storage: Storage;
@@ -200,12 +201,19 @@ export class Keyspace {
   }
 
   /**
-   * Group commit: actions submitted until the next transaction starts all
-   * run, in submission order, inside one `Storage.write`; each `done` is
-   * called (in the same order) once that commit resolved, with the action's
-   * result or what it threw. Cheaper than one `write()` per action.
+   * Runs `action` as a write and calls `done` (in submission order) once it
+   * is acknowledged, with the action's result or what it threw. When the
+   * storage can queue writes (`Storage.canWriteNow`) the action runs at once
+   * and is acknowledged from the write-ahead log; otherwise (or with
+   * `inTransaction`, for writes that store state the log does not carry)
+   * actions submitted until the next transaction starts all run, in order,
+   * inside one `Storage.write` (group commit).
    */
-  submit<T>(action: () => T, done: (err: unknown, result?: T) => void): void {
+  submit<T>(action: () => T, done: (err: unknown, result?: T) => void, inTransaction = false): void {
+    if (!inTransaction && this.#batch === null && this.#storage.canWriteNow) {
+      this.#writeNow(action, done);
+      return;
+    }
     let batch = this.#batch;
     if (batch === null) {
       const fresh: WriteBatch = { items: [], committed: [], failed: [] };
@@ -224,6 +232,32 @@ export class Keyspace {
         );
     }
     batch.items.push({ action, done: done as PendingWrite['done'], result: undefined, error: undefined });
+  }
+
+  /** `submit` when nothing waits for a transaction: the action runs now, its writes queued (`Storage.writeNow`). */
+  #writeNow<T>(action: () => T, done: (err: unknown, result?: T) => void): void {
+    const effects: WriteBatch = { items: [], committed: [], failed: [] };
+    let result: T | undefined;
+    let error: unknown;
+    this.#storage.writeNow(
+      () => {
+        this.#inWrite = true;
+        this.#running = effects;
+        try {
+          result = action();
+        } catch (err) {
+          error = err ?? new Error('write action failed');
+        } finally {
+          this.#inWrite = false;
+          this.#running = null;
+        }
+      },
+      (failed) => {
+        if (failed === undefined) done(error, result);
+        else done(failed);
+        for (const then of failed === undefined ? effects.committed : effects.failed) then();
+      },
+    );
   }
 
   #runBatch(batch: WriteBatch): void {
@@ -370,9 +404,9 @@ export class Keyspace {
 
   /** Deletes a key and its elements (inside a write); the caller journals. */
   removeRecord(db: number, key: Buffer, row: Buffer, record: KeyRecord): void {
-    this.kv.removeSync(row);
+    this.kv.remove(row);
     if (record.expireAt !== 0) {
-      this.#expires.removeSync(expiryRow(record.expireAt, row));
+      this.#expires.remove(expiryRow(record.expireAt, row));
       this.#expireCounts[db] = this.#expireCounts[db] - 1;
     }
     this.#keyCounts[db] = this.#keyCounts[db] - 1;
@@ -386,7 +420,7 @@ export class Keyspace {
     const rows: Buffer[] = [];
     for (const item of this.items.getKeys({ start: uidPrefix(record.uid), end: uidEnd(record.uid) }))
       rows.push(item);
-    for (const item of rows) this.items.removeSync(item);
+    for (const item of rows) this.items.remove(item);
   }
 
   /**
@@ -419,15 +453,15 @@ export class Keyspace {
     const oldAt = previous?.expireAt ?? 0;
     if (oldAt !== expireAt) {
       if (oldAt !== 0) {
-        this.#expires.removeSync(expiryRow(oldAt, row));
+        this.#expires.remove(expiryRow(oldAt, row));
         this.#expireCounts[db] = this.#expireCounts[db] - 1;
       }
       if (expireAt !== 0) {
-        this.#expires.putSync(expiryRow(expireAt, row), Buffer.alloc(0));
+        this.#expires.put(expiryRow(expireAt, row), Buffer.alloc(0));
         this.#expireCounts[db] = this.#expireCounts[db] + 1;
       }
     }
-    this.kv.putSync(row, encoded);
+    this.kv.put(row, encoded);
     this.touch(db, key);
   }
 
@@ -481,7 +515,7 @@ export class Keyspace {
     for (const element of items.getRange({})) {
       const moved = Buffer.from(element.key);
       moved.writeUIntBE(uid, 0, UID_BYTES);
-      this.items.putSync(moved, element.value);
+      this.items.put(moved, element.value);
     }
   }
 
@@ -515,12 +549,10 @@ export class Keyspace {
   }
 
   #insert(db: number, key: Buffer, row: Buffer, encoded: Buffer, expireAt: number): boolean {
-    // Inside a write transaction lmdb-js answers whether the put happened (its types say void).
-    const stored = this.kv.putSync(row, encoded, { noOverwrite: true }) as unknown as boolean;
-    if (!stored) return false;
+    if (!this.kv.insert(row, encoded)) return false;
     this.#keyCounts[db] = this.#keyCounts[db] + 1;
     if (expireAt !== 0) {
-      this.#expires.putSync(expiryRow(expireAt, row), Buffer.alloc(0));
+      this.#expires.put(expiryRow(expireAt, row), Buffer.alloc(0));
       this.#expireCounts[db] = this.#expireCounts[db] + 1;
     }
     this.touch(db, key);
@@ -530,7 +562,7 @@ export class Keyspace {
   /** A fresh collection uid (inside a write). */
   allocateUid(): number {
     const uid = this.#nextUid++;
-    this.#meta.putSync('uid', this.#nextUid);
+    this.#storage.put(this.#meta, 'uid', this.#nextUid);
     return uid;
   }
 
@@ -635,18 +667,18 @@ export class Keyspace {
     const ownKey = Buffer.from(key);
     const ownTo = Buffer.from(to);
     // Move the record as is: a collection keeps its uid, so its elements follow.
-    this.kv.removeSync(row);
-    if (record.expireAt !== 0) this.#expires.removeSync(expiryRow(record.expireAt, row));
+    this.kv.remove(row);
+    if (record.expireAt !== 0) this.#expires.remove(expiryRow(record.expireAt, row));
     if (target !== undefined) {
       this.#dropItems(target);
       if (target.expireAt !== 0) {
-        this.#expires.removeSync(expiryRow(target.expireAt, toRow));
+        this.#expires.remove(expiryRow(target.expireAt, toRow));
         this.#expireCounts[db] = this.#expireCounts[db] - 1;
       }
       this.#keyCounts[db] = this.#keyCounts[db] - 1;
     }
-    this.kv.putSync(toRow, raw);
-    if (record.expireAt !== 0) this.#expires.putSync(expiryRow(record.expireAt, toRow), Buffer.alloc(0));
+    this.kv.put(toRow, raw);
+    if (record.expireAt !== 0) this.#expires.put(expiryRow(record.expireAt, toRow), Buffer.alloc(0));
     this.touch(db, ownKey);
     this.touch(db, ownTo);
     this.emit(db, { op: 'rename', key: ownKey, to: ownTo });
@@ -722,9 +754,9 @@ export class Keyspace {
       rows.push(key);
       const record = decodeRecord(value);
       records.push(record);
-      if (record.expireAt !== 0) this.#expires.removeSync(expiryRow(record.expireAt, key));
+      if (record.expireAt !== 0) this.#expires.remove(expiryRow(record.expireAt, key));
     }
-    for (const row of rows) this.kv.removeSync(row);
+    for (const row of rows) this.kv.remove(row);
     for (const record of records) this.#dropItems(record);
     this.#keyCounts[db] = 0;
     this.#expireCounts[db] = 0;
@@ -747,9 +779,9 @@ export class Keyspace {
         rows.push([Buffer.from(key), Buffer.from(value)]);
       }
       for (const [row, value] of rows) {
-        this.kv.removeSync(row);
+        this.kv.remove(row);
         const expireAt = decodeRecord(value).expireAt;
-        if (expireAt !== 0) this.#expires.removeSync(expiryRow(expireAt, row));
+        if (expireAt !== 0) this.#expires.remove(expiryRow(expireAt, row));
       }
       return rows;
     };
@@ -757,9 +789,9 @@ export class Keyspace {
       for (const [row, value] of rows) {
         const moved = Buffer.from(row);
         moved[0] = to;
-        this.kv.putSync(moved, value);
+        this.kv.put(moved, value);
         const expireAt = decodeRecord(value).expireAt;
-        if (expireAt !== 0) this.#expires.putSync(expiryRow(expireAt, moved), Buffer.alloc(0));
+        if (expireAt !== 0) this.#expires.put(expiryRow(expireAt, moved), Buffer.alloc(0));
         this.touch(rowDb(row), rowUserKey(row));
         this.touch(to, rowUserKey(row));
       }
@@ -827,9 +859,9 @@ export class Keyspace {
 
   /** Inside a write: empties this keyspace's tables and counts, unjournaled (a staged load starts so). */
   clearTables(): void {
-    this.kv.clearSync();
-    this.items.clearSync();
-    this.#expires.clearSync();
+    this.kv.clear();
+    this.items.clear();
+    this.#expires.clear();
     this.#keyCounts.fill(0);
     this.#expireCounts.fill(0);
   }
@@ -861,7 +893,7 @@ export class Keyspace {
       throw err;
     }
     await this.#storage.write(() => {
-      for (const table of this.#openTables(replaced)) table.clearSync();
+      for (const table of this.#openTables(replaced)) table.clear();
     });
   }
 
@@ -872,9 +904,9 @@ export class Keyspace {
    */
   async clearUnfinishedLoad(): Promise<boolean> {
     const staged = this.#openTables(otherSet(this.#tables));
-    if (!staged.some((table) => table.getKeysCount({ limit: 1 }) > 0)) return false;
+    if (!staged.some((table) => table.db.getKeysCount({ limit: 1 }) > 0)) return false;
     await this.#storage.write(() => {
-      for (const table of staged) table.clearSync();
+      for (const table of staged) table.clear();
     });
     return true;
   }
@@ -885,8 +917,8 @@ export class Keyspace {
   }
 
   /** `kv`, `kv-items`, `kv-expires` of `tables`. */
-  #openTables(tables: TableSet): Database<Buffer, Buffer>[] {
-    return ROW_TABLES.map((table) => openRowTable(this.#storage, table, tables));
+  #openTables(tables: TableSet): OverlaidTable[] {
+    return ROW_TABLES.map((table) => overlaidRowTable(this.#storage, table, tables));
   }
 
   // ---- active expiry -----------------------------------------------------------
@@ -908,7 +940,7 @@ export class Keyspace {
         const raw = this.kv.getBinaryFast(row);
         if (raw === undefined) {
           // A stale index row (should not happen): drop it.
-          this.#expires.removeSync(entry);
+          this.#expires.remove(entry);
           continue;
         }
         const record = decodeRecord(raw);

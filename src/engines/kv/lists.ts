@@ -26,8 +26,8 @@ export function push(
   let head = old?.head ?? 0;
   let tail = old?.tail ?? 0;
   for (const value of values) {
-    if (side === 'left') items.putSync(listRow(uid, --head), value);
-    else items.putSync(listRow(uid, tail++), value);
+    if (side === 'left') items.put(listRow(uid, --head), value);
+    else items.put(listRow(uid, tail++), value);
   }
   ks.putCollection(db, key, row, KeyType.List, { uid, count: tail - head, head, tail }, old, items);
   ks.emit(db, { op: 'push', key, side, values });
@@ -76,7 +76,7 @@ export function pop(
     const position = side === 'left' ? head++ : --tail;
     const itemRow = listRow(old.uid, position);
     out.push(items.getBinary(itemRow)!);
-    items.removeSync(itemRow);
+    items.remove(itemRow);
   }
   writeBack(ks, db, key, row, old, items, head, tail);
   ks.emit(db, { op: 'pop', key, side, count: n });
@@ -150,7 +150,7 @@ export function lset(ks: Keyspace, db: number, key: Buffer, index: number, value
   const at = index < 0 ? index + old.count : index;
   if (at < 0 || at >= old.count) throw indexOutOfRange();
   const items = ks.itemsOf(old);
-  items.putSync(listRow(old.uid, old.head + at), value);
+  items.put(listRow(old.uid, old.head + at), value);
   writeBack(ks, db, key, row, old, items, old.head, old.tail);
   ks.emit(db, { op: 'lset', key, index, value });
 }
@@ -178,10 +178,10 @@ export function lrem(ks: Keyspace, db: number, key: Buffer, count: number, value
   }
   if (drop.size === 0) return 0;
   // Rewrite the survivors at consecutive positions from the same head.
-  for (let p = old.head; p < old.tail; p++) items.removeSync(listRow(old.uid, p));
+  for (let p = old.head; p < old.tail; p++) items.remove(listRow(old.uid, p));
   let tail = old.head;
   for (let i = 0; i < elements.length; i++) {
-    if (!drop.has(i)) items.putSync(listRow(old.uid, tail++), elements[i]);
+    if (!drop.has(i)) items.put(listRow(old.uid, tail++), elements[i]);
   }
   writeBack(ks, db, key, row, old, items, old.head, tail);
   ks.emit(db, { op: 'lrem', key, count, value });
@@ -197,8 +197,8 @@ export function ltrim(ks: Keyspace, db: number, key: Buffer, start: number, stop
   const keepTo = range === undefined ? old.tail : old.head + range[1] + 1;
   if (keepFrom === old.head && keepTo === old.tail) return;
   const items = ks.itemsOf(old);
-  for (let p = old.head; p < keepFrom; p++) items.removeSync(listRow(old.uid, p));
-  for (let p = keepTo; p < old.tail; p++) items.removeSync(listRow(old.uid, p));
+  for (let p = old.head; p < keepFrom; p++) items.remove(listRow(old.uid, p));
+  for (let p = keepTo; p < old.tail; p++) items.remove(listRow(old.uid, p));
   writeBack(ks, db, key, row, old, items, range === undefined ? old.tail : keepFrom, keepTo);
   ks.emit(db, { op: 'ltrim', key, start, stop });
 }

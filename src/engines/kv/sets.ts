@@ -24,7 +24,7 @@ export function sadd(ks: Keyspace, db: number, key: Buffer, members: readonly Bu
   for (const member of members) {
     const itemRow = memberRow(uid, member);
     if (items.doesExist(itemRow)) continue;
-    items.putSync(itemRow, EMPTY);
+    items.put(itemRow, EMPTY);
     added.push(member);
   }
   if (added.length === 0) return 0;

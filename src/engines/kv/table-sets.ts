@@ -9,6 +9,7 @@
  */
 import type { Database, Transaction } from 'lmdb';
 import type { Storage } from '../../storage/environment.js';
+import type { OverlaidTable } from '../../storage/overlaid-table.js';
 
 export const ROW_TABLES = ['kv', 'kv-items', 'kv-expires'] as const;
 export type RowTable = (typeof ROW_TABLES)[number];
@@ -29,10 +30,12 @@ export function isRowTable(name: string): name is RowTable {
 }
 
 export function openRowTable(storage: Storage, table: RowTable, set: TableSet): Database<Buffer, Buffer> {
-  return storage.root.openDB<Buffer, Buffer>(rowTableName(table, set), {
-    encoding: 'binary',
-    keyEncoding: 'binary',
-  });
+  return storage.overlaid(rowTableName(table, set)).db;
+}
+
+/** The keyspace's view of a row table: its writes readable before they commit. */
+export function overlaidRowTable(storage: Storage, table: RowTable, set: TableSet): OverlaidTable {
+  return storage.overlaid(rowTableName(table, set));
 }
 
 function liveTable(storage: Storage): Database<Buffer, Buffer> {

@@ -43,11 +43,11 @@ function writeScore(
   score: number,
   old: number | undefined,
 ): void {
-  if (old !== undefined) items.removeSync(scoreRow(uid, old, member));
+  if (old !== undefined) items.remove(scoreRow(uid, old, member));
   const value = Buffer.allocUnsafe(8);
   value.writeDoubleBE(score, 0);
-  items.putSync(memberRow(uid, member, ZSET_MEMBER_TAG), value);
-  items.putSync(scoreRow(uid, score, member), EMPTY);
+  items.put(memberRow(uid, member, ZSET_MEMBER_TAG), value);
+  items.put(scoreRow(uid, score, member), EMPTY);
 }
 
 /**
@@ -161,8 +161,8 @@ export function zrem(ks: Keyspace, db: number, key: Buffer, members: readonly Bu
   for (const member of members) {
     const score = scoreOf(items, old.uid, member);
     if (score === undefined) continue;
-    items.removeSync(memberRow(old.uid, member, ZSET_MEMBER_TAG));
-    items.removeSync(scoreRow(old.uid, score, member));
+    items.remove(memberRow(old.uid, member, ZSET_MEMBER_TAG));
+    items.remove(scoreRow(old.uid, score, member));
     removed.push(member);
   }
   if (removed.length === 0) return 0;

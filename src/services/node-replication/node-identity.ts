@@ -53,7 +53,7 @@ export class NodeIdentity {
   /** Inside a write: records a change (kept in memory at once; a failed write is followed by `reload`). */
   putInWrite(change: Partial<IdentityRecord>): void {
     this.#record = { ...this.#record, ...change };
-    this.#table.putSync(KEY, this.#record);
+    this.#storage.put(this.#table, KEY, this.#record);
   }
 
   async update(change: Partial<IdentityRecord>): Promise<void> {

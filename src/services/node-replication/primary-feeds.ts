@@ -74,7 +74,8 @@ export class NodePrimary implements NodePrimaryControl {
   }
 
   waitForReplicas(count: number, timeoutMs: number, gone?: AbortSignal): Promise<number> {
-    const lsn = this.#deps.journal.head;
+    // Not `head`: a write acknowledged from the write-ahead log may not be committed yet.
+    const lsn = this.#deps.journal.lastAppended;
     const acked = this.#ackedAtLeast(lsn);
     if (acked >= count || count <= 0 || gone?.aborted === true) return Promise.resolve(acked);
     return new Promise((resolve) => {

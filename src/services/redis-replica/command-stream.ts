@@ -145,6 +145,8 @@ export class CommandStream {
         else this.#fail(err ?? new Error('stream write failed'));
         if (this.#inflight === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
       },
+      // The saved offset must commit with the commands (the log would replay them without it).
+      true,
     );
   }
 

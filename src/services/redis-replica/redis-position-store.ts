@@ -31,7 +31,7 @@ export class RedisPositionStore {
 
   /** Inside a write. */
   putInWrite(position: SavedRedisPosition): void {
-    this.#table.putSync(KEY, position);
+    this.#storage.put(this.#table, KEY, position);
   }
 
   /** The node no longer follows that history (promoted). */
