@@ -459,7 +459,11 @@ void describe('Doppel → Doppel node replication (REPLICAOF)', { timeout: 240_0
         "the chained replica to get the promoted node's writes",
         async () => (await c.call('GET', 'after-promotion')) === 'yes',
       );
-      assert.equal((await chained.request('/alpha/after-promotion')).status, 200);
+      // The document was written after the key: it may arrive a moment later.
+      await waitFor(
+        "the chained replica to get the promoted node's document",
+        async () => (await chained.request('/alpha/after-promotion')).status === 200,
+      );
       assert.match(chained.output, /node replica: partial resync/);
     } finally {
       c.close();

@@ -34,6 +34,8 @@ export const STORAGE_FORMAT = 4;
 const MARK_SCRATCH = Buffer.alloc(8);
 /** For this long after a write ran, its visibility is checked on every event-loop turn, then every 1 ms. */
 const EAGER_CHECK_MS = 3;
+/** Queued row writes beyond which new writes are acknowledged only once committed (memory bound). */
+const UNAPPLIED_LIMIT = 200_000;
 /** How often the write-ahead log's segments that LMDB has synced are removed. */
 const LOG_PRUNE_MS = 1000;
 /** How long `close()` waits between the last flush and closing the environment. */
@@ -316,15 +318,15 @@ export class Storage {
   }
 
   /**
-   * Runs `action` at once, outside any transaction: its puts (`put`,
-   * `remove`, never the `…Sync` forms) are queued to lmdb-js as instructions
-   * that its write thread commits with whatever else is queued, without
-   * calling back into this thread. Then calls `done` once the commit is
-   * visible and as durable as the setting promises (`failed` undefined), or
-   * with the error if it failed. Only when `canWriteNow`. Rows read back
-   * before the commit come from the tables' overlays (`OverlaidTable`); the
-   * action must validate before it writes, since nothing it queued can be
-   * taken back, and should not throw.
+   * Runs `action` at once, outside any transaction: its writes (`put`,
+   * `remove`, `clear` of this class or of an `OverlaidTable`, never lmdb-js'
+   * `…Sync` forms) are queued and applied to LMDB later (`#applyQueued`),
+   * its journal entries logged ahead (`logAhead`). Then calls `done` once
+   * they are logged and every transaction that ran before is visible
+   * (`failed` undefined), or with the error. Only when `canWriteNow`. Rows
+   * read back before the commit come from the tables' overlays; the action
+   * must validate before it writes, since nothing it queued can be taken
+   * back, and should not throw.
    */
   writeNow(action: () => void, done: (failed: unknown) => void): void {
     if (!this.canWriteNow) throw new Error('writeNow while writes cannot be queued');
@@ -341,9 +343,8 @@ export class Storage {
 
   /**
    * The writes `writeNow` runs in one event-loop turn share a mark, their
-   * journal state, one visibility check and one log write; lmdb-js commits
-   * them in one batch, which `#closeTurn` ends (see the `beforecommit`
-   * listener).
+   * journal state, one visibility check and one log write; the turn ends at
+   * the end of the event-loop turn (`#closeTurn`).
    */
   #openTurn(): QueuedTurn {
     const turn: QueuedTurn = {
@@ -392,11 +393,13 @@ export class Storage {
       },
     });
     this.#scheduleVisibilityCheck(true);
+    // While LMDB lags far behind, writers wait for it: the queued rows are held in memory.
+    const after = this.#unapplied.length > UNAPPLIED_LIMIT ? turn.mark : turn.after;
     this.#log!.afterWrite((err) => {
-      if (err !== undefined || this.#visibleMark >= turn.after) this.#acknowledge(turn, err);
+      if (err !== undefined || this.#visibleMark >= after) this.#acknowledge(turn, err);
       else {
         this.#visibilityWaiters.push({
-          mark: turn.after,
+          mark: after,
           since: performance.now(),
           onVisible: () => this.#acknowledge(turn, undefined),
           onFailed: (failed) => this.#acknowledge(turn, failed),

@@ -50,7 +50,8 @@ export class LinkReport {
 
   replicas(): ConnectedReplicaFigures[] {
     const { primary, journal } = this.#deps;
-    const head = journal.head;
+    // Every acknowledged write, committed or still being applied.
+    const head = journal.lastAppended;
     const now = Date.now();
     return primary.replicas().map((r) => {
       const lagRecords = r.ackedLsn < 0 ? null : Math.max(0, head - r.ackedLsn);

@@ -239,7 +239,7 @@ export class RedisReplicaService implements ReplicaControl {
         primary: link?.status() ?? null,
         replid: identity.replid,
         replid2: identity.replid2,
-        offset: link?.kind === 'node' ? link.appliedOffset : node.journal.head,
+        offset: link?.kind === 'node' ? link.appliedOffset : node.journal.lastAppended,
         secondOffset: identity.secondOffset,
       };
     }

@@ -223,6 +223,18 @@ void describe('RDB reader against redis-server 7.0 files', () => {
     assert.ok(Date.now() - started < 20_000);
   });
 
+  void it('verifies the checksum when its 8 bytes come after the EOF opcode, in a later chunk', () => {
+    const reader = new RdbReader();
+    const items: RdbItem[] = [];
+    reader.feed(file.subarray(0, file.length - 8));
+    for (let item = reader.next(); item !== undefined; item = reader.next()) items.push(item);
+    reader.feed(file.subarray(file.length - 8));
+    reader.end();
+    for (let item = reader.next(); item !== undefined; item = reader.next()) items.push(item);
+    assert.ok(reader.done);
+    check(items);
+  });
+
   void it('rejects a flipped byte in the body with a checksum or format error', () => {
     const copy = Buffer.from(file);
     copy[Math.floor(copy.length / 2)] ^= 0x01;

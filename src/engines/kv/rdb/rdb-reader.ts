@@ -322,13 +322,16 @@ export class RdbReader {
   }
 
   #eof(): RdbItem {
-    // The checksum covers every byte before its own 8.
-    this.#crc.update(this.#buf, this.#pos, this.#at);
     if (this.#version < 5) {
+      this.#crc.update(this.#buf, this.#pos, this.#at);
       this.#done = true;
       return { kind: 'eof', checksum: 'absent' };
     }
+    // Taken first: should the 8 bytes not be here yet, this record is read again later, and
+    // the bytes before them must not have gone into the checksum twice.
     const at = this.#take(8);
+    // The checksum covers every byte before its own 8.
+    this.#crc.update(this.#buf, this.#pos, at);
     let zero = true;
     for (let i = at; i < at + 8; i++) if (this.#buf[i] !== 0) zero = false;
     if (!zero && !this.#crc.matches(this.#buf, at)) {
