@@ -453,6 +453,14 @@ export class Storage {
     else db.putSync(key, value);
   }
 
+  /** Inside a transaction: puts a row unless it exists (one lookup, not two); whether it did. */
+  putIfAbsent<K extends Key, V>(db: Database<V, K>, key: K, value: V): boolean {
+    if (this.#running !== 'transaction') throw new Error('putIfAbsent outside a transaction');
+    // lmdb-js types this as void; it returns whether the row was written.
+    const written: unknown = db.putSync(key, value, { noOverwrite: true });
+    return written === true;
+  }
+
   /** Inside a write action: removes a row (see `put`). */
   remove<K extends Key, V>(db: Database<V, K>, key: K, row?: Pending): void {
     if (this.#running === 'queue') this.#queue(db, key, undefined, row);
@@ -514,6 +522,14 @@ export class Storage {
     const waiters = this.#visibilityWaiters.splice(0);
     for (const listener of this.#afterAbort) listener(null);
     for (const waiter of waiters) waiter.onFailed?.(err);
+  }
+
+  /**
+   * Whether writes are logged ahead (`startLogging`), so that `writeNow` may
+   * run: a transaction's rows must then be readable before they commit too.
+   */
+  get logging(): boolean {
+    return this.#log !== null;
   }
 
   /** Inside a write action: `transaction` (puts apply now), `queue` (see `writeNow`), or null outside one. */

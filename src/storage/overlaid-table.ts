@@ -99,6 +99,7 @@ export class OverlaidTable {
 
   /** Inside a write: stores `value` unless `row` exists; whether it stored. */
   insert(row: Buffer, value: Buffer): boolean {
+    if (!this.#storage.logging) return this.#storage.putIfAbsent(this.db, row, value);
     if (this.doesExist(row)) return false;
     return this.put(row, value);
   }
@@ -169,7 +170,13 @@ export class OverlaidTable {
     }
   }
 
-  #remember(row: Buffer, value: Buffer | null): Pending {
+  /**
+   * Without a write-ahead log every write is a transaction and no write runs
+   * before it commits: nothing needs the overlay (a load on a worker thread,
+   * durability=fsync, a recovery).
+   */
+  #remember(row: Buffer, value: Buffer | null): Pending | undefined {
+    if (!this.#storage.logging) return undefined;
     const id = row.toString('latin1');
     const replaced = this.#pending.get(id);
     const pending: Pending = { row, value, mark: this.#storage.currentMark, replaced, next: undefined };
