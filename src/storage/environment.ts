@@ -242,18 +242,7 @@ export class Storage {
         onVisible = resolve;
       });
     }
-    // A child transaction per call: a throw discards exactly this call's writes, never the
-    // other writers' that share the batch.
-    let ran = false;
-    // Queued writes (this turn's too, with their journal state) go before it.
-    this.#closeTurn();
-    this.#applyQueued(true);
-    this.#actionsWaiting++;
-    const committed = this.root.childTransaction(() => {
-      ran = true;
-      this.#actionsWaiting--;
-      this.#running = 'transaction';
-      this.#currentMark = ++this.#lastMark;
+    const committed = this.#transaction(() => {
       try {
         result = action();
         this.#runBeforeCommit(afterCommit);
@@ -261,15 +250,8 @@ export class Storage {
         return result;
       } catch (err) {
         threwInside = true;
-        for (const listener of this.#afterAbort) listener(this.#currentMark);
         throw err;
-      } finally {
-        this.#running = null;
       }
-    });
-    // A batch that failed before reaching this action never runs it.
-    committed.catch(() => {
-      if (!ran) this.#actionsWaiting--;
     });
     try {
       // An action that threw never registers for visibility: its rejection comes from lmdb-js.
@@ -589,6 +571,16 @@ export class Storage {
    */
   async writeStaged<T>(action: () => T): Promise<T> {
     while (this.#heldBy !== null) await this.#heldBy.catch(() => undefined);
+    return await this.#transaction(action);
+  }
+
+  /**
+   * Runs `action` in a child transaction of the next batch, after the queued
+   * writes (this turn's too, with their journal state): a throw discards
+   * exactly its writes — undone in the overlays — never the other writers'
+   * that share the batch.
+   */
+  #transaction<T>(action: () => T): Promise<T> {
     let ran = false;
     this.#closeTurn();
     this.#applyQueued(true);
@@ -600,14 +592,18 @@ export class Storage {
       this.#currentMark = ++this.#lastMark;
       try {
         return action();
+      } catch (err) {
+        for (const listener of this.#afterAbort) listener(this.#currentMark);
+        throw err;
       } finally {
         this.#running = null;
       }
     });
+    // A batch that failed before reaching this action never runs it.
     committed.catch(() => {
       if (!ran) this.#actionsWaiting--;
     });
-    return await committed;
+    return committed;
   }
 
   /**
