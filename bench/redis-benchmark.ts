@@ -9,8 +9,8 @@
  * and ≥ 0.3× with `-P 16`, per test (SET and GET).
  *
  * Durability is comparable: Doppel runs with its defaults (`durability=flush`:
- * a write is acknowledged once committed to LMDB, which survives a crash of
- * the process, and synced to disk in the background). redis-server runs with
+ * a write is acknowledged once in the node's write-ahead log, which survives
+ * a crash of the process; the log and LMDB sync to disk in the background). redis-server runs with
  * `appendonly yes` and `appendfsync everysec`, Redis' recommended durable
  * setting (a write is acknowledged once in the AOF's OS buffer, fsynced every
  * second); everything else is Redis' default. Both require a password, so
@@ -286,7 +286,7 @@ async function main(): Promise<void> {
       random_keys: RANDOM_KEYS ?? null,
       durability: {
         doppel:
-          'durability=flush (default): acknowledged once committed to LMDB, disk sync in the background',
+          'durability=flush (default): acknowledged once in the write-ahead log, disk syncs in the background',
         redis: `${REDIS_SETTINGS.join(' ')}, other settings default`,
       },
       redis_version: redis?.version ?? null,
