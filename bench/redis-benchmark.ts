@@ -10,11 +10,11 @@
  *
  * Durability is comparable: Doppel runs with its defaults (`durability=flush`:
  * a write is acknowledged once in the node's write-ahead log, which survives
- * a crash of the process; the log and LMDB sync to disk in the background). redis-server runs with
- * `appendonly yes` and `appendfsync everysec`, Redis' recommended durable
- * setting (a write is acknowledged once in the AOF's OS buffer, fsynced every
- * second); everything else is Redis' default. Both require a password, so
- * redis-benchmark AUTHs on every connection of both.
+ * a crash of the process; the log and LMDB sync to disk in the background).
+ * redis-server runs with `appendonly yes` and `appendfsync everysec`, Redis'
+ * recommended durable setting (a write is acknowledged once in the AOF's OS
+ * buffer, fsynced every second); everything else is Redis' default. Both
+ * require a password, so redis-benchmark AUTHs on every connection of both.
  *
  *   npx tsx bench/redis-benchmark.ts [--requests 200000] [--clients 50] [--pipeline 16]
  *                                    [--rounds 1] [--only doppel|redis] [--random-keys N]
