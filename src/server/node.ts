@@ -91,8 +91,16 @@ export async function startNode(config: Config): Promise<RunningNode> {
   const auth = new AuthService(storage, journal, store, { sessionTimeoutS: config.session_timeout_s });
   const keyspace = new Keyspace(storage, journal, { deleteExpired: true });
   if (await keyspace.clearUnfinishedLoad()) log.info('keyspace: cleared the rows of a load cut short');
+  const identity = new NodeIdentity(storage);
+  await identity.persistNew();
+  const headBeforeRecovery = journal.head;
   const recovered = await recoverFromLog(storage, journal, keyspace);
-  if (recovered > 0) log.info({ entries: recovered }, 'keyspace: replayed writes from the write-ahead log');
+  if (recovered > 0) {
+    log.info({ entries: recovered }, 'keyspace: replayed writes from the write-ahead log');
+    // A node replica logs its primary's keyspace entries too: its copy of the journal now reaches further.
+    if (identity.current.replicaLsn === headBeforeRecovery)
+      await identity.update({ replicaLsn: journal.head });
+  }
   storage.onFatal((err) => {
     // Acknowledged writes live only in the write-ahead log now; a restart replays them.
     log.fatal({ err }, 'storage: a commit failed after its writes were acknowledged; stopping');
@@ -108,7 +116,6 @@ export async function startNode(config: Config): Promise<RunningNode> {
   }
 
   // A node replica's admin is its primary's (a local change would fork its journal from the primary's).
-  const identity = new NodeIdentity(storage);
   const followsNode = identity.current.replicaLsn !== null;
   if (followsNode && process.env['DOPPEL_ADMIN_PASSWORD'] !== undefined) {
     log.info(

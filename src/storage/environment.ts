@@ -114,6 +114,7 @@ export class Storage {
   /** The highest mark seen committed. */
   #visibleMark = 0;
   readonly #onVisible: ((mark: number) => void)[] = [];
+  readonly #onLogged: ((lsn: number) => void)[] = [];
   readonly #overlaid = new Map<string, OverlaidTable>();
   #turn: QueuedTurn | null = null;
   /** Writes of closed turns not yet handed to lmdb-js (see `#applyQueued`), up to this mark. */
@@ -481,7 +482,12 @@ export class Storage {
    */
   startLogging(head: () => number): void {
     if (this.#options.durability !== 'flush') return;
-    this.#log = new WriteAheadLog(this.logDirectory, { maxUnsyncedMs: this.#options.maxUnsyncedMs });
+    this.#log = new WriteAheadLog(this.logDirectory, {
+      maxUnsyncedMs: this.#options.maxUnsyncedMs,
+      onWritten: (lsn) => {
+        for (const listener of this.#onLogged) listener(lsn);
+      },
+    });
     this.#logPruner = setInterval(() => {
       const lsn = head();
       this.root.flushed.then(
@@ -527,6 +533,11 @@ export class Storage {
   /** Calls `listener` when the node must stop: a commit failed after its writes were acknowledged from the log. */
   onFatal(listener: (err: unknown) => void): void {
     this.#onFatal.push(listener);
+  }
+
+  /** Calls `listener` with the last LSN written to the write-ahead log after each write to it. */
+  onLogged(listener: (lsn: number) => void): void {
+    this.#onLogged.push(listener);
   }
 
   /** Calls `listener` with the highest committed mark whenever it grows. */

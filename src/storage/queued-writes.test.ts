@@ -156,7 +156,7 @@ void describe('queued writes', () => {
 void describe('write-ahead log', () => {
   void it('reads back what it wrote, in order, and stops at a torn block', async () => {
     const path = join(dir, 'log');
-    const log = new WriteAheadLog(path, { maxUnsyncedMs: 1000 });
+    const log = new WriteAheadLog(path, { maxUnsyncedMs: 1000, onWritten: () => undefined });
     for (let lsn = 1; lsn <= 5; lsn++) log.append(lsn, Buffer.from(`entry ${lsn}`));
     await new Promise<void>((resolve, reject) =>
       log.afterWrite((err) => (err === undefined ? resolve() : reject(asError(err)))),

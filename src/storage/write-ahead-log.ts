@@ -34,6 +34,8 @@ export interface LoggedFrame {
 export interface WriteAheadLogOptions {
   /** Once unsynced writes are this old, acknowledgements wait for the sync (durability=flush's bound). */
   readonly maxUnsyncedMs: number;
+  /** Called after each write(2) with the last LSN it wrote (a crash of the process keeps it from then on). */
+  readonly onWritten: (lsn: number) => void;
 }
 
 interface Segment {
@@ -163,6 +165,7 @@ export class WriteAheadLog {
     if (this.#frames.length > 0 && this.#failed === null) {
       try {
         this.#write();
+        this.#options.onWritten(this.#lastLsn);
       } catch (err) {
         this.#failed = err;
       }

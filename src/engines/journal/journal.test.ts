@@ -124,3 +124,70 @@ void describe('journal head', () => {
     assert.equal(unreadable, 0, `${unreadable} of ${wakes} wakes found the head's entries unreadable`);
   });
 });
+
+void describe('durable head', () => {
+  void it('serves entries from the write-ahead log before they commit, always contiguous', async () => {
+    const logDir = mkdtempSync(join(tmpdir(), 'doppel-journal-logged-'));
+    const logged = new Storage({ path: logDir, durability: 'flush', maxUnsyncedMs: 1000 });
+    const j = new Journal(logged, LIMITS);
+    logged.startLogging(() => j.head);
+    const entry = (n: number): JournalEntry => ({
+      k: 'kv',
+      db: 0,
+      op: 'set',
+      key: Buffer.from(`k${n}`),
+      value: Buffer.from(String(n)),
+    });
+    try {
+      // Read as a replica's feed does: frames past what was read, whenever the durable head moves.
+      const done = new AbortController();
+      let seen = 0;
+      let aheadOfCommit = 0;
+      const problems: string[] = [];
+      const reader = (async (): Promise<void> => {
+        while (!done.signal.aborted || seen < j.lastAppended) {
+          await j.waitForDurable(seen, done.signal);
+          for (const { lsn, frame } of j.readFrames(seen, 1_000_000)) {
+            if (lsn !== seen + 1) problems.push(`entry ${lsn} after ${seen}`);
+            if (lsn > j.durableHead) problems.push(`entry ${lsn} beyond the durable head ${j.durableHead}`);
+            const { entry: read } = decodeFrame(frame);
+            if (read.k !== 'kv' || read.op !== 'set' || read.value.toString() !== String(lsn)) {
+              problems.push(`entry ${lsn} holds ${JSON.stringify(read)}`);
+            }
+            if (lsn > j.head) aheadOfCommit++;
+            seen = lsn;
+          }
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      })();
+      // Queued writes (logged ahead) and transactions, interleaved as RESP and document writes are.
+      const acks: Promise<unknown>[] = [];
+      for (let n = 1; n <= 3000; n++) {
+        if (n % 100 === 0 || !logged.canWriteNow) {
+          acks.push(logged.write(() => j.append(entry(n), Date.now())));
+        } else {
+          acks.push(
+            new Promise<void>((resolve, reject) =>
+              logged.writeNow(
+                () => j.append(entry(n), Date.now()),
+                (failed) => (failed === undefined ? resolve() : reject(asError(failed))),
+              ),
+            ),
+          );
+        }
+        if (n % 7 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      await Promise.all(acks);
+      done.abort();
+      await reader;
+      assert.deepEqual(problems, []);
+      assert.equal(seen, 3000);
+      assert.ok(aheadOfCommit > 0, 'some entries were read before LMDB committed them');
+    } finally {
+      await logged.close();
+      rmSync(logDir, { recursive: true, force: true });
+    }
+  });
+});
+
+const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));

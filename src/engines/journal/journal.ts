@@ -256,8 +256,18 @@ export function frameHasAttachments(bytes: Buffer): boolean {
   return bytes[HEADER_BYTES] === 0x98 && bytes[HEADER_BYTES + 1] === 0x00;
 }
 
+/** True for a document entry (the only kind packed as an array: see `compact`). */
+export function frameIsDocument(bytes: Buffer): boolean {
+  return (bytes[HEADER_BYTES] & 0xf0) === 0x90;
+}
+
 /** Decodes a stored frame (`Journal.readFrames`): its commit time and entry. */
-export function decodeFrame(bytes: Buffer): { readonly ts: number; readonly entry: JournalEntry } {
+export interface DecodedFrame {
+  readonly ts: number;
+  readonly entry: JournalEntry;
+}
+
+export function decodeFrame(bytes: Buffer): DecodedFrame {
   return { ts: frameTime(bytes), entry: expand(packr.unpack(bytes.subarray(HEADER_BYTES))) };
 }
 const frameSize = (bytes: Buffer): number => bytes.readUInt32LE(8);
@@ -270,6 +280,18 @@ export interface JournalStatus {
   readonly oldest_ts: number | null;
   readonly cursors: Record<string, number>;
   readonly limits: RetentionLimits;
+}
+
+/** The index of the first of `entries` (in LSN order) with an LSN above `lsn`. */
+function indexAbove(entries: readonly { readonly lsn: number }[], lsn: number): number {
+  let low = 0;
+  let high = entries.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (entries[mid].lsn <= lsn) low = mid + 1;
+    else high = mid;
+  }
+  return low;
 }
 
 /** Entries a trim removes per storage write (a few ms of work). */
@@ -297,6 +319,14 @@ export class Journal {
   #committedHead: number;
   /** Set while a replica replays its primary's entry (see `replay`). */
   #replaying: { readonly lsn: number; appended: number } | null = null;
+  /**
+   * Entries appended by queued writes (`Storage.writeNow`) and not yet seen
+   * committed, in LSN order: they are in the write-ahead log up to
+   * `#loggedThrough`, and replicas may be sent them from there (see `durableHead`).
+   */
+  #logged: { readonly lsn: number; readonly frame: Buffer }[] = [];
+  #loggedThrough = 0;
+  #durableHead: number;
 
   constructor(storage: Storage, limits: RetentionLimits) {
     this.#storage = storage;
@@ -305,10 +335,14 @@ export class Journal {
     this.#meta = storage.structured<JournalState, string>('journal-meta');
     this.#cursors = storage.structured<number, string>('journal-cursors');
     this.#state = this.#meta.get('state') ?? { head: 0, low: 1, bytes: 0 };
-    this.#committedHead = this.#state.head;
+    this.#committedHead = this.#durableHead = this.#state.head;
     this.#events.setMaxListeners(0);
     storage.beforeCommit(() => this.#persistState());
     storage.afterAbort(() => this.#reload());
+    storage.onLogged((lsn) => {
+      this.#loggedThrough = lsn;
+      this.#advanceDurable();
+    });
   }
 
   /** Must run inside `Storage.write`. Returns the entry's LSN. */
@@ -320,15 +354,20 @@ export class Journal {
       return replaying.lsn;
     }
     const lsn = this.#state.head + 1;
-    let framed = frame(entry, ts);
+    this.#store(lsn, frame(entry, ts));
+    return lsn;
+  }
+
+  /** Stores the frame of entry `lsn`: at once in a transaction; logged ahead and queued in `writeNow`. */
+  #store(lsn: number, framed: Buffer): void {
     if (this.#storage.running === 'queue') {
-      // Applied when the turn commits: the scratch frame will have changed by then.
-      framed = this.#storage.logAhead(lsn, framed);
-      this.#storage.put(this.#entries, lsn, framed);
+      // The log's copy: `append`'s scratch frame will have changed by the time the turn commits.
+      const logged = this.#storage.logAhead(lsn, framed);
+      this.#storage.put(this.#entries, lsn, logged);
+      this.#logged.push({ lsn, frame: logged });
     } else this.#entries.putSync(lsn, framed, { append: true });
     this.#state = { head: lsn, low: this.#state.low, bytes: this.#state.bytes + framed.length };
     this.#dirty = true;
-    return lsn;
   }
 
   /**
@@ -354,9 +393,7 @@ export class Journal {
     if (replaying.appended !== 1) {
       throw new Error(`journal replay of entry ${lsn} journaled ${replaying.appended} entries, not one`);
     }
-    this.#entries.putSync(lsn, framed, { append: true });
-    this.#state = { head: lsn, low: this.#state.low, bytes: this.#state.bytes + framed.length };
-    this.#dirty = true;
+    this.#store(lsn, framed);
     return result;
   }
 
@@ -404,11 +441,43 @@ export class Journal {
   #published(head: number, reset: boolean): void {
     if (reset ? head === this.#committedHead : head <= this.#committedHead) return;
     this.#committedHead = head;
+    const logged = this.#logged;
+    if (reset) {
+      logged.length = 0;
+      this.#durableHead = head;
+    } else if (logged.length > 0) logged.splice(0, indexAbove(logged, head));
     this.#events.emit('head', head);
+    this.#advanceDurable();
+  }
+
+  /**
+   * Moves `durableHead` over the logged entries that continue it: an entry
+   * committed in a transaction is only covered once that commit is seen.
+   */
+  #advanceDurable(): void {
+    let durable = Math.max(this.#durableHead, this.#committedHead);
+    const logged = this.#logged;
+    for (let i = indexAbove(logged, durable); i < logged.length; i++) {
+      const { lsn } = logged[i];
+      if (lsn !== durable + 1 || lsn > this.#loggedThrough) break;
+      durable = lsn;
+    }
+    if (durable <= this.#durableHead) return;
+    this.#durableHead = durable;
+    this.#events.emit('durable', durable);
   }
 
   get head(): number {
     return this.#committedHead;
+  }
+
+  /**
+   * Every entry up to here survives a crash of the process: committed, or
+   * in the write-ahead log (a restart replays it under the same LSN). What
+   * replicas may be sent (`readFrames`); at or above `head`.
+   */
+  get durableHead(): number {
+    return this.#durableHead;
   }
 
   /** The LSN of the last entry appended, committed or not (every acknowledged write is at or below it). */
@@ -430,9 +499,27 @@ export class Journal {
     return this.#range(after, limit).map(({ key, value }) => ({ lsn: key, ...decodeFrame(value) }));
   }
 
-  /** Raw frames with LSN > `after`, at most `limit` (what a primary sends its replicas). */
+  /**
+   * Raw frames with LSN > `after`, at most `limit`, up to `durableHead` (what
+   * a primary sends its replicas): committed ones from LMDB, then logged ones.
+   */
   readFrames(after: number, limit: number): { readonly lsn: number; readonly frame: Buffer }[] {
-    return this.#range(after, limit).map(({ key, value }) => ({ lsn: key, frame: value }));
+    const frames: { lsn: number; frame: Buffer }[] = [];
+    let last = after;
+    if (after < this.#committedHead) {
+      for (const { key, value } of this.#range(after, limit))
+        frames.push({ lsn: (last = key), frame: value });
+      // LMDB's read snapshot may not show every committed entry yet: nothing logged may follow a gap.
+      if (last < this.#committedHead) return frames;
+    }
+    const logged = this.#logged;
+    for (let i = indexAbove(logged, last); i < logged.length && frames.length < limit; i++) {
+      const { lsn, frame } = logged[i];
+      if (lsn !== last + 1 || lsn > this.#durableHead) break;
+      frames.push({ lsn, frame });
+      last = lsn;
+    }
+    return frames;
   }
 
   #range(after: number, limit: number): { key: number; value: Buffer }[] {
@@ -449,17 +536,26 @@ export class Journal {
 
   /** Resolves once the head passes `after` (at once if it already has), or when `signal` aborts. */
   waitFor(after: number, signal?: AbortSignal): Promise<void> {
-    if (this.#committedHead > after || signal?.aborted === true) return Promise.resolve();
+    return this.#waitFor('head', this.#committedHead, after, signal);
+  }
+
+  /** Resolves once `durableHead` passes `after` (at once if it already has), or when `signal` aborts. */
+  waitForDurable(after: number, signal?: AbortSignal): Promise<void> {
+    return this.#waitFor('durable', this.#durableHead, after, signal);
+  }
+
+  #waitFor(event: 'head' | 'durable', now: number, after: number, signal?: AbortSignal): Promise<void> {
+    if (now > after || signal?.aborted === true) return Promise.resolve();
     return new Promise((resolve) => {
       const onHead = (head: number): void => {
         if (head > after) done();
       };
       const done = (): void => {
-        this.#events.off('head', onHead);
+        this.#events.off(event, onHead);
         signal?.removeEventListener('abort', done);
         resolve();
       };
-      this.#events.on('head', onHead);
+      this.#events.on(event, onHead);
       signal?.addEventListener('abort', done, { once: true });
     });
   }

@@ -46,6 +46,11 @@ export class NodeIdentity {
     };
   }
 
+  /** Stores a new node's identity (its replid must outlive a restart, or replicas could never continue after one). */
+  async persistNew(): Promise<void> {
+    if (this.#table.get(KEY) === undefined) await this.update({});
+  }
+
   get current(): IdentityRecord {
     return this.#record;
   }

@@ -2,7 +2,8 @@
  * The primary side of node replication: one feed per replica connection.
  * A feed answers PSYNC with `+CONTINUE` when the replica's history and LSN
  * are still in our journal, else with `+FULLRESYNC` and a snapshot; then it
- * streams journal frames as they commit (heartbeats while idle) and records
+ * streams journal frames once they are durable — committed, or in the
+ * write-ahead log (heartbeats while idle) — and records
  * the replica's ACKs, which `WAIT` and the lag figures read.
  */
 import { setImmediate } from 'node:timers/promises';
@@ -173,13 +174,19 @@ class Feed implements ReplicaFeed {
     try {
       let from: number;
       const { replid, nextLsn } = this.#request;
-      if (identity.canContinue(replid, nextLsn, journal.head, journal.low)) {
+      if (identity.canContinue(replid, nextLsn, journal.durableHead, journal.low)) {
         this.#sink.write(`+CONTINUE ${identity.current.replid}\r\n`);
         from = nextLsn - 1;
         this.#primary.counters.partialSyncs++;
         log.info({ replica: who, from }, 'node replication: partial resync');
       } else {
-        if (replid !== '?') this.#primary.counters.partialSyncsRefused++;
+        if (replid !== '?') {
+          this.#primary.counters.partialSyncsRefused++;
+          log.info(
+            { replica: who, replid, next: nextLsn, head: journal.durableHead, low: journal.low },
+            'node replication: partial resync not possible; full sync',
+          );
+        }
         this.#state = 'send_bulk';
         const started = performance.now();
         const summary = await sendSnapshot(this.#deps, this.#timedSink(), signal, (lsn) => {
@@ -253,9 +260,9 @@ class Feed implements ReplicaFeed {
       if (frames.length === 0) {
         // Yield to I/O whatever happens: this loop must never spin on microtasks.
         await setImmediate();
-        await waitForHead(journal, sent, heartbeatMs, signal);
-        if (journal.head <= sent && !signal.aborted) {
-          if (!this.#sink.write(numberFrame(FrameKind.Heartbeat, journal.head))) await drained();
+        await waitForDurable(journal, sent, heartbeatMs, signal);
+        if (journal.durableHead <= sent && !signal.aborted) {
+          if (!this.#sink.write(numberFrame(FrameKind.Heartbeat, journal.durableHead))) await drained();
         }
         continue;
       }
@@ -284,14 +291,19 @@ class Feed implements ReplicaFeed {
   }
 }
 
-/** Resolves when the journal head passes `after`, after `ms`, or on abort. */
-async function waitForHead(journal: Journal, after: number, ms: number, signal: AbortSignal): Promise<void> {
+/** Resolves when the journal's durable head passes `after`, after `ms`, or on abort. */
+async function waitForDurable(
+  journal: Journal,
+  after: number,
+  ms: number,
+  signal: AbortSignal,
+): Promise<void> {
   const local = new AbortController();
   const stop = (): void => local.abort();
   const timer = setTimeout(stop, ms);
   signal.addEventListener('abort', stop, { once: true });
   try {
-    await journal.waitFor(after, local.signal);
+    await journal.waitForDurable(after, local.signal);
   } finally {
     clearTimeout(timer);
     signal.removeEventListener('abort', stop);

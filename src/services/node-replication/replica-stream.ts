@@ -11,7 +11,12 @@
 import type { Logger } from 'pino';
 import type { DocumentStore } from '../../engines/docs/document-store.js';
 import type { JournalEntry } from '../../engines/journal/journal-entry.js';
-import { decodeFrame, type Journal } from '../../engines/journal/journal.js';
+import {
+  decodeFrame,
+  frameIsDocument,
+  type DecodedFrame,
+  type Journal,
+} from '../../engines/journal/journal.js';
 import { replayKvEntry } from '../../engines/kv/entry-replay.js';
 import type { Keyspace } from '../../engines/kv/keyspace.js';
 import type { Storage } from '../../storage/environment.js';
@@ -56,6 +61,8 @@ const MAX_WRITES_IN_FLIGHT = 4;
 interface PendingEntry {
   readonly lsn: number;
   readonly journalFrame: Buffer;
+  /** Decoded on arrival, except documents (the bulk of their bytes is decoded when applied). */
+  readonly decoded: DecodedFrame | undefined;
   readonly attachments: ReadonlyMap<string, Buffer>;
   /** Received bytes it holds (see `ApplyBacklog`). */
   readonly bytes: number;
@@ -128,7 +135,8 @@ export class NodeStream {
           const { lsn, journalFrame } = parseEntry(f.payload);
           let bytes = journalFrame.length;
           for (const attachment of this.#attachments.values()) bytes += attachment.length;
-          this.#pending.push({ lsn, journalFrame, attachments: this.#attachments, bytes });
+          const decoded = frameIsDocument(journalFrame) ? undefined : decodeFrame(journalFrame);
+          this.#pending.push({ lsn, journalFrame, decoded, attachments: this.#attachments, bytes });
           reading = this.#backlog.add(bytes);
           if (this.#attachments.size > 0) this.#attachments = new Map();
           this.#readLsn = lsn;
@@ -157,52 +165,103 @@ export class NodeStream {
    */
   #pump(): void {
     while (this.#writesInFlight < MAX_WRITES_IN_FLIGHT && !this.#failed && this.#pending.length > 0) {
-      this.#write(this.#pending.splice(0, MAX_ENTRIES_PER_WRITE));
+      const keyspaceRun = this.#deps.storage.canWriteNow ? this.#keyspaceRun() : 0;
+      if (keyspaceRun > 0) this.#writeNow(this.#pending.splice(0, keyspaceRun));
+      else this.#write(this.#pending.splice(0, MAX_ENTRIES_PER_WRITE));
     }
   }
 
+  /** How many of the pending entries, from the first, are keyspace entries (at most one write's worth). */
+  #keyspaceRun(): number {
+    const pending = this.#pending;
+    const limit = Math.min(pending.length, MAX_ENTRIES_PER_WRITE);
+    let n = 0;
+    while (n < limit && pending[n].decoded?.entry.k === 'kv') n++;
+    return n;
+  }
+
+  /**
+   * Applies keyspace entries at once, their writes queued and their journal
+   * entries logged ahead (`Storage.writeNow`), as the primary wrote them:
+   * readers here see them at once, and they are acknowledged once logged (a
+   * restart replays the log, see `engines/kv/log-recovery.ts`). An entry
+   * that fails to apply leaves the ones before it applied (nothing queued
+   * can be taken back): the link fails and the next sync is a full one.
+   */
+  #writeNow(batch: PendingEntry[]): void {
+    this.#writesInFlight++;
+    const { storage, identity } = this.#deps;
+    let threw: unknown;
+    storage.writeNow(
+      () => {
+        try {
+          for (const item of batch) this.#replay(item, NOTHING_CHANGED, NOTHING_DROPPED);
+          identity.putInWrite({ replicaLsn: batch[batch.length - 1].lsn });
+        } catch (err) {
+          threw = err ?? new Error('replaying a keyspace entry failed');
+        }
+      },
+      (failed) => {
+        const err = failed ?? threw;
+        if (err === undefined) this.#applied(batch);
+        else this.#notApplied(batch, err);
+      },
+    );
+  }
+
+  /** Applies entries of any kind in one storage write, acknowledged once it committed. */
   #write(batch: PendingEntry[]): void {
     this.#writesInFlight++;
     const changed = new Set<string>();
     const dropped: number[] = [];
     const { storage, identity, store } = this.#deps;
-    const last = batch[batch.length - 1];
-    const bytes = batch.reduce((sum, item) => sum + item.bytes, 0);
     storage
       .write(() => {
         for (const item of batch) this.#replay(item, changed, dropped);
-        identity.putInWrite({ replicaLsn: last.lsn });
+        identity.putInWrite({ replicaLsn: batch[batch.length - 1].lsn });
       })
       .then(
         () => {
-          this.#writesInFlight--;
-          this.#backlog.done(bytes);
-          // Writes commit in order: this one's LSN is the highest applied.
-          this.#appliedLsn = last.lsn;
-          this.lastAppliedTs = decodeFrameTime(last.journalFrame);
-          this.entriesApplied += batch.length;
-          if (!this.#failed) this.#options.sendAck(last.lsn);
+          this.#applied(batch);
           void store.afterReplay(changed, dropped).catch((err: unknown) => {
             this.#deps.log.warn({ err }, 'node replica: dropping a deleted database failed');
           });
-          this.#pump();
-          if (this.#writesInFlight === 0) this.#settle();
         },
         (err: unknown) => {
-          this.#writesInFlight--;
-          this.#backlog.done(bytes);
           identity.reload();
           this.#deps.keyspace.reloadCounters();
-          this.#fail(err);
-          if (this.#writesInFlight === 0) this.#settle();
+          this.#notApplied(batch, err);
         },
       );
+  }
+
+  #applied(batch: PendingEntry[]): void {
+    this.#writesInFlight--;
+    this.#backlog.done(bytesOf(batch));
+    const last = batch[batch.length - 1];
+    // Acknowledgements may come out of order (a queued write and a transaction): each covers
+    // everything before it, since LMDB commits the queued writes before any later transaction.
+    if (last.lsn > this.#appliedLsn) {
+      this.#appliedLsn = last.lsn;
+      this.lastAppliedTs = decodeFrameTime(last.journalFrame);
+      if (!this.#failed) this.#options.sendAck(last.lsn);
+    }
+    this.entriesApplied += batch.length;
+    this.#pump();
+    if (this.#writesInFlight === 0) this.#settle();
+  }
+
+  #notApplied(batch: PendingEntry[], err: unknown): void {
+    this.#writesInFlight--;
+    this.#backlog.done(bytesOf(batch));
+    this.#fail(err);
+    if (this.#writesInFlight === 0) this.#settle();
   }
 
   #replay(item: PendingEntry, changed: Set<string>, dropped: number[]): void {
     const { journal, keyspace, auth, store } = this.#deps;
     journal.replay(item.lsn, item.journalFrame, () => {
-      const { ts, entry } = decodeFrame(item.journalFrame);
+      const { ts, entry } = item.decoded ?? decodeFrame(item.journalFrame);
       switch (entry.k) {
         case 'kv':
           keyspace.replaying(() => replayKvEntry(keyspace, entry));
@@ -236,6 +295,10 @@ export class NodeStream {
 }
 
 const decodeFrameTime = (journalFrame: Buffer): number => journalFrame.readDoubleLE(0);
+const bytesOf = (batch: readonly PendingEntry[]): number => batch.reduce((sum, item) => sum + item.bytes, 0);
+/** Keyspace entries change no database. */
+const NOTHING_CHANGED = new Set<string>();
+const NOTHING_DROPPED: number[] = [];
 
 /** What a full sync reports while its snapshot is restored (INFO's `loading` fields), and its cancellation. */
 export interface RestoreEvents {

@@ -321,7 +321,9 @@ export class PrimaryLink {
   async #nodeSession(conn: PrimaryConnection, node: NodeReplicaDeps, signal: AbortSignal): Promise<boolean> {
     const identity = node.identity.current;
     const continuable =
-      !this.#forceFullSync && identity.replicaLsn !== null && identity.replicaLsn === node.journal.head;
+      !this.#forceFullSync &&
+      identity.replicaLsn !== null &&
+      identity.replicaLsn === node.journal.lastAppended;
     if (continuable) conn.command('PSYNC', identity.replid, identity.replicaLsn + 1);
     else conn.command('PSYNC', '?', -1);
     const answer = await conn.reply();
@@ -378,7 +380,7 @@ export class PrimaryLink {
       conn.command('REPLCONF', 'ACK', loaded.lsn);
     } else if (answer.startsWith('+CONTINUE')) {
       const replid = answer.slice('+CONTINUE'.length).trim();
-      const head = node.journal.head;
+      const head = node.journal.lastAppended;
       if (replid.length === 40 && replid !== identity.replid) {
         // The primary's history changed name (a promotion upstream): ours is valid up to here.
         await node.identity.update({ replid, replid2: identity.replid, secondOffset: head + 1 });

@@ -204,12 +204,12 @@ export class RedisReplicaService implements ReplicaControl {
       // restart (the primary is gone: the very case a promotion is for).
       if (node.identity.current.replicaLsn !== null) {
         // Our history continues under a new id; replicas of the old primary may continue from us.
-        await node.identity.promote(node.journal.head);
+        await node.identity.promote(node.journal.lastAppended);
         node.setReadOnly(undefined);
         node.onHistoryChanged();
         this.#options.keyspace.expiredKeys = 'delete';
         this.#options.log.info(
-          { lsn: node.journal.head },
+          { lsn: node.journal.lastAppended },
           'node replica: promoted to primary (REPLICAOF NO ONE)',
         );
         return;
