@@ -6,7 +6,8 @@
  * replica chained behind the first; writes refused on replicas on both
  * doors; the primary's `_replicator` jobs waiting on replicas, and a replica
  * as a replication source; `kill -9` of a replica, which comes back with a
- * partial resync; and the primary killed, the replica killed and restarted
+ * partial resync; `kill -9` of the primary, whose replicas continue with a
+ * partial resync once it restarts; and the primary killed, the replica killed and restarted
  * (still read-only), then promoted with REPLICAOF NO ONE, keeping every write
  * WAIT acknowledged.
  */
@@ -403,6 +404,39 @@ void describe('Doppel → Doppel node replication (REPLICAOF)', { timeout: 240_0
     } finally {
       c.close();
     }
+  });
+
+  void it('kill -9 of the primary under writes: restarted, its replicas continue with a partial resync', async () => {
+    const statsBefore = await r.call('INFO', 'stats');
+    const keys = new Writer(() => connect(primary, primary), 17);
+    // Its connection breaks with the primary.
+    const writes = keys.done.catch(() => 0);
+    await sleep(500);
+    p.close();
+    await primary.kill('SIGKILL');
+    void keys.stop().catch(() => 0);
+    await writes;
+    // Same data directory and RESP port: its replica reconnects to it on its own.
+    primary = await DoppelProcess.start({
+      dataDir: primary.dataDir,
+      adminPassword: primary.adminPassword,
+      args: ['--resp-port', String(respPort(primary))],
+    });
+    p = await connect(primary, primary);
+    await waitFor(
+      'the replica to reconnect',
+      async () => field(await r.call('INFO', 'replication'), 'master_link_status') === 'up',
+    );
+    const statsAfter = await p.call('INFO', 'stats');
+    assert.equal(field(statsAfter, 'sync_full'), '0', 'the restarted primary sent no full copy');
+    assert.equal(field(statsAfter, 'sync_partial_ok'), '1', 'a partial resync');
+    // The replica never got an entry the primary lost: the same history, the same data.
+    await assertSameNode(primary, p, replica, r);
+    assert.equal(
+      field(await r.call('INFO', 'stats'), 'sync_full'),
+      field(statsBefore, 'sync_full'),
+      'no second full copy on the replica either',
+    );
   });
 
   void it('primary and replica killed: REPLICAOF NO ONE keeps every write WAIT acknowledged', async () => {
