@@ -54,7 +54,31 @@ export const COMMANDS: ReadonlyMap<string, CommandSpec> = buildTable();
 /** Upper-case aliases so the common spelling is found without allocating a lower-case copy. */
 const UPPER = new Map<string, CommandSpec>([...COMMANDS].map(([name, spec]) => [name.toUpperCase(), spec]));
 
+/** Names of at most this many bytes are looked up by a number made of their bytes (no string made). */
+const SHORT_NAME_BYTES = 6;
+
+/** A name's bytes as one number, letters folded to lower case; -1 if a byte is not a letter. */
+function shortNameCode(name: Uint8Array): number {
+  let code = 0;
+  for (let i = 0; i < name.length; i++) {
+    const byte = name[i] | 0x20;
+    if (byte < 0x61 || byte > 0x7a) return -1;
+    code = code * 256 + byte;
+  }
+  return code;
+}
+
+const SHORT = new Map<number, CommandSpec>(
+  [...COMMANDS]
+    .filter(([name]) => name.length <= SHORT_NAME_BYTES && /^[a-z]+$/.test(name))
+    .map(([name, spec]) => [shortNameCode(Buffer.from(name, 'latin1')), spec]),
+);
+
 export function lookupCommand(name: Buffer): CommandSpec | undefined {
+  if (name.length <= SHORT_NAME_BYTES) {
+    const code = shortNameCode(name);
+    if (code >= 0) return SHORT.get(code);
+  }
   if (name.length > 32) return undefined;
   const text = name.toString('latin1');
   return UPPER.get(text) ?? COMMANDS.get(text) ?? COMMANDS.get(text.toLowerCase());

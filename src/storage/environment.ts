@@ -36,6 +36,14 @@ const MARK_SCRATCH = Buffer.alloc(8);
 const EAGER_CHECK_MS = 3;
 /** Queued row writes beyond which new writes are acknowledged only once committed (memory bound). */
 const UNAPPLIED_LIMIT = 200_000;
+/**
+ * Queued writes go to LMDB at most this often (acknowledgements do not wait for it: the
+ * log has them). Each commit rewrites the pages it touched and costs a sync: without a
+ * pause, 20,000 SETs/s made ~250 commits/s, and the node spent 40 % of a core in the
+ * kernel writing pages; with 10 ms, a third less CPU, and redis-benchmark SET without
+ * pipelining ran 10–30 % faster.
+ */
+const APPLY_INTERVAL_MS = 10;
 /** How often the write-ahead log's segments that LMDB has synced are removed. */
 const LOG_PRUNE_MS = 1000;
 /** How long `close()` waits between the last flush and closing the environment. */
@@ -393,16 +401,18 @@ export class Storage {
 
   /**
    * Hands the writes of closed turns to lmdb-js as one transaction that ends
-   * with their last mark. One at a time (`force`: also while one is in
-   * flight, before another transaction is queued behind them): writes that
-   * arrive meanwhile wait for it and then go together, so a busy node
-   * commits (and syncs) far fewer, larger transactions. They are
-   * acknowledged from the log, not by these commits.
+   * with their last mark. One at a time, and at most every
+   * `APPLY_INTERVAL_MS` (`force`: at once, also while one is in flight,
+   * before another transaction is queued behind them): writes that arrive
+   * meanwhile wait and then go together, so a busy node commits (and syncs)
+   * far fewer, larger transactions. They are acknowledged from the log, not
+   * by these commits.
    */
   #applyQueued(force: boolean): void {
     if (this.#unapplied.length === 0 || (this.#applying && !force)) return;
     const writes = this.#unapplied;
     const mark = this.#unappliedMark;
+    const started = performance.now();
     this.#unapplied = [];
     this.#applying = true;
     const committed = this.root.childTransaction(() => {
@@ -421,9 +431,15 @@ export class Storage {
       mark,
       since: performance.now(),
       onVisible: () => {
-        if (this.#lastApplyMark !== mark) return;
-        this.#applying = false;
-        this.#applyQueued(false);
+        const next = (): void => {
+          // A forced apply since then releases the next one itself.
+          if (this.#lastApplyMark !== mark || this.#closed) return;
+          this.#applying = false;
+          this.#applyQueued(false);
+        };
+        const wait = APPLY_INTERVAL_MS - (performance.now() - started);
+        if (wait > 0) setTimeout(next, wait).unref();
+        else next();
       },
     });
     this.#lastApplyMark = mark;

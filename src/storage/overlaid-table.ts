@@ -17,6 +17,8 @@ export interface Row {
 /** A row written and not yet committed. */
 export interface Pending {
   readonly row: Buffer;
+  /** `row` as the overlay's map key (computed once per write). */
+  readonly id: string;
   /** null: removed. */
   readonly value: Buffer | null;
   /** The write that made it (see `Storage.currentMark`). */
@@ -179,7 +181,7 @@ export class OverlaidTable {
     if (!this.#storage.logging) return undefined;
     const id = row.toString('latin1');
     const replaced = this.#pending.get(id);
-    const pending: Pending = { row, value, mark: this.#storage.currentMark, replaced, next: undefined };
+    const pending: Pending = { row, id, value, mark: this.#storage.currentMark, replaced, next: undefined };
     if (replaced !== undefined) replaced.next = pending;
     this.#pending.set(id, pending);
     this.#written.push(pending);
@@ -193,8 +195,7 @@ export class OverlaidTable {
     let i = this.#writtenHead;
     while (i < written.length && written[i].mark <= mark) {
       const pending = written[i++];
-      const id = pending.row.toString('latin1');
-      if (this.#pending.get(id) === pending) this.#pending.delete(id);
+      if (this.#pending.get(pending.id) === pending) this.#pending.delete(pending.id);
     }
     if (i === written.length) {
       written.length = 0;
@@ -212,7 +213,7 @@ export class OverlaidTable {
     const written = this.#written;
     while (written.length > this.#writtenHead && written[written.length - 1].mark === mark) {
       const pending = written.pop()!;
-      const id = pending.row.toString('latin1');
+      const id = pending.id;
       if (this.#pending.get(id) !== pending) continue;
       if (pending.replaced === undefined) this.#pending.delete(id);
       else {
