@@ -102,7 +102,7 @@ export class Storage {
   /** Commit marks: the mark of the last `write()` of each transaction (see `#watchVisibility`). */
   readonly #marks: Database<Buffer, Buffer>;
   #lastMark: number;
-  /** Writes run but not yet seen committed, in mark order. */
+  /** Writes run but not yet seen committed; each is called once a commit shows its mark. */
   readonly #visibilityWaiters: VisibilityWaiter[] = [];
   #visibilityImmediate: NodeJS.Immediate | null = null;
   #visibilityTimer: NodeJS.Timeout | null = null;
@@ -673,10 +673,21 @@ export class Storage {
       this.#visibleMark = visibleMark;
       for (const listener of this.#onVisible) listener(visibleMark);
     }
-    let done = 0;
-    while (done < waiters.length && waiters[done].mark <= visibleMark) waiters[done++].onVisible();
-    if (done > 0) waiters.splice(0, done);
-    if (waiters.length === 0) return;
+    // Not only from the front: a turn waiting for its apply (`APPLY_INTERVAL_MS`) must not
+    // hold back a write acknowledged once an earlier transaction is visible.
+    let kept = 0;
+    let lowest = Infinity;
+    for (let i = 0; i < waiters.length; i++) {
+      const waiter = waiters[i];
+      if (waiter.mark <= visibleMark) waiter.onVisible();
+      else {
+        waiters[kept++] = waiter;
+        lowest = Math.min(lowest, waiter.mark);
+      }
+    }
+    waiters.length = kept;
+    // Until LMDB was handed the lowest one, nothing can show it: the apply that does checks again.
+    if (kept === 0 || lowest > Math.max(this.#lastApplyMark, this.#lastTransactionMark)) return;
     this.#scheduleVisibilityCheck(performance.now() - waiters[0].since < EAGER_CHECK_MS);
   };
 
