@@ -39,9 +39,9 @@ const UNAPPLIED_LIMIT = 200_000;
 /**
  * Queued writes go to LMDB at most this often (acknowledgements do not wait for it: the
  * log has them). Each commit rewrites the pages it touched and costs a sync: without a
- * pause, 20,000 SETs/s made ~250 commits/s, and the node spent 40 % of a core in the
- * kernel writing pages; with 10 ms, a third less CPU, and redis-benchmark SET without
- * pipelining ran 10–30 % faster.
+ * pause, 20,000 SETs/s made ~250 commits/s, and the node spent 35–40 % of a core in the
+ * kernel writing pages; with 10 ms, a fifth to a quarter less CPU (primary and replica),
+ * and redis-benchmark SET without pipelining ran 10–30 % faster.
  */
 const APPLY_INTERVAL_MS = 10;
 /** How often the write-ahead log's segments that LMDB has synced are removed. */
