@@ -190,13 +190,11 @@ export class NodeStream {
    */
   #writeNow(batch: PendingEntry[]): void {
     this.#writesInFlight++;
-    const { storage, identity } = this.#deps;
     let threw: unknown;
-    storage.writeNow(
+    this.#deps.storage.writeNow(
       () => {
         try {
-          for (const item of batch) this.#replay(item, NOTHING_CHANGED, NOTHING_DROPPED);
-          identity.putInWrite({ replicaLsn: batch[batch.length - 1].lsn });
+          this.#replayRun(batch, NOTHING_CHANGED, NOTHING_DROPPED);
         } catch (err) {
           threw = err ?? new Error('replaying a keyspace entry failed');
         }
@@ -216,10 +214,7 @@ export class NodeStream {
     const dropped: number[] = [];
     const { storage, identity, store } = this.#deps;
     storage
-      .write(() => {
-        for (const item of batch) this.#replay(item, changed, dropped);
-        identity.putInWrite({ replicaLsn: batch[batch.length - 1].lsn });
-      })
+      .write(() => this.#replayRun(batch, changed, dropped))
       .then(
         () => {
           this.#applied(batch);
@@ -256,6 +251,12 @@ export class NodeStream {
     this.#backlog.done(bytesOf(batch));
     this.#fail(err);
     if (this.#writesInFlight === 0) this.#settle();
+  }
+
+  /** Inside a write: replays `batch` and records the LSN it reaches. */
+  #replayRun(batch: PendingEntry[], changed: Set<string>, dropped: number[]): void {
+    for (const item of batch) this.#replay(item, changed, dropped);
+    this.#deps.identity.putInWrite({ replicaLsn: batch[batch.length - 1].lsn });
   }
 
   #replay(item: PendingEntry, changed: Set<string>, dropped: number[]): void {
