@@ -383,7 +383,7 @@ export class Storage {
         for (const listener of afterCommit) listener();
       },
     });
-    this.#scheduleVisibilityCheck(true);
+    // No visibility check from here: the apply that hands the turn to LMDB starts one.
     // While LMDB lags far behind, writers wait for it: the queued rows are held in memory.
     const after = this.#unapplied.length > UNAPPLIED_LIMIT ? turn.mark : turn.after;
     this.#log!.afterWrite((err) => {
@@ -395,6 +395,7 @@ export class Storage {
           onVisible: () => this.#acknowledge(turn, undefined),
           onFailed: (failed) => this.#acknowledge(turn, failed),
         });
+        this.#scheduleVisibilityCheck(true);
       }
     });
   }
