@@ -375,14 +375,17 @@ export class Storage {
     for (const write of turn.writes) this.#unapplied.push(write);
     this.#unappliedMark = turn.mark;
     this.#applyQueued(false);
-    // Committed: journal readers may see the entries (and overlays let go of the rows).
-    this.#visibilityWaiters.push({
-      mark: turn.mark,
-      since: performance.now(),
-      onVisible: () => {
-        for (const listener of afterCommit) listener();
-      },
-    });
+    // Committed: journal readers may see the entries (and overlays let go of the rows). A turn
+    // that wrote nothing has no mark in LMDB to wait for (a failed SET NX, a DEL of no key).
+    if (afterCommit.length > 0) {
+      this.#visibilityWaiters.push({
+        mark: turn.mark,
+        since: performance.now(),
+        onVisible: () => {
+          for (const listener of afterCommit) listener();
+        },
+      });
+    }
     // No visibility check from here: the apply that hands the turn to LMDB starts one.
     // While LMDB lags far behind, writers wait for it: the queued rows are held in memory.
     const after = this.#unapplied.length > UNAPPLIED_LIMIT ? turn.mark : turn.after;
