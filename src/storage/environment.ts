@@ -334,7 +334,7 @@ export class Storage {
 
   /**
    * The writes `writeNow` runs in one event-loop turn share a mark, their
-   * journal state, one visibility check and one log write; the turn ends at
+   * journal state, one visibility waiter and one log write; the turn ends at
    * the end of the event-loop turn (`#closeTurn`).
    */
   #openTurn(): QueuedTurn {
