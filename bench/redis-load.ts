@@ -83,6 +83,19 @@ async function timeSync(replica: RespClient, primaryPort: number): Promise<numbe
   return elapsed;
 }
 
+/** The transfer and the load's part after it, as Doppel reports its last full sync. */
+async function lastFullSync(authUrl: string): Promise<{ transfer_ms: number; load_ms: number }> {
+  const url = new URL(`${authUrl}/_doppel/replications`);
+  const authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
+  url.username = url.password = '';
+  const body = (await (await fetch(url, { headers: { authorization } })).json()) as {
+    replications: { details?: { last_full_sync?: { transfer_ms: number; load_ms: number } | null } }[];
+  };
+  const figures = body.replications.find((r) => r.details?.last_full_sync != null)?.details?.last_full_sync;
+  if (figures == null) throw new Error('/_doppel/replications shows no last_full_sync');
+  return { transfer_ms: figures.transfer_ms, load_ms: figures.load_ms };
+}
+
 async function main(): Promise<void> {
   installCleanupHooks();
   const primary = await RedisPeer.start([
@@ -103,11 +116,13 @@ async function main(): Promise<void> {
     });
     const password = decodeURIComponent(new URL(doppel.authUrl).password);
     let doppelS: number;
+    let phases: { transfer_ms: number; load_ms: number };
     try {
       const client = await RespClient.open(port, 'admin', password);
       say('doppel: REPLICAOF');
       doppelS = await timeSync(client, primary.port);
       client.close();
+      phases = await lastFullSync(doppel.authUrl);
     } finally {
       await doppel.stop();
     }
@@ -133,7 +148,7 @@ async function main(): Promise<void> {
         bench: 'redis-load',
         keys: KEYS,
         diskless: values.diskless,
-        doppel: { sync_s: Number(doppelS.toFixed(3)), keys_per_s: doppelRate },
+        doppel: { sync_s: Number(doppelS.toFixed(3)), keys_per_s: doppelRate, ...phases },
         redis_server: { sync_s: Number(redisS.toFixed(3)), keys_per_s: redisRate },
         ratio: Number((doppelRate / redisRate).toFixed(3)),
         target_keys_per_s: TARGET_KEYS_PER_S,

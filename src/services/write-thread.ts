@@ -11,7 +11,7 @@
  * Both sides are here: `WriteThread` (main) and `serveOneWrite` (worker).
  */
 import { once } from 'node:events';
-import { parentPort, Worker } from 'node:worker_threads';
+import { parentPort, Worker, type WorkerOptions } from 'node:worker_threads';
 
 /** Slots of the flags shared with the worker. */
 const CANCEL = 0;
@@ -43,10 +43,19 @@ export class WriteThread<Request, Event, Result> {
   #settle: (() => void) | null = null;
   #flags: Int32Array | null = null;
 
-  constructor(script: URL, errorFor: (name: string, message: string) => Error = (_, m) => new Error(m)) {
-    this.#worker = new Worker(script);
+  /** Resolves once the thread ended (after its run, or after `discard`). */
+  readonly exited: Promise<void>;
+
+  /** `options`: the worker's `workerData` (and what it transfers). */
+  constructor(
+    script: URL,
+    errorFor: (name: string, message: string) => Error = (_, m) => new Error(m),
+    options: Pick<WorkerOptions, 'workerData' | 'transferList'> = {},
+  ) {
+    this.#worker = new Worker(script, options);
     this.#errorFor = errorFor;
     this.#worker.on('error', (err) => (this.#ended ??= err));
+    this.exited = once(this.#worker, 'exit').then(() => undefined);
     this.#worker.once('exit', (code) => {
       this.#ended ??= new Error(
         `the ${script.pathname.split('/').pop()} thread ended (exit code ${code}) without a result`,

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type Key, type RootDatabase } from 'lmdb';
 import { OverlaidTable, type Pending } from './overlaid-table.js';
+import { RecordedOp, recordedRows, type RecordedWrites, type WriteRecorder } from './recorded-writes.js';
 import { WriteAheadLog } from './write-ahead-log.js';
 
 export type Durability = 'fsync' | 'flush';
@@ -115,8 +116,15 @@ export class Storage {
   #askTurn: (() => void) | null = null;
   /** Write actions handed to lmdb-js that have not run yet. */
   #actionsWaiting = 0;
-  /** Where the action running now is: inside an LMDB transaction, queuing instructions (`writeNow`), or none. */
-  #running: 'transaction' | 'queue' | null = null;
+  /**
+   * Where the action running now is: inside an LMDB transaction, queuing instructions
+   * (`writeNow`), recording them for another thread (`record`), or none.
+   */
+  #running: 'transaction' | 'queue' | 'record' | null = null;
+  #recorder: WriteRecorder | null = null;
+  /** The sub-databases opened through this instance, by name (for `record` and `replay`). */
+  readonly #tables = new Map<string, Database<unknown, Key>>();
+  readonly #tableNames = new Map<object, string>();
   /** The mark of the write whose action runs now (see `currentMark`). */
   #currentMark = 0;
   /** The highest mark seen committed. */
@@ -191,11 +199,20 @@ export class Storage {
     name: string,
     keys?: KeyEncoder,
   ): Database<V, K> {
-    return this.root.openDB<V, K>(name, {
-      encoding: 'msgpack',
-      sharedStructuresKey: Symbol.for('structures'),
-      ...(keys === undefined ? {} : { keyEncoder: keys }),
-    });
+    return this.#named(
+      name,
+      this.root.openDB<V, K>(name, {
+        encoding: 'msgpack',
+        sharedStructuresKey: Symbol.for('structures'),
+        ...(keys === undefined ? {} : { keyEncoder: keys }),
+      }),
+    );
+  }
+
+  #named<V, K extends Key>(name: string, db: Database<V, K>): Database<V, K> {
+    this.#tables.set(name, db);
+    this.#tableNames.set(db, name);
+    return db;
   }
 
   /** A sub-database of binary rows readable before they commit (one instance per name). */
@@ -204,7 +221,10 @@ export class Storage {
     if (table === undefined) {
       table = new OverlaidTable(
         this,
-        this.root.openDB<Buffer, Buffer>(name, { encoding: 'binary', keyEncoding: 'binary' }),
+        this.#named(
+          name,
+          this.root.openDB<Buffer, Buffer>(name, { encoding: 'binary', keyEncoding: 'binary' }),
+        ),
       );
       this.#overlaid.set(name, table);
     }
@@ -213,7 +233,7 @@ export class Storage {
 
   /** A sub-database holding strings (JSON text kept as written). */
   strings<K extends string | number | (string | number)[]>(name: string): Database<string, K> {
-    return this.root.openDB<string, K>(name, { encoding: 'string' });
+    return this.#named(name, this.root.openDB<string, K>(name, { encoding: 'string' }));
   }
 
   /** A sub-database holding raw bytes; `keys` replaces lmdb-js' key encoding. */
@@ -221,10 +241,13 @@ export class Storage {
     name: string,
     keys?: KeyEncoder,
   ): Database<Buffer, K> {
-    return this.root.openDB<Buffer, K>(name, {
-      encoding: 'binary',
-      ...(keys === undefined ? {} : { keyEncoder: keys }),
-    });
+    return this.#named(
+      name,
+      this.root.openDB<Buffer, K>(name, {
+        encoding: 'binary',
+        ...(keys === undefined ? {} : { keyEncoder: keys }),
+      }),
+    );
   }
 
   /**
@@ -453,11 +476,19 @@ export class Storage {
   /** Inside a write action: puts a row, at once in a transaction, with the turn's writes in `writeNow`. */
   put<K extends Key, V>(db: Database<V, K>, key: K, value: V, row?: Pending): void {
     if (this.#running === 'queue') this.#queue(db, key, value, row);
+    else if (this.#running === 'record') this.#record(db, key, value, RecordedOp.Put);
     else db.putSync(key, value);
   }
 
-  /** Inside a transaction: puts a row unless it exists (one lookup, not two); whether it did. */
+  /**
+   * Inside a transaction: puts a row unless it exists (one lookup, not two); whether it did.
+   * While recording: true (the thread that replays it finds out, see `replay`).
+   */
   putIfAbsent<K extends Key, V>(db: Database<V, K>, key: K, value: V): boolean {
+    if (this.#running === 'record') {
+      this.#record(db, key, value, RecordedOp.Insert);
+      return true;
+    }
     if (this.#running !== 'transaction') throw new Error('putIfAbsent outside a transaction');
     // lmdb-js types this as void; it returns whether the row was written.
     const written: unknown = db.putSync(key, value, { noOverwrite: true });
@@ -467,6 +498,7 @@ export class Storage {
   /** Inside a write action: removes a row (see `put`). */
   remove<K extends Key, V>(db: Database<V, K>, key: K, row?: Pending): void {
     if (this.#running === 'queue') this.#queue(db, key, undefined, row);
+    else if (this.#running === 'record') this.#record(db, key, undefined, RecordedOp.Remove);
     else db.removeSync(key);
   }
 
@@ -474,7 +506,75 @@ export class Storage {
   clear<K extends Key, V>(db: Database<V, K>): void {
     if (this.#running === 'queue') {
       this.#turn!.writes.push({ db: db, key: '', value: undefined, clear: true, row: undefined });
-    } else db.clearSync();
+    } else if (this.#running === 'record') this.#recordClear(db);
+    else db.clearSync();
+  }
+
+  /**
+   * Runs a write action whose row writes are recorded in `recorder` instead of
+   * written, for another thread to write (`replay`): a long load decodes on
+   * one thread while another writes. Reads see none of the recorded rows.
+   */
+  record<T>(recorder: WriteRecorder, action: () => T): T {
+    if (this.#running !== null) throw new Error('record inside another write');
+    this.#running = 'record';
+    this.#recorder = recorder;
+    try {
+      return action();
+    } finally {
+      this.#running = null;
+      this.#recorder = null;
+    }
+  }
+
+  #record(db: object, key: Key, value: unknown, op: RecordedOp): void {
+    const table = this.#recordedName(db);
+    const recorder = this.#recorder!;
+    if (op === RecordedOp.Remove) {
+      if (!(key instanceof Uint8Array)) throw new Error('recording a remove of a key that is not binary');
+      recorder.remove(table, key);
+    } else if (key instanceof Uint8Array && value instanceof Uint8Array) recorder.put(table, key, value, op);
+    else recorder.putStructured(table, key, value);
+  }
+
+  #recordClear(db: object): void {
+    this.#recorder!.clear(this.#recordedName(db));
+  }
+
+  #recordedName(db: object): string {
+    const table = this.#tableNames.get(db);
+    if (table === undefined) throw new Error('recording a write to a table not opened through Storage');
+    return table;
+  }
+
+  /**
+   * Inside a transaction: writes what another thread recorded (`record`), in
+   * order, into the tables of the same names opened here. Stops at the first
+   * insert whose row exists and returns that row's table and key (the caller
+   * decides what that means); otherwise null.
+   */
+  replay(writes: RecordedWrites): { table: string; key: Key } | null {
+    if (this.#running !== 'transaction') throw new Error('replay outside a transaction');
+    for (const { op, table, key, value } of recordedRows(writes)) {
+      const db = this.#tables.get(table);
+      if (db === undefined) throw new Error(`replaying writes to ${table}, which is not open here`);
+      switch (op) {
+        case RecordedOp.Put:
+        case RecordedOp.PutStructured:
+          db.putSync(key, value);
+          break;
+        case RecordedOp.Insert:
+          if ((db.putSync(key, value, { noOverwrite: true }) as unknown) !== true) return { table, key };
+          break;
+        case RecordedOp.Remove:
+          db.removeSync(key);
+          break;
+        case RecordedOp.Clear:
+          db.clearSync();
+          break;
+      }
+    }
+    return null;
   }
 
   #queue<K extends Key, V>(db: Database<V, K>, key: K, value: V | undefined, row: Pending | undefined): void {
@@ -541,7 +641,7 @@ export class Storage {
   }
 
   /** Inside a write action: `transaction` (puts apply now), `queue` (see `writeNow`), or null outside one. */
-  get running(): 'transaction' | 'queue' | null {
+  get running(): 'transaction' | 'queue' | 'record' | null {
     return this.#running;
   }
 

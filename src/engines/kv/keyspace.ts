@@ -1,6 +1,7 @@
 import type { Database } from 'lmdb';
 import type { Storage } from '../../storage/environment.js';
 import type { OverlaidTable } from '../../storage/overlaid-table.js';
+import type { WriteRecorder } from '../../storage/recorded-writes.js';
 import type { KvMutation } from '../journal/journal-entry.js';
 import type { Journal } from '../journal/journal.js';
 import {
@@ -844,17 +845,33 @@ export class Keyspace {
    * the set live (`adoptStaged`), which commits after them.
    */
   async stage<T>(action: () => T): Promise<T> {
+    this.#mustBeStaged();
+    return await this.#storage.writeStaged(() => this.#withoutJournal(action));
+  }
+
+  /**
+   * `stage` on a thread that does not write: runs `action` with its rows
+   * recorded in `recorder` (see `Storage.record`) for the thread that writes
+   * to replay in its `stage` writes. Counters move here as if it wrote.
+   */
+  stageRecorded<T>(recorder: WriteRecorder, action: () => T): T {
+    this.#mustBeStaged();
+    return this.#storage.record(recorder, () => this.#withoutJournal(action));
+  }
+
+  #mustBeStaged(): void {
     if (this.#tables === liveSet(this.#storage)) throw new Error('staging into the live keyspace tables');
-    return await this.#storage.writeStaged(() => {
-      this.#inWrite = true;
-      this.#unjournaled = true;
-      try {
-        return action();
-      } finally {
-        this.#inWrite = false;
-        this.#unjournaled = false;
-      }
-    });
+  }
+
+  #withoutJournal<T>(action: () => T): T {
+    this.#inWrite = true;
+    this.#unjournaled = true;
+    try {
+      return action();
+    } finally {
+      this.#inWrite = false;
+      this.#unjournaled = false;
+    }
   }
 
   /** Inside a write: empties this keyspace's tables and counts, unjournaled (a staged load starts so). */

@@ -38,8 +38,19 @@ export function overlaidRowTable(storage: Storage, table: RowTable, set: TableSe
   return storage.overlaid(rowTableName(table, set));
 }
 
+/** Opened once per environment handle: lmdb-js opens a table in a write transaction of its own. */
+const liveTables = new WeakMap<Storage, Database<Buffer, Buffer>>();
+
 function liveTable(storage: Storage): Database<Buffer, Buffer> {
-  return storage.root.openDB<Buffer, Buffer>(LIVE_SET_TABLE, { encoding: 'binary', keyEncoding: 'binary' });
+  let table = liveTables.get(storage);
+  if (table === undefined) {
+    table = storage.root.openDB<Buffer, Buffer>(LIVE_SET_TABLE, {
+      encoding: 'binary',
+      keyEncoding: 'binary',
+    });
+    liveTables.set(storage, table);
+  }
+  return table;
 }
 
 /** The live set, as of `transaction` when given. */

@@ -15,13 +15,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Keyspace } from '../../engines/kv/keyspace.js';
 import { replaceKeyspaceWithRdb, type RdbLoadSummary } from '../../engines/kv/rdb/rdb-loader.js';
-import { fileChunks } from '../../storage/file-chunks.js';
+import { fileChunks, GrowingFile } from '../../storage/file-chunks.js';
 import { newReplid, ZERO_REPLID } from '../node-replication/node-identity.js';
 import { NodeStream, receiveFullSync, type NodeReplicaDeps } from '../node-replication/replica-stream.js';
 import { WriteCancelled } from '../write-thread.js';
 import { CommandStream } from './command-stream.js';
 import { LinkClosed, PrimaryConnection } from './primary-connection.js';
-import { startRdbLoadThread, type RdbLoadThread } from './rdb-load-thread.js';
+import { startRdbLoadThread, type RdbLoadResult } from './rdb-load-thread.js';
 import type {
   LinkState,
   SnapshotLoadProgress,
@@ -139,6 +139,8 @@ export class PrimaryLink {
   #transfer: TransferProgress | null = null;
   /** While a full sync's snapshot loads (RDB or node snapshot). */
   #load: SnapshotLoadProgress | null = null;
+  /** Warnings of the current full sync's load (only the first few are logged). */
+  #loadWarnings = 0;
   #downSince: number | null = null;
   /** Why the last connection failed or ended; cleared once a stream runs. */
   #lastError: string | null = null;
@@ -413,15 +415,60 @@ export class PrimaryLink {
     this.#transfer = transfer;
     const started = performance.now();
     const spoolPath = this.#settings.rdbSpoolPath;
-    const thread = this.#settings.node === undefined ? null : startRdbLoadThread();
+    const file = new GrowingFile();
+    const progress: SnapshotLoadProgress = { startedAt: Date.now(), totalBytes: 0, loadedBytes: 0 };
+    const stopStaging = new AbortController();
+    this.#loadWarnings = 0;
+    // On a node, the load starts with the transfer: its worker reads the spool as it arrives.
+    const staging = this.#stageRdb(spoolPath, file, progress, stopStaging.signal);
+    // Its failure is read after the transfer; until then it must not count as unhandled.
+    void staging?.catch(() => undefined);
     try {
-      await receiveSnapshot(conn, transfer, spoolPath);
+      await receiveSnapshot(conn, transfer, spoolPath, file);
       if (signal.aborted) return;
-      await this.#loadSnapshot(conn, replid, offset, spoolPath, started, thread);
+      await this.#loadSnapshot(conn, replid, offset, spoolPath, started, progress, staging);
     } finally {
-      thread?.discard();
+      // A load still reading a spool that will not be completed fails at its end.
+      file.abandon();
+      stopStaging.abort();
+      await staging?.catch(() => undefined);
       rmSync(spoolPath, { force: true });
     }
+  }
+
+  /**
+   * Starts loading the RDB spooled at `spoolPath` into the keyspace's staged tables, on
+   * a worker thread that reads it as it arrives (null when this link has no node: tests
+   * load in one write instead). The node's own writes (documents, users …) ask the
+   * worker to end its step early.
+   */
+  #stageRdb(
+    spoolPath: string,
+    file: GrowingFile,
+    progress: SnapshotLoadProgress,
+    stop: AbortSignal,
+  ): Promise<RdbLoadResult> | null {
+    const { node } = this.#settings;
+    if (node === undefined) return null;
+    const thread = startRdbLoadThread();
+    const request = { storagePath: node.storage.path, spoolPath, spool: file.shared };
+    return node.storage.whileSharingWrites(
+      () => thread.wantTurn(),
+      () =>
+        thread.run(
+          request,
+          (event) => {
+            if (event.kind === 'progress') progress.loadedBytes = event.bytesRead;
+            else this.#warnLoading(event.message, event.detail);
+          },
+          AbortSignal.any([this.#cancelLoad.signal, stop]),
+        ),
+    );
+  }
+
+  #warnLoading(message: string, detail: { db: number; key: string }): void {
+    if (++this.#loadWarnings <= LOGGED_COMMAND_ERRORS)
+      this.#settings.log.warn(detail, `redis full sync: ${message}`);
   }
 
   async #loadSnapshot(
@@ -430,20 +477,13 @@ export class PrimaryLink {
     offset: number,
     spoolPath: string,
     started: number,
-    thread: RdbLoadThread | null,
+    load: SnapshotLoadProgress,
+    staging: Promise<RdbLoadResult> | null,
   ): Promise<void> {
     const received = performance.now();
     const { log, keyspace, node } = this.#settings;
-    let warnings = 0;
-    const warn = (message: string, detail: { db: number; key: string }): void => {
-      if (++warnings <= LOGGED_COMMAND_ERRORS) log.warn(detail, `redis full sync: ${message}`);
-    };
     let summary: RdbLoadSummary;
-    const load: SnapshotLoadProgress = {
-      startedAt: Date.now(),
-      totalBytes: statSync(spoolPath).size,
-      loadedBytes: 0,
-    };
+    load.totalBytes = statSync(spoolPath).size;
     this.#load = load;
     // Redis drops a replica silent for its repl-timeout (and one whose load outlasted the
     // backlog would sync in full again, in a loop): an empty line is a sign of life.
@@ -452,22 +492,12 @@ export class PrimaryLink {
     // buffers, within its limits) rather than in our memory.
     conn.pause();
     try {
-      if (node === undefined || thread === null) {
-        summary = await replaceKeyspaceWithRdb(keyspace, fileChunks(spoolPath), { warn });
+      if (node === undefined || staging === null) {
+        summary = await replaceKeyspaceWithRdb(keyspace, fileChunks(spoolPath), {
+          warn: (message, detail) => this.#warnLoading(message, detail),
+        });
       } else {
-        // The node's own writes (documents, users …) ask the worker to end its step early.
-        const loaded = await node.storage.whileSharingWrites(
-          () => thread.wantTurn(),
-          () =>
-            thread.run(
-              { storagePath: node.storage.path, spoolPath },
-              (event) => {
-                if (event.kind === 'progress') load.loadedBytes = event.bytesRead;
-                else warn(event.message, event.detail);
-              },
-              this.#cancelLoad.signal,
-            ),
-        );
+        const loaded = await staging;
         // The load was not journaled key by key: this node's own replicas sync in full instead
         // (as a Redis replica's replicas do after its full sync).
         const newHistory = { replid: newReplid(), replid2: ZERO_REPLID, secondOffset: -1 };

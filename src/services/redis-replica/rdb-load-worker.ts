@@ -1,20 +1,30 @@
 /**
  * The worker thread of `rdb-load-thread.ts`: opens the node's LMDB
- * environment again and loads the spooled RDB into the keyspace tables that
+ * environment again and writes the spooled RDB into the keyspace tables that
  * are not live (see `engines/kv/table-sets.ts`), in short writes, so that the
- * node's other writers take turns with it. The main thread makes them live.
+ * node's other writers take turns with it. Its own worker decodes the file
+ * (`rdb-decode-worker.ts`) and records the rows; this one replays them — the
+ * two halves cost about the same, so a load takes a core each. The main
+ * thread makes the tables live.
  */
 import { Journal } from '../../engines/journal/journal.js';
+import { rowDb, rowUserKey } from '../../engines/kv/codec.js';
 import { Keyspace } from '../../engines/kv/keyspace.js';
-import { RdbLoad } from '../../engines/kv/rdb/rdb-loader.js';
-import { liveSet, otherSet } from '../../engines/kv/table-sets.js';
-import { fileChunks } from '../../storage/file-chunks.js';
+import { RdbError } from '../../engines/kv/rdb/rdb-error.js';
+import { repeatedKey } from '../../engines/kv/rdb/rdb-loader.js';
+import { liveSet, otherSet, rowTableName } from '../../engines/kv/table-sets.js';
 import { Storage } from '../../storage/environment.js';
+import { workerData } from 'node:worker_threads';
+import { RecordedBatches, type DecoderLink } from '../recorded-batches.js';
 import { serveOneWrite } from '../write-thread.js';
-import type { RdbLoadEvent, RdbLoadRequest, RdbLoadResult } from './rdb-load-thread.js';
+import type {
+  RdbDecodeRequest,
+  RdbDecodeResult,
+  RdbLoadEvent,
+  RdbLoadRequest,
+  RdbLoadResult,
+} from './rdb-load-thread.js';
 
-/** Warnings passed on (the link logs only the first few; an RDB may skip millions of keys). */
-const MAX_WARNINGS = 100;
 /**
  * How long one write of the load runs before it commits and lets the node's other
  * writers in. Each commit rewrites the pages the step touched (LMDB copies on write):
@@ -26,39 +36,62 @@ const MAX_WARNINGS = 100;
  */
 const STEP_MS = 1000;
 const MIN_STEP_MS = 250;
+/** The longest wait for the decoder at once: cancellation and turns are checked in between. */
+const WAIT_SLICE_MS = 20;
 
 await serveOneWrite<RdbLoadRequest, RdbLoadEvent, RdbLoadResult>(async (request, context) => {
   const { emit, whileWriting, turnWanted } = context;
   // `fsync`: this instance acknowledges through lmdb-js alone, so it never writes commit
   // marks, which are the main thread's (see `Storage.write`).
   const storage = new Storage({ path: request.storagePath, durability: 'fsync', maxUnsyncedMs: 0 });
+  const tables = otherSet(liveSet(storage));
+  // The decoder was started beside this thread (`startRdbLoadThread`).
+  const decoder = new RecordedBatches<RdbDecodeRequest, RdbLoadEvent, RdbDecodeResult>(
+    workerData as DecoderLink,
+    { ...request, tables },
+  );
   try {
-    // Staged writes are not journaled: the journal is only opened.
+    // Staged writes are not journaled: the journal is only opened. The keyspace opens
+    // the tables the decoder's rows are replayed into.
     const journal = new Journal(storage, { maxBytes: 0, maxAgeMs: 0, backlogBytes: 0 });
-    const tables = otherSet(liveSet(storage));
     const keyspace = new Keyspace(storage, journal, { deleteExpired: false, tables });
-    let warnings = 0;
-    const load = new RdbLoad(keyspace, fileChunks(request.spoolPath), {
-      warn: (message, detail) => {
-        if (++warnings <= MAX_WARNINGS) emit({ kind: 'warning', message, detail });
-      },
-      whileLoading: (bytesRead) => whileWriting(() => ({ kind: 'progress', bytesRead })),
-    });
+    const keysTable = rowTableName('kv', tables);
+    let bytesRead = 0;
+    let result: RdbDecodeResult | null = null;
     const step = (): boolean => {
       const started = performance.now();
-      return load.step(() => {
+      for (;;) {
         const ran = performance.now() - started;
-        return ran >= STEP_MS || (ran >= MIN_STEP_MS && turnWanted());
-      });
+        if (ran >= STEP_MS || (ran >= MIN_STEP_MS && turnWanted())) return false;
+        const message = decoder.next(Math.min(WAIT_SLICE_MS, STEP_MS - ran));
+        whileWriting(() => ({ kind: 'progress', bytesRead }));
+        if (message === undefined) continue;
+        switch (message.kind) {
+          case 'writes': {
+            for (const note of message.notes) {
+              if (note.kind === 'progress') bytesRead = note.bytesRead;
+              else emit(note);
+            }
+            const existing = storage.replay(message.writes);
+            if (existing === null) continue;
+            if (existing.table !== keysTable)
+              throw new Error(`a row of ${existing.table} was inserted twice`);
+            const row = existing.key as Buffer;
+            throw repeatedKey(rowDb(row), rowUserKey(row));
+          }
+          case 'done':
+            result = message.result;
+            return true;
+          case 'failed':
+            throw message.name === 'RdbError' ? new RdbError(message.message) : new Error(message.message);
+        }
+      }
     };
-    // What an earlier load left (one that failed, or was stopped) goes first.
-    let done = await keyspace.stage(() => {
-      keyspace.clearTables();
-      return step();
-    });
-    while (!done) done = await keyspace.stage(step);
-    return { summary: load.summary(), counters: keyspace.cachedCounters(), tables };
+    await decoder.started();
+    while (!(await keyspace.stage(step)));
+    return { ...result!, tables };
   } finally {
+    decoder.close();
     await storage.close();
   }
 });

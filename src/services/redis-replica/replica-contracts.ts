@@ -52,7 +52,7 @@ export interface PrimaryLinkStatus {
 export interface SnapshotLoadProgress {
   /** ms since the epoch. */
   readonly startedAt: number;
-  readonly totalBytes: number;
+  totalBytes: number;
   loadedBytes: number;
 }
 

@@ -8,11 +8,13 @@
  *   the payload ends where the received bytes end with the mark.
  *
  * Empty `\n` lines (the primary's keepalives while it prepares the snapshot)
- * may come first. The payload is spooled to a file, as received, for the loader
- * (the keyspace is replaced only once all of it is here): a replica of a large
- * Redis needs disk for its RDB, as Redis' own replicas do, not memory.
+ * may come first. The payload is spooled to a file, as received, which the loader
+ * reads as it grows (the keyspace is replaced only once all of it is loaded): a
+ * replica of a large Redis needs disk for its RDB, as Redis' own replicas do, not
+ * memory.
  */
 import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import type { GrowingFile } from '../../storage/file-chunks.js';
 import type { PrimaryConnection } from './primary-connection.js';
 import { LinkClosed } from './primary-connection.js';
 
@@ -26,11 +28,15 @@ export interface TransferProgress {
   lastIo: number;
 }
 
-/** Receives the snapshot into the file at `spoolPath` (replaced); resolves with its size. */
+/**
+ * Receives the snapshot into the file at `spoolPath` (replaced); resolves with its size.
+ * `file` learns how much of it may be read as it arrives, and when it is complete.
+ */
 export async function receiveSnapshot(
   conn: PrimaryConnection,
   progress: TransferProgress,
   spoolPath: string,
+  file: GrowingFile,
 ): Promise<number> {
   const header = await conn.reply();
   if (header.startsWith('-')) throw new LinkClosed(`the primary aborted the transfer: ${header.slice(1)}`);
@@ -44,7 +50,9 @@ export async function receiveSnapshot(
       const mark = Buffer.from(header.slice(5), 'latin1');
       if (mark.length !== EOF_MARK_BYTES) throw new LinkClosed('bad EOF mark in the snapshot header');
       progress.size = 0;
-      return await receiveUntilMark(conn, mark, progress, fd);
+      const size = await receiveUntilMark(conn, mark, progress, fd, file);
+      file.complete(size);
+      return size;
     }
     const size = Number(header.slice(1));
     if (!Number.isSafeInteger(size) || size < 0) throw new LinkClosed(`bad snapshot length ${header}`);
@@ -54,7 +62,9 @@ export async function receiveSnapshot(
       writeSync(fd, chunk);
       progress.read += chunk.length;
       progress.lastIo = Date.now();
+      file.readableUpTo(progress.read);
     }
+    file.complete(size);
     return size;
   } finally {
     closeSync(fd);
@@ -66,6 +76,7 @@ async function receiveUntilMark(
   mark: Buffer,
   progress: TransferProgress,
   fd: number,
+  file: GrowingFile,
 ): Promise<number> {
   let tail = Buffer.alloc(0);
   for (;;) {
@@ -76,6 +87,7 @@ async function receiveUntilMark(
     tail = Buffer.concat([tail, chunk.subarray(Math.max(0, chunk.length - EOF_MARK_BYTES))]);
     if (tail.length > EOF_MARK_BYTES) tail = tail.subarray(tail.length - EOF_MARK_BYTES);
     if (tail.length === EOF_MARK_BYTES && tail.equals(mark)) break;
+    file.readableUpTo(Math.max(0, progress.read - EOF_MARK_BYTES));
   }
   // The mark is not part of the payload.
   const size = progress.read - EOF_MARK_BYTES;

@@ -196,10 +196,7 @@ class KeyLoader {
         inserted = insertZSet(ks, db, key, value.scores, value.members, expireAt);
         break;
     }
-    if (!inserted) {
-      const { key: shown } = name(db, key);
-      throw new RdbError(`key ${JSON.stringify(shown)} of database ${db} appears twice`);
-    }
+    if (!inserted) throw repeatedKey(db, key);
     this.#counted(expireAt);
   }
 
@@ -243,6 +240,12 @@ function fits(value: RdbValue): boolean {
       for (let i = 0; i < value.pairs.length; i += 2) if (value.pairs[i].length > MAX_KEY_BYTES) return false;
       return true;
   }
+}
+
+/** The error of an RDB holding `key` twice (found by whoever writes its rows). */
+export function repeatedKey(db: number, key: Buffer): RdbError {
+  const { key: shown } = name(db, key);
+  return new RdbError(`key ${JSON.stringify(shown)} of database ${db} appears twice`);
 }
 
 const name = (db: number, key: Buffer): { db: number; key: string } => ({
