@@ -28,13 +28,15 @@ import type {
 /**
  * How long one write of the load runs before it commits and lets the node's other
  * writers in. Each commit rewrites the pages the step touched (LMDB copies on write):
- * 250 ms steps made a 200k-key load ~17 % slower than one write, 1 s steps ~4 %. So a
- * step is long unless a writer of the main thread is waiting: then it ends once it
- * ran `MIN_STEP_MS`, and the load pays for shorter steps only while others write
- * (1.5M keys with a document written every 0.2 s: 9.3 s instead of 6.8 s; each of those
+ * 250 ms steps made a 200k-key load ~17 % slower than one write, 1 s steps ~4 %; the
+ * larger the keyspace, the more pages a step touches (2M keys of 200 bytes: 17.8 s
+ * with 1 s steps, 13.4 s with 5 s; 1M mixed keys: 5.0 s and 4.4 s). So a step is long
+ * unless a writer of the main thread is waiting: then it ends once it ran
+ * `MIN_STEP_MS`, and the load pays for shorter steps only while others write (1.5M
+ * keys with a document written every 0.2 s: 9.3 s instead of 6.8 s; each of those
  * writes waited 14–230 ms instead of ~850 ms; with 100 ms, 11.8 s and 14–107 ms).
  */
-const STEP_MS = 1000;
+const STEP_MS = 5000;
 const MIN_STEP_MS = 250;
 /** The longest wait for the decoder at once: cancellation and turns are checked in between. */
 const WAIT_SLICE_MS = 20;
