@@ -3,8 +3,10 @@
  * processes: a full sync of 100,000 keys of every type (with TTLs) while a
  * writer keeps writing, disk-based and diskless; a killed link, and a replica
  * killed with -9 and restarted, that resume with a partial resync (+CONTINUE,
- * no second full copy); a Doppel replica chained from the node; and REPLICAOF
- * NO ONE. After each step every key's type, value and TTL must match Redis.
+ * no second full copy); a Doppel replica chained from the node; REPLICAOF
+ * NO ONE; and full syncs of 1.5M keys, which load for seconds while the node
+ * answers: promoted, stopped, or cut off mid-transfer during the load. After
+ * each step every key's type, value and TTL must match Redis.
  *
  * Needs Debian's redis-server (`apt-get install redis-server redis-tools`);
  * without it the test fails saying so.
@@ -15,6 +17,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DoppelProcess, removeTempDir } from './support/doppel-process.js';
+import { FaultProxy } from './support/fault-proxy.js';
 import { assertSameKeyspace, field, KEYS, loadKeys, waitFor, Writer } from './support/keyspace-workload.js';
 import { RedisPeer } from './support/redis-peer.js';
 import { RespClient, RespError, type Reply } from './support/resp-client.js';
@@ -412,6 +415,45 @@ void describe(
       assert.equal(await d.call('GET', 'moved-on'), 'yes');
       assert.equal(Number(await d.call('DBSIZE')), KEY_COUNT + 2);
       assert.equal(await d.call('SET', 'writable', 'yes'), 'OK');
+    });
+
+    void it('a transfer that breaks off while its RDB loads changes nothing; the next full sync loads all of it', async () => {
+      // Throttled, the RDB arrives over seconds and is loaded as it arrives.
+      const proxy = await FaultProxy.start(redis.port);
+      try {
+        assert.equal(await d.call('SET', 'cut-marker', 'kept'), 'OK');
+        const before = Number(await d.call('DBSIZE'));
+        proxy.bandwidth(4 * 1024 * 1024);
+        assert.equal(await d.call('REPLICAOF', '127.0.0.1', proxy.port), 'OK');
+        await waitFor(
+          'the transfer to be under way',
+          async () =>
+            Number(field(await d.call('INFO', 'replication'), 'master_sync_read_bytes')) > 4_000_000,
+          30_000,
+        );
+        proxy.reset();
+        await waitFor(
+          'the link to be down',
+          async () => field(await d.call('INFO', 'replication'), 'master_link_status') === 'down',
+        );
+        assert.equal(await d.call('GET', 'cut-marker'), 'kept');
+        assert.equal(Number(await d.call('DBSIZE')), before, 'the keyspace is as it was');
+        proxy.bandwidth(null);
+        proxy.pass();
+        const expected = Number(await redis.call('DBSIZE'));
+        await waitFor(
+          'a full sync with every key',
+          async () =>
+            field(await d.call('INFO', 'replication'), 'master_link_status') === 'up' &&
+            Number(await d.call('DBSIZE')) === expected,
+          90_000,
+        );
+        assert.equal(await d.call('GET', 'cut-marker'), null);
+        assert.ok(!existsSync(join(doppel.dataDir, RDB_SPOOL)), 'the spooled RDB is removed');
+        assert.equal(await d.call('REPLICAOF', 'NO', 'ONE'), 'OK');
+      } finally {
+        await proxy.close();
+      }
     });
 
     void it('SIGTERM during a load abandons it: the node stops without waiting, its data as it was', async () => {

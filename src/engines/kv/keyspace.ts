@@ -336,7 +336,7 @@ export class Keyspace {
 
   /** Journals a mutation of `db` (inside a write). */
   emit(db: number, op: KvOp): void {
-    this.#append({ k: 'kv', db, ...op });
+    if (!this.#unjournaled) this.#append({ k: 'kv', db, ...op });
   }
 
   #append(entry: KvMutation): void {
