@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type Key, type RootDatabase } from 'lmdb';
 import { OverlaidTable, type Pending } from './overlaid-table.js';
-import { RecordedOp, recordedRows, type RecordedWrites, type WriteRecorder } from './recorded-writes.js';
+import { RecordedOp, visitRecorded, type RecordedWrites, type WriteRecorder } from './recorded-writes.js';
 import { WriteAheadLog } from './write-ahead-log.js';
 
 export type Durability = 'fsync' | 'flush';
@@ -555,26 +555,28 @@ export class Storage {
    */
   replay(writes: RecordedWrites): { table: string; key: Key } | null {
     if (this.#running !== 'transaction') throw new Error('replay outside a transaction');
-    for (const { op, table, key, value } of recordedRows(writes)) {
+    let existing: { table: string; key: Key } | null = null;
+    visitRecorded(writes, (op, table, key, value) => {
       const db = this.#tables.get(table);
       if (db === undefined) throw new Error(`replaying writes to ${table}, which is not open here`);
       switch (op) {
         case RecordedOp.Put:
         case RecordedOp.PutStructured:
           db.putSync(key, value);
-          break;
+          return true;
         case RecordedOp.Insert:
-          if ((db.putSync(key, value, { noOverwrite: true }) as unknown) !== true) return { table, key };
-          break;
+          if ((db.putSync(key, value, { noOverwrite: true }) as unknown) === true) return true;
+          existing = { table, key };
+          return false;
         case RecordedOp.Remove:
           db.removeSync(key);
-          break;
+          return true;
         case RecordedOp.Clear:
           db.clearSync();
-          break;
+          return true;
       }
-    }
-    return null;
+    });
+    return existing;
   }
 
   #queue<K extends Key, V>(db: Database<V, K>, key: K, value: V | undefined, row: Pending | undefined): void {

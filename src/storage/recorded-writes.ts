@@ -27,14 +27,6 @@ export interface RecordedWrites {
   readonly bytes: Uint8Array;
 }
 
-export interface RecordedRow {
-  readonly op: RecordedOp;
-  readonly table: string;
-  /** A view into the recording (for a structured put: the decoded key). */
-  readonly key: Key;
-  readonly value: unknown;
-}
-
 const FIRST_CHUNK = 64 * 1024;
 
 export class WriteRecorder {
@@ -107,8 +99,15 @@ export class WriteRecorder {
   }
 }
 
-/** The operations of `writes`, in the order they were recorded. */
-export function* recordedRows(writes: RecordedWrites): Generator<RecordedRow> {
+/**
+ * Calls `visit` with each operation of `writes`, in the order they were recorded, until
+ * it returns false. `key` and `value` are views into the recording (a structured put's
+ * are decoded; a remove's and a clear's value is undefined, a clear's key empty).
+ */
+export function visitRecorded(
+  writes: RecordedWrites,
+  visit: (op: RecordedOp, table: string, key: Key, value: unknown) => boolean,
+): void {
   const bytes = Buffer.from(writes.bytes.buffer, writes.bytes.byteOffset, writes.bytes.byteLength);
   let at = 0;
   const field = (): Buffer => {
@@ -121,27 +120,24 @@ export function* recordedRows(writes: RecordedWrites): Generator<RecordedRow> {
     const op = bytes[at] as RecordedOp;
     const table = writes.tables[bytes.readUInt16BE(at + 1)];
     at += 3;
+    let going: boolean;
     switch (op) {
       case RecordedOp.Put:
       case RecordedOp.Insert:
-        yield { op, table, key: field(), value: field() };
+        going = visit(op, table, field(), field());
         break;
       case RecordedOp.PutStructured:
-        yield {
-          op,
-          table,
-          key: JSON.parse(field().toString()) as Key,
-          value: JSON.parse(field().toString()) as unknown,
-        };
+        going = visit(op, table, JSON.parse(field().toString()) as Key, JSON.parse(field().toString()));
         break;
       case RecordedOp.Remove:
-        yield { op, table, key: field(), value: undefined };
+        going = visit(op, table, field(), undefined);
         break;
       case RecordedOp.Clear:
-        yield { op, table, key: '', value: undefined };
+        going = visit(op, table, '', undefined);
         break;
       default:
         throw new Error(`recorded writes: unknown operation ${String(op)} at byte ${at - 3}`);
     }
+    if (!going) return;
   }
 }

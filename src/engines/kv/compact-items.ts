@@ -81,6 +81,20 @@ export class CompactItems implements ItemStore {
     return items;
   }
 
+  /** `fromRows` for rows already in order, each given once (a new list's positions). */
+  static fromSortedRows(rows: readonly Buffer[], values: readonly Buffer[]): CompactItems {
+    const sorted: Entry[] = new Array<Entry>(rows.length);
+    let bytes = 0;
+    for (let i = 0; i < rows.length; i++) {
+      sorted[i] = { row: rows[i], value: values[i] };
+      bytes += entryBytes(rows[i], values[i]);
+    }
+    const items = new CompactItems();
+    items.#sorted = sorted;
+    items.#bytes = bytes;
+    return items;
+  }
+
   static decode(encoded: Buffer): CompactItems {
     const items = new CompactItems();
     const sorted: Entry[] = [];

@@ -43,7 +43,7 @@ export function insertList(
   expireAt: number,
 ): boolean {
   for (const value of values) if (value.length > MAX_STRING_BYTES) throw tooBig();
-  const items = CompactItems.fromRows(
+  const items = CompactItems.fromSortedRows(
     values.map((_, i) => listRow(COMPACT_UID, i)),
     values,
   );
