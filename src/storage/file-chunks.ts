@@ -47,8 +47,10 @@ export class GrowingFile {
 
   /** The file is whole at `bytes` (its final size). */
   complete(bytes: number): void {
+    // The size first: a reader that sees the state complete must see the final size too.
+    Atomics.store(this.shared, READABLE, BigInt(bytes));
     Atomics.store(this.shared, STATE, COMPLETE);
-    this.readableUpTo(bytes);
+    Atomics.notify(this.shared, READABLE);
   }
 
   /** The file will not be completed: its reader fails at the end of what it may read. */
@@ -65,10 +67,12 @@ export class GrowingFile {
  */
 export function* growingFileChunks(path: string, shared: BigInt64Array): Generator<Buffer> {
   const readable = (): number => Number(Atomics.load(shared, READABLE));
+  const abandoned = (): Error => new Error(`${path} was abandoned before it was complete`);
   // Opened once it has been written to: the writer creates (truncates) it first.
   while (readable() === 0 && Atomics.load(shared, STATE) === GROWING) {
     Atomics.wait(shared, READABLE, 0n, GROWTH_WAIT_MS);
   }
+  if (readable() === 0 && Atomics.load(shared, STATE) === ABANDONED) throw abandoned();
   const fd = openSync(path, 'r');
   try {
     let position = 0;
@@ -85,7 +89,7 @@ export function* growingFileChunks(path: string, shared: BigInt64Array): Generat
       }
       const state = Atomics.load(shared, STATE);
       if (state === COMPLETE && readable() === position) return;
-      if (state === ABANDONED) throw new Error(`${path} was abandoned before it was complete`);
+      if (state === ABANDONED) throw abandoned();
       Atomics.wait(shared, READABLE, BigInt(end), GROWTH_WAIT_MS);
     }
   } finally {

@@ -95,6 +95,12 @@ void describe('a growing file', () => {
     assert.equal(read, 'payload', 'not the bytes past its end');
   });
 
+  void it('fails its reader at once when abandoned before anything was written', () => {
+    const file = new GrowingFile();
+    file.abandon();
+    assert.throws(() => growingFileChunks(join(dir, 'never-written'), file.shared).next(), /abandoned/);
+  });
+
   void it('fails its reader at the end of what was readable once abandoned', () => {
     const path = join(dir, 'abandoned');
     writeFileSync(path, 'part');

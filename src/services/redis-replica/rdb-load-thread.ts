@@ -1,7 +1,8 @@
 /**
- * Loads a Redis primary's RDB on a worker thread (`rdb-load-worker.ts`, see
- * `services/write-thread.ts`) into the keyspace tables that are not live;
- * `Keyspace.adoptStaged` then makes them live.
+ * Loads a Redis primary's RDB, as it arrives, into the keyspace tables that are
+ * not live, on two worker threads: `rdb-decode-worker.ts` decodes it and records
+ * the rows, `rdb-load-worker.ts` writes them (see `services/write-thread.ts`,
+ * `services/recorded-batches.ts`); `Keyspace.adoptStaged` then makes them live.
  */
 import type { KeyspaceCounters } from '../../engines/kv/keyspace.js';
 import { RdbError } from '../../engines/kv/rdb/rdb-error.js';
