@@ -170,6 +170,8 @@ export async function sendRecordedBatches<Request, Note, Done>(
     const { name, message } = err instanceof Error ? err : new Error(String(err));
     post({ kind: 'failed', name, message });
   } finally {
-    port.close();
+    // Not closed: what was posted stays readable by the writer; unreferenced, the port
+    // lets this thread end.
+    port.unref();
   }
 }
