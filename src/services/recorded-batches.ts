@@ -34,7 +34,7 @@ const ENDED = 3;
 const MAX_IN_FLIGHT = 16;
 /** How long the decoder sleeps at once while the writer is behind (it rechecks `STOP`). */
 const BACKOFF_WAIT_MS = 50;
-const STARTED_POLL_MS = 2;
+const WAITING_POLL_MS = 2;
 
 export type BatchMessage<Note, Done> =
   | { readonly kind: 'writes'; readonly writes: RecordedWrites; readonly notes: readonly Note[] }
@@ -91,14 +91,20 @@ export class RecordedBatches<Request, Note, Done> {
   }
 
   /**
-   * Resolves once the decoder posted its first message. Call it before the first
-   * transaction: lmdb-js opens tables in write transactions of their own, so a decoder
-   * still opening its tables would wait for the writer's transaction to end.
+   * Resolves once a message waits to be taken (or the decoder ended). Call it before each
+   * transaction: none is held while the decoder has nothing to give (its input still
+   * arriving); and lmdb-js opens tables in write transactions of their own, so a decoder
+   * still opening its tables — it posts its first message once done — would wait for the
+   * writer's transaction to end. `meanwhile` is called as it waits (it may throw to stop).
    */
-  async started(): Promise<void> {
+  async waiting(meanwhile: () => void): Promise<void> {
     const counters = this.#counters;
-    while (Atomics.load(counters, POSTED) === 0 && Atomics.load(counters, ENDED) === 0) {
-      await sleep(STARTED_POLL_MS);
+    while (
+      Atomics.load(counters, POSTED) === Atomics.load(counters, TAKEN) &&
+      Atomics.load(counters, ENDED) === 0
+    ) {
+      meanwhile();
+      await sleep(WAITING_POLL_MS);
     }
   }
 

@@ -40,6 +40,12 @@ const STEP_MS = 5000;
 const MIN_STEP_MS = 250;
 /** The longest wait for the decoder at once: cancellation and turns are checked in between. */
 const WAIT_SLICE_MS = 20;
+/**
+ * A step whose decoder gave nothing for this long ends (its input is still arriving:
+ * Redis may take seconds to save a large dataset before it sends any of it), and the
+ * next starts once there is something to write.
+ */
+const IDLE_STEP_END_MS = 100;
 
 await serveOneWrite<RdbLoadRequest, RdbLoadEvent, RdbLoadResult>(async (request, context) => {
   const { emit, whileWriting, turnWanted } = context;
@@ -60,14 +66,19 @@ await serveOneWrite<RdbLoadRequest, RdbLoadEvent, RdbLoadResult>(async (request,
     const keysTable = rowTableName('kv', tables);
     let bytesRead = 0;
     let result: RdbDecodeResult | null = null;
+    const progress = (): RdbLoadEvent => ({ kind: 'progress', bytesRead });
     const step = (): boolean => {
       const started = performance.now();
+      let lastMessage = started;
       for (;;) {
-        const ran = performance.now() - started;
+        const now = performance.now();
+        const ran = now - started;
         if (ran >= STEP_MS || (ran >= MIN_STEP_MS && turnWanted())) return false;
+        if (now - lastMessage >= IDLE_STEP_END_MS) return false;
         const message = decoder.next(Math.min(WAIT_SLICE_MS, STEP_MS - ran));
-        whileWriting(() => ({ kind: 'progress', bytesRead }));
+        whileWriting(progress);
         if (message === undefined) continue;
+        lastMessage = performance.now();
         switch (message.kind) {
           case 'writes': {
             for (const note of message.notes) {
@@ -89,7 +100,7 @@ await serveOneWrite<RdbLoadRequest, RdbLoadEvent, RdbLoadResult>(async (request,
         }
       }
     };
-    await decoder.started();
+    do await decoder.waiting(() => whileWriting(progress));
     while (!(await keyspace.stage(step)));
     return { ...result!, tables };
   } finally {
