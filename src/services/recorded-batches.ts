@@ -34,7 +34,8 @@ const ENDED = 3;
 const MAX_IN_FLIGHT = 16;
 /** How long the decoder sleeps at once while the writer is behind (it rechecks `STOP`). */
 const BACKOFF_WAIT_MS = 50;
-const WAITING_POLL_MS = 2;
+/** How often `waiting` looks (a transfer may leave the writer waiting for minutes). */
+const WAITING_POLL_MS = 10;
 
 export type BatchMessage<Note, Done> =
   | { readonly kind: 'writes'; readonly writes: RecordedWrites; readonly notes: readonly Note[] }
