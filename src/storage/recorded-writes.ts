@@ -28,6 +28,8 @@ export interface RecordedWrites {
 }
 
 const FIRST_CHUNK = 64 * 1024;
+/** A recorder goes on in a buffer at most this large after `take` (one huge value must not make every later one huge). */
+const KEPT_CAPACITY = 1024 * 1024;
 
 export class WriteRecorder {
   /** Not from Node's shared pool: its memory moves to the thread that replays it. */
@@ -71,7 +73,7 @@ export class WriteRecorder {
    */
   take(): RecordedWrites {
     const bytes = new Uint8Array(this.#bytes.buffer, this.#bytes.byteOffset, this.#length);
-    this.#bytes = Buffer.allocUnsafeSlow(this.#bytes.length);
+    this.#bytes = Buffer.allocUnsafeSlow(Math.min(this.#bytes.length, KEPT_CAPACITY));
     this.#length = 0;
     return { tables: [...this.#tables.keys()], bytes };
   }
