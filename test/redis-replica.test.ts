@@ -190,6 +190,40 @@ void describe('Doppel as a replica of redis-server 7.0', { timeout: 120_000 }, (
     await assertResumed(before, writer);
   });
 
+  void it('restarted, a replica continues the stream in the database the primary had selected', async () => {
+    // Redis sends SELECT only when the database changes: the command after the restart
+    // comes without one and belongs to database 1.
+    const writer = await redis.client();
+    try {
+      assert.equal(await writer.call('SELECT', 1), 'OK');
+      assert.equal(await writer.call('SET', 'selected-before', 'one'), 'OK');
+      await waitFor('the write on the replica', async () => {
+        await d.call('SELECT', 1);
+        return (await d.call('GET', 'selected-before')) === 'one';
+      });
+      d.close();
+      await doppel.kill('SIGKILL');
+      assert.equal(await writer.call('SET', 'selected-after', 'one'), 'OK');
+      const restarted = await DoppelProcess.start({
+        dataDir: doppel.dataDir,
+        adminPassword: doppel.adminPassword,
+      });
+      restartedDirs.push(doppel.dataDir);
+      doppel = restarted;
+      d = await adminClient(doppel);
+      assert.equal(await d.call('SELECT', 1), 'OK');
+      await waitFor(
+        'the write made while it was down',
+        async () => (await d.call('GET', 'selected-after')) === 'one',
+      );
+      assert.equal(await d.call('SELECT', 0), 'OK');
+      assert.equal(await d.call('EXISTS', 'selected-after'), 0, 'not applied to database 0');
+      assert.equal(await writer.call('DEL', 'selected-before', 'selected-after'), 2);
+    } finally {
+      writer.close();
+    }
+  });
+
   void it('diskless full sync ($EOF: framing) replaces the keyspace atomically', async () => {
     assert.equal(await r.call('CONFIG', 'SET', 'repl-diskless-sync', 'yes'), 'OK');
     assert.equal(await r.call('CONFIG', 'SET', 'repl-diskless-sync-delay', '0'), 'OK');

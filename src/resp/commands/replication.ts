@@ -257,8 +257,12 @@ export function createPrimaryCommandRunner(context: ServerContext): PrimaryComma
       CODE_COMMANDS.has(argv[0].toString('latin1').toLowerCase())
         ? undefined
         : executeFromPrimary(client, lookupCommand(argv[0]), argv),
-    reset: () => {
+    get db() {
+      return client.db;
+    },
+    reset: (db = 0) => {
       client = fresh();
+      client.db = db;
     },
   };
 }

@@ -504,7 +504,8 @@ export class PrimaryLink {
         try {
           await keyspace.adoptStaged(loaded.tables, loaded.counters, () => {
             node.identity.putInWrite(newHistory);
-            this.#settings.positions?.putInWrite({ replid, offset });
+            // Redis starts a new replica's stream with a SELECT.
+            this.#settings.positions?.putInWrite({ replid, offset, db: 0 });
           });
         } catch (err) {
           node.identity.reload();
@@ -602,7 +603,10 @@ export class PrimaryLink {
       onCaughtUp: () => conn.resume(),
       ...(positions === undefined
         ? {}
-        : { inWrite: (at: number) => positions.putInWrite({ replid: this.#position.replid, offset: at }) }),
+        : {
+            inWrite: (at: number) =>
+              positions.putInWrite({ replid: this.#position.replid, offset: at, db: runner.db }),
+          }),
     });
   }
 

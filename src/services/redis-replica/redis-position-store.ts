@@ -11,6 +11,12 @@ import type { Storage } from '../../storage/environment.js';
 export interface SavedRedisPosition {
   readonly replid: string;
   readonly offset: number;
+  /**
+   * The database the primary's stream had selected at `offset`: Redis sends SELECT only
+   * when it changes, so a stream continued after a restart starts in it (Redis keeps it
+   * in its RDB as `repl-stream-db`). Absent in positions saved before it was kept.
+   */
+  readonly db?: number;
 }
 
 /** In the node's own table (node-local: never copied to its Doppel replicas). */

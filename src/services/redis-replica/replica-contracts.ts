@@ -20,8 +20,10 @@ export interface StreamCommandParser {
 export interface PrimaryCommandRunner {
   /** Runs one command; returns the error it replied, if any. */
   run(argv: Buffer[]): string | undefined;
-  /** Back to a fresh client (database 0), as after a full resync. */
-  reset(): void;
+  /** The database the primary's stream has selected (its last SELECT). */
+  readonly db: number;
+  /** Back to a fresh client with `db` selected (0, as after a full resync). */
+  reset(db?: number): void;
 }
 
 /** The link states ROLE shows on a replica. */

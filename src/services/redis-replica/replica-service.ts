@@ -88,6 +88,12 @@ export class RedisReplicaService implements ReplicaControl {
   /** The last primary was a real Redis: ids and offsets are Redis' (also after a promotion). */
   #followsRedis = false;
   #runner: PrimaryCommandRunner | null = null;
+  /**
+   * The database the saved position's stream had selected: a restarted replica's stream
+   * continues in it (a link dropped within this process keeps its runner, and with it
+   * that database).
+   */
+  #savedDb = 0;
   /** The last link's follow loop; a new link starts after it ended. */
   #previous: Promise<void> = Promise.resolve();
 
@@ -97,7 +103,7 @@ export class RedisReplicaService implements ReplicaControl {
       keyspace: options.keyspace,
       log: options.log,
       createParser: options.createParser,
-      runner: () => (this.#runner ??= options.createRunner()),
+      runner: () => (this.#runner ??= this.#newRunner()),
       listeningPort: options.listeningPort,
       rdbSpoolPath: options.rdbSpoolPath,
       primaryAuth: { user: options.masterUser ?? '', password: options.masterAuth ?? '' },
@@ -133,7 +139,11 @@ export class RedisReplicaService implements ReplicaControl {
     if (target === null) return;
     this.#starting = target;
     const saved = this.#settings.positions?.read();
-    if (saved !== undefined) Object.assign(this.#position, { ...saved, synced: true });
+    if (saved !== undefined) {
+      const { db, ...at } = saved;
+      Object.assign(this.#position, { ...at, synced: true });
+      this.#savedDb = db ?? 0;
+    }
     this.#options.keyspace.expiredKeys = 'hide';
     if (node !== undefined && node.identity.current.replicaLsn !== null) {
       node.setReadOnly(readOnlyReason(`${target.host}:${target.port}`));
@@ -150,6 +160,12 @@ export class RedisReplicaService implements ReplicaControl {
   }
 
   /** A Doppel primary: every database becomes read-only here (replays still apply); a Redis one: writable. */
+  #newRunner(): PrimaryCommandRunner {
+    const runner = this.#options.createRunner();
+    runner.reset(this.#savedDb);
+    return runner;
+  }
+
   #onPrimaryKind(kind: PrimaryKind, primary: string): void {
     this.#followsRedis = kind === 'redis';
     this.#options.node?.setReadOnly(kind === 'node' ? readOnlyReason(primary) : undefined);
