@@ -101,6 +101,22 @@ void describe('compact collections', () => {
     assert.equal(built.doesExist(memberRow(0, b('c'))), false);
   });
 
+  void it('built from rows at once, small or large, with rows that prefix others, it matches the same puts', () => {
+    let seed = 7;
+    const next = (n: number): number => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
+    for (let round = 0; round < 200; round++) {
+      const count = 1 + next(40);
+      // Short rows from a small alphabet: repeats, and rows that are prefixes of others.
+      const rows = Array.from({ length: count }, () =>
+        Buffer.concat([uidPrefix(0), b('ab'.repeat(next(3)) + 'abc'.slice(0, next(4)))]),
+      );
+      const values = rows.map((_, i) => b(`v${i}`));
+      const put = new CompactItems();
+      rows.forEach((row, i) => put.put(row, values[i]));
+      assert.deepEqual(CompactItems.fromRows(rows, values).encode(), put.encode(), `round ${round}`);
+    }
+  });
+
   void it('loads a sorted set given a member twice as ZADD would: the last score wins', async () => {
     await ks.write(() => assert.ok(insertZSet(ks, 0, b('z-twice'), [1, 2, 3], [b('m'), b('n'), b('m')], 0)));
     assert.deepEqual(

@@ -38,6 +38,35 @@ interface Entry {
   value: Buffer;
 }
 
+/** Rows this many or fewer are sorted by insertion (a compact collection's usual size). */
+const INSERTION_SORT_MAX = 16;
+
+/** The rows' indexes in the rows' byte order; equal rows in the order given. */
+function sortedOrder(rows: readonly Buffer[]): number[] {
+  const order = rows.map((_, i) => i);
+  if (rows.length > INSERTION_SORT_MAX) {
+    return order.sort((a, b) => Buffer.compare(rows[a], rows[b]) || a - b);
+  }
+  // Small arrays: no comparator closure calling into C++ for a few bytes each.
+  for (let n = 1; n < order.length; n++) {
+    const i = order[n];
+    let m = n - 1;
+    while (m >= 0 && compareBytes(rows[order[m]], rows[i]) > 0) {
+      order[m + 1] = order[m];
+      m--;
+    }
+    order[m + 1] = i;
+  }
+  return order;
+}
+
+/** `Buffer.compare` for short rows, which differ within their first bytes. */
+function compareBytes(a: Buffer, b: Buffer): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+}
+
 /** What a row takes in the encoding. */
 const entryBytes = (row: Buffer, value: Buffer): number =>
   2 * LENGTH_BYTES + row.length - UID_BYTES + value.length;
@@ -66,12 +95,12 @@ export class CompactItems implements ItemStore {
    * successive `put`s would.
    */
   static fromRows(rows: readonly Buffer[], values: readonly Buffer[]): CompactItems {
-    const order = rows.map((_, i) => i).sort((a, b) => Buffer.compare(rows[a], rows[b]) || a - b);
+    const order = sortedOrder(rows);
     const sorted: Entry[] = [];
     let bytes = 0;
     for (let n = 0; n < order.length; n++) {
       const i = order[n];
-      if (n + 1 < order.length && rows[order[n + 1]].equals(rows[i])) continue;
+      if (n + 1 < order.length && compareBytes(rows[order[n + 1]], rows[i]) === 0) continue;
       sorted.push({ row: rows[i], value: values[i] });
       bytes += entryBytes(rows[i], values[i]);
     }

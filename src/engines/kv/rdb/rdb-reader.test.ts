@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { prng, int } from '../../../../test/support/prng.js';
 import { RedisPeer } from '../../../../test/support/redis-peer.js';
 import type { RespClient } from '../../../../test/support/resp-client.js';
-import { crc64 } from './crc64.js';
+import { Crc64, crc64 } from './crc64.js';
 import { RdbReader, type RdbItem, type RdbValue } from './rdb-reader.js';
 
 type Expected = { db: number; key: string; value: RdbValue; expireAt: number };
@@ -245,5 +245,29 @@ void describe('RDB reader against redis-server 7.0 files', () => {
 void describe('CRC-64/Jones', () => {
   void it('has the reference check value', () => {
     assert.equal(crc64(Buffer.from('123456789')), 0xe9c6d914c4b8d9can);
+  });
+
+  void it("gives the bit-by-bit definition's value, whatever the input's length and its split", () => {
+    const bitwise = (bytes: Uint8Array): bigint => {
+      let crc = 0n;
+      for (const byte of bytes) {
+        crc ^= BigInt(byte);
+        for (let bit = 0; bit < 8; bit++)
+          crc = (crc & 1n) !== 0n ? (crc >> 1n) ^ 0x95ac9329ac4bc9b5n : crc >> 1n;
+      }
+      return crc;
+    };
+    const random = prng(64);
+    for (let length = 0; length < 70; length++) {
+      const bytes = Uint8Array.from({ length }, () => int(random, 256));
+      const split = new Crc64();
+      for (let at = 0; at < length;) {
+        const end = Math.min(length, at + 1 + int(random, 11));
+        split.update(bytes, at, end);
+        at = end;
+      }
+      assert.equal(crc64(bytes), bitwise(bytes), `length ${length}`);
+      assert.equal(split.value, bitwise(bytes), `length ${length}, split`);
+    }
   });
 });
