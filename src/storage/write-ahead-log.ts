@@ -2,6 +2,7 @@ import {
   closeSync,
   fdatasync,
   fdatasyncSync,
+  fsyncSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -9,7 +10,7 @@ import {
   rmSync,
   writeSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
 
 /**
@@ -43,6 +44,8 @@ interface Segment {
   readonly fd: number;
   bytes: number;
   lastLsn: number;
+  /** Whether the directory entry naming the file has been synced. */
+  named: boolean;
 }
 
 /**
@@ -187,10 +190,11 @@ export class WriteAheadLog {
       if (segment !== null) {
         // Background syncs cover the current segment only: the one closed gets its last one now.
         fdatasyncSync(segment.fd);
+        if (!segment.named) this.#syncDirectory();
         this.#closed.push(segment);
       }
       const path = join(this.#dir, `${Math.floor(this.#firstLsn).toString(16).padStart(16, '0')}.wal`);
-      segment = this.#segment = { path, fd: openSync(path, 'a'), bytes: 0, lastLsn: 0 };
+      segment = this.#segment = { path, fd: openSync(path, 'a'), bytes: 0, lastLsn: 0, named: false };
     }
     const block = Buffer.allocUnsafe(BLOCK_HEADER_BYTES + this.#frameBytes);
     let at = BLOCK_HEADER_BYTES;
@@ -229,7 +233,8 @@ export class WriteAheadLog {
     this.#unsyncedSince = null;
     const callbacks = this.#afterSync;
     this.#afterSync = [];
-    fdatasync(this.#segment.fd, (err) => {
+    const segment = this.#segment;
+    this.#syncFile(segment, (err) => {
       this.#syncing = false;
       if (err !== null) {
         this.#failed ??= err;
@@ -244,6 +249,38 @@ export class WriteAheadLog {
       const covered = this.#afterSync;
       this.#afterSync = [];
       for (const callback of covered) callback(err ?? undefined);
+    });
+  }
+
+  /** Syncs the log's directory, and the data directory's entry for it (made at the first start). */
+  #syncDirectory(): void {
+    for (const path of [this.#dir, dirname(this.#dir)]) {
+      const dir = openSync(path, 'r');
+      try {
+        fsyncSync(dir);
+      } finally {
+        closeSync(dir);
+      }
+    }
+  }
+
+  /**
+   * Syncs the segment's data and, the first time, the directory entry that names it
+   * (a file's own sync does not promise that): once per 64 MiB segment, on this thread.
+   */
+  #syncFile(segment: Segment, done: (err: unknown) => void): void {
+    fdatasync(segment.fd, (err) => {
+      if (err !== null || segment.named) {
+        done(err);
+        return;
+      }
+      try {
+        this.#syncDirectory();
+        segment.named = true;
+        done(null);
+      } catch (dirErr) {
+        done(dirErr);
+      }
     });
   }
 
