@@ -24,6 +24,8 @@ const FRAME_HEADER_BYTES = 12;
 /** A segment is closed and a new one started past this size. */
 const SEGMENT_BYTES = 64 * 1024 * 1024;
 const SEGMENT_NAME = /^([0-9a-f]{16})\.wal$/;
+/** What opening or syncing a directory answers where directories cannot be synced. */
+const CANNOT_SYNC_DIRECTORY = new Set(['EISDIR', 'EACCES', 'EPERM', 'EBADF', 'EINVAL']);
 /** Background syncs start at most this often: each costs the disk a flush, and the main thread a call. */
 const SYNC_INTERVAL_MS = 10;
 
@@ -252,12 +254,24 @@ export class WriteAheadLog {
     });
   }
 
-  /** Syncs the log's directory, and the data directory's entry for it (made at the first start). */
+  /**
+   * Syncs the log's directory, and the data directory's entry for it (made at the first
+   * start). Systems that cannot open or sync a directory (Windows, some network file
+   * systems) refuse with these codes, and have nothing to sync; any other error counts.
+   */
   #syncDirectory(): void {
     for (const path of [this.#dir, dirname(this.#dir)]) {
-      const dir = openSync(path, 'r');
+      let dir: number;
+      try {
+        dir = openSync(path, 'r');
+      } catch (err) {
+        if (CANNOT_SYNC_DIRECTORY.has((err as NodeJS.ErrnoException).code ?? '')) continue;
+        throw err;
+      }
       try {
         fsyncSync(dir);
+      } catch (err) {
+        if (!CANNOT_SYNC_DIRECTORY.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
       } finally {
         closeSync(dir);
       }
