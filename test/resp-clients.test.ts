@@ -12,8 +12,9 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis, type RedisOptions } from 'ioredis';
-import { DoppelProcess } from './support/doppel-process.js';
+import { DoppelProcess, makeTempDir, removeTempDir } from './support/doppel-process.js';
 import { RedisPeer, REDIS_INSTALL_HINT, redisBinary } from './support/redis-peer.js';
 import { RespClient, RespError, type Arg, type Reply } from './support/resp-client.js';
 
@@ -623,5 +624,69 @@ void describe('Redis clients against Doppel', () => {
     assert.match(REDIS_INSTALL_HINT, /apt-get install redis-server redis-tools/);
     const version = spawnSync(redisBinary('redis-server'), ['--version'], { encoding: 'utf8' }).stdout;
     assert.match(version, /v=7\./, `the tests compare with Redis 7 (${version.trim()})`);
+  });
+});
+
+void describe('SHUTDOWN', () => {
+  void it('refuses what Redis refuses, and then stops nothing', async () => {
+    const node = await DoppelProcess.start();
+    try {
+      const port = respPort(node);
+      const client = await RespClient.open(port, node.adminUser, node.adminPassword);
+      assert.equal(errorText(await client.call('SHUTDOWN', 'SAVE', 'NOSAVE')), 'ERR syntax error');
+      assert.equal(errorText(await client.call('SHUTDOWN', 'LATER')), 'ERR syntax error');
+      // Doppel never waits for its replicas before stopping: there is nothing to abort.
+      assert.equal(errorText(await client.call('SHUTDOWN', 'ABORT')), 'ERR No shutdown in progress.');
+      assert.equal(await client.call('MULTI'), 'OK');
+      assert.equal(errorText(await client.call('SHUTDOWN')), 'ERR Command not allowed inside a transaction');
+      assert.match(errorText(await client.call('EXEC')), /^EXECABORT/);
+      const anonymous = await RespClient.connect(port);
+      assert.match(errorText(await anonymous.call('SHUTDOWN')), /^NOAUTH/);
+      anonymous.close();
+      assert.equal(await client.call('PING'), 'PONG');
+      client.close();
+    } finally {
+      await node.stop();
+    }
+  });
+
+  void it('stops the node as SIGTERM does: no reply, exit code 0, every write kept', async () => {
+    const dataDir = makeTempDir();
+    const node = await DoppelProcess.start({ dataDir });
+    try {
+      const port = respPort(node);
+      const client = await RespClient.open(port, node.adminUser, node.adminPassword);
+      assert.equal(await client.call('SET', 'before-shutdown', 'kept'), 'OK');
+      client.close();
+      const cli = await redisCli([
+        '-p',
+        String(port),
+        '--no-auth-warning',
+        '--user',
+        node.adminUser,
+        '-a',
+        node.adminPassword,
+        'SHUTDOWN',
+        'NOSAVE',
+      ]);
+      // As with redis-server: redis-cli sees the connection close, prints nothing, exits 0.
+      assert.equal(cli.status, 0, cli.stderr);
+      assert.equal(cli.stdout, '');
+      const exited = await Promise.race([node.exited, sleep(15_000, 'still running', { ref: false })]);
+      assert.deepEqual(exited, { code: 0, signal: null }, node.output);
+      assert.match(node.output, /shutdown requested/);
+      const again = await DoppelProcess.start({ dataDir, adminPassword: node.adminPassword });
+      try {
+        const reader = await RespClient.open(respPort(again), again.adminUser, again.adminPassword);
+        assert.equal(await reader.call('GET', 'before-shutdown'), 'kept');
+        reader.close();
+      } finally {
+        await again.stop();
+      }
+    } finally {
+      // Already gone when SHUTDOWN worked.
+      await node.stop();
+      await removeTempDir(dataDir);
+    }
   });
 });

@@ -38,7 +38,8 @@ serve.action(async (options: Record<string, unknown>) => {
   }
   try {
     const config = loadConfig(flags);
-    const node = await startNode(config);
+    // SHUTDOWN reaches this only once startNode has returned (see `startNode`).
+    const node = await startNode(config, { onShutdownRequested: () => stop() });
     const stop = (): void => {
       node.stop().then(
         () => process.exit(0),

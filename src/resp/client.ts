@@ -50,6 +50,8 @@ export interface ServerContext {
   readonly replication?: ReplicaControl;
   /** This node's Doppel replicas (PSYNC, WAIT, INFO, ROLE); absent: none are served. */
   readonly nodePrimary?: NodePrimaryControl;
+  /** Stops the node as SIGTERM does (SHUTDOWN); `by` says who asked, for the log. Absent: SHUTDOWN fails. */
+  readonly requestShutdown?: (by: string) => void;
 }
 
 export interface QueuedCommand {

@@ -50,7 +50,7 @@ export interface CommandSpec {
   readonly group: string;
   readonly since: string;
   readonly summary: string;
-  /** Writes exactly one reply (or throws before writing anything). */
+  /** Writes exactly one reply (or throws before writing anything); SHUTDOWN, none: its connection ends. */
   readonly run: (client: Client, argv: Buffer[]) => void;
   readonly runAsync?: (client: Client, argv: Buffer[]) => Promise<void>;
 }

@@ -40,6 +40,8 @@ export interface RespServerOptions {
   readonly replication?: ReplicaControl;
   /** Serves Doppel replicas (PSYNC, WAIT). */
   readonly nodePrimary?: NodePrimaryControl;
+  /** Stops the node (SHUTDOWN); absent: SHUTDOWN fails. */
+  readonly requestShutdown?: (by: string) => void;
 }
 
 const EXPIRY_BATCH = 200;
@@ -94,6 +96,7 @@ export class RespServer {
       dataDir: options.dataDir,
       ...(options.replication === undefined ? {} : { replication: options.replication }),
       ...(options.nodePrimary === undefined ? {} : { nodePrimary: options.nodePrimary }),
+      ...(options.requestShutdown === undefined ? {} : { requestShutdown: options.requestShutdown }),
     };
     this.#server = createServer((socket) => this.#accept(socket));
   }

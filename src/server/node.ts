@@ -39,6 +39,11 @@ export interface RunningNode {
   stop(): Promise<void>;
 }
 
+export interface NodeHooks {
+  /** A client asked the node to stop (SHUTDOWN): the process should stop it as on SIGTERM. */
+  readonly onShutdownRequested?: () => void;
+}
+
 const JOURNAL_TRIM_INTERVAL_MS = 10_000;
 /** An idle primary sends its replicas a heartbeat this often (they drop one silent for `repl_timeout`). */
 const NODE_HEARTBEAT_MS = 1000;
@@ -52,7 +57,7 @@ function packageVersion(): string {
  * The composition root: opens storage, builds engines and services in
  * order, and opens the front doors. Nothing else wires parts together.
  */
-export async function startNode(config: Config): Promise<RunningNode> {
+export async function startNode(config: Config, hooks: NodeHooks = {}): Promise<RunningNode> {
   // Users' patterns ($regex, filters) run in this process: one that backtracks without end
   // would hold the event loop, so V8 switches such a match to its linear-time engine.
   setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
@@ -257,6 +262,7 @@ export async function startNode(config: Config): Promise<RunningNode> {
   redisReplica.prepare();
 
   let ready = false;
+  let shutdownWanted = false;
   const app = buildHttpApp({
     docs,
     auth,
@@ -294,6 +300,12 @@ export async function startNode(config: Config): Promise<RunningNode> {
     isReadOnly: () => redisReplica.isReplica(),
     replication: redisReplica,
     nodePrimary,
+    requestShutdown: (by) => {
+      log.info({ by }, 'shutdown requested');
+      // Asked while still starting: it stops as soon as it has started.
+      if (ready) shutDown();
+      else shutdownWanted = true;
+    },
   });
   const respPort = await resp.listen(config.host, config.resp_port);
   await redisReplica.start();
@@ -317,23 +329,35 @@ export async function startNode(config: Config): Promise<RunningNode> {
   await replicator.start();
   followers.start();
   streams.start();
+  let stopping: Promise<void> | null = null;
+  const running: RunningNode = {
+    httpUrl,
+    // Once: SHUTDOWN and a signal may both ask.
+    stop: () => (stopping ??= stop()),
+  };
   ready = true;
   log.info({ http: httpUrl, data_dir: join(config.data_dir), node_id: nodeId }, 'listening');
-  return {
-    httpUrl,
-    async stop() {
-      clearInterval(trimTimer);
-      await streams.stop();
-      await followers.stop();
-      await replicator.stop();
-      await redisReplica.stop();
-      nodePrimary.closeAll();
-      await resp.stop();
-      await app.close();
-      await parser.close();
-      await storage.close();
-    },
-  };
+  if (shutdownWanted) setImmediate(shutDown);
+  return running;
+
+  /** SHUTDOWN: the process stops the node as on SIGTERM (without a process hook, the node stops). */
+  function shutDown(): void {
+    if (hooks.onShutdownRequested !== undefined) hooks.onShutdownRequested();
+    else running.stop().catch((err: unknown) => log.error({ err }, 'stopping the node failed'));
+  }
+
+  async function stop(): Promise<void> {
+    clearInterval(trimTimer);
+    await streams.stop();
+    await followers.stop();
+    await replicator.stop();
+    await redisReplica.stop();
+    nodePrimary.closeAll();
+    await resp.stop();
+    await app.close();
+    await parser.close();
+    await storage.close();
+  }
 }
 
 /** A comma-separated setting's items, trimmed, empty ones dropped. */

@@ -1,10 +1,10 @@
-/** Server commands: INFO, CONFIG, COMMAND, TIME. */
+/** Server commands: INFO, CONFIG, COMMAND, TIME, SHUTDOWN. */
 import { DATABASES } from '../../engines/kv/keyspace.js';
 import { globMatch } from '../../engines/kv/glob.js';
 import { word } from '../args.js';
 import type { Client, ServerContext } from '../client.js';
 import { command, Flag, flagNames, type CommandSpec } from '../command-spec.js';
-import { respError } from '../errors.js';
+import { respError, syntaxError } from '../errors.js';
 import type { SnapshotLoadProgress } from '../../services/redis-replica/replica-contracts.js';
 import { replicationInfo } from './replication.js';
 
@@ -410,6 +410,33 @@ export function initialConfig(port: number, host: string, dataDir: string): Map<
   ]);
 }
 
+const SHUTDOWN_MODIFIERS = new Set(['NOSAVE', 'SAVE', 'NOW', 'FORCE', 'ABORT']);
+
+/**
+ * SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: stops the node as SIGTERM does. Every
+ * acknowledged write is already durable, so SAVE and NOSAVE change nothing, and the
+ * node does not wait for its replicas (they resume from their offset once it is back),
+ * so there is never a shutdown in progress to ABORT. On success nothing is replied: the
+ * connection closes, as Redis' does when its process exits.
+ */
+function shutdownCommand(c: Client, argv: Buffer[]): void {
+  const modifiers = new Set(argv.slice(1).map((arg) => word(arg)));
+  for (const modifier of modifiers) if (!SHUTDOWN_MODIFIERS.has(modifier)) throw syntaxError();
+  if (modifiers.has('SAVE') && modifiers.has('NOSAVE')) throw syntaxError();
+  if (c.multi !== null) {
+    c.multi.dirty = true;
+    throw respError('Command not allowed inside a transaction');
+  }
+  if (modifiers.has('ABORT')) throw respError('No shutdown in progress.');
+  const requestShutdown = c.server.requestShutdown;
+  if (requestShutdown === undefined) throw respError('Errors trying to SHUTDOWN. Check logs.');
+  // No reply: the connection ends here; the node stops once this command's turn is over.
+  c.closeRequested = true;
+  setImmediate(() =>
+    requestShutdown(`SHUTDOWN from client id=${c.id} addr=${c.addr} user=${c.user?.name ?? ''}`),
+  );
+}
+
 export const serverCommands: CommandSpec[] = [
   command({
     name: 'info',
@@ -433,6 +460,14 @@ export const serverCommands: CommandSpec[] = [
     group: 'server',
     since: '2.8.13',
     run: commandCommand,
+  }),
+  command({
+    name: 'shutdown',
+    arity: -1,
+    flags: Flag.Admin | Flag.NoMulti | Flag.Loading,
+    group: 'server',
+    summary: 'Stops the node, as SIGTERM does.',
+    run: shutdownCommand,
   }),
   command({
     name: 'time',
