@@ -44,6 +44,21 @@ function redisCli(args: readonly string[], input?: string | Buffer): Promise<Cli
   });
 }
 
+/** redis-cli's flags to reach `node` as its admin. */
+function cliAuth(node: DoppelProcess): string[] {
+  return [
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(respPort(node)),
+    '--no-auth-warning',
+    '--user',
+    node.adminUser,
+    '-a',
+    node.adminPassword,
+  ];
+}
+
 /** The text of an error reply (or of a thrown ioredis ReplyError). */
 function errorText(reply: unknown): string {
   assert.ok(reply instanceof Error, `expected an error, got ${JSON.stringify(reply)}`);
@@ -551,17 +566,7 @@ void describe('Redis clients against Doppel', () => {
   });
 
   void describe('redis-cli', () => {
-    const auth = (): string[] => [
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(port),
-      '--no-auth-warning',
-      '--user',
-      node.adminUser,
-      '-a',
-      node.adminPassword,
-    ];
+    const auth = (): string[] => cliAuth(node);
 
     void it('runs commands', async () => {
       const ping = await redisCli([...auth(), 'PING']);
@@ -658,17 +663,7 @@ void describe('SHUTDOWN', () => {
       const client = await RespClient.open(port, node.adminUser, node.adminPassword);
       assert.equal(await client.call('SET', 'before-shutdown', 'kept'), 'OK');
       client.close();
-      const cli = await redisCli([
-        '-p',
-        String(port),
-        '--no-auth-warning',
-        '--user',
-        node.adminUser,
-        '-a',
-        node.adminPassword,
-        'SHUTDOWN',
-        'NOSAVE',
-      ]);
+      const cli = await redisCli([...cliAuth(node), 'SHUTDOWN', 'NOSAVE']);
       // As with redis-server: redis-cli sees the connection close, prints nothing, exits 0.
       assert.equal(cli.status, 0, cli.stderr);
       assert.equal(cli.stdout, '');
