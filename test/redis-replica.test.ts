@@ -58,6 +58,17 @@ void describe('Doppel as a replica of redis-server 7.0', { timeout: 120_000 }, (
   let r: RespClient;
   let d: RespClient;
 
+  /** Starts the killed replica again on its data directory, as the same admin. */
+  async function restartDoppel(): Promise<void> {
+    const restarted = await DoppelProcess.start({
+      dataDir: doppel.dataDir,
+      adminPassword: doppel.adminPassword,
+    });
+    restartedDirs.push(doppel.dataDir);
+    doppel = restarted;
+    d = await adminClient(doppel);
+  }
+
   before(async () => {
     // A backlog that outlasts a restart of Doppel under the writer (Redis' default, 1 MB,
     // holds well under a second of it): the kill -9 test continues from it.
@@ -180,13 +191,7 @@ void describe('Doppel as a replica of redis-server 7.0', { timeout: 120_000 }, (
     await doppel.kill('SIGKILL');
     await sleep(300);
     // The same data directory and admin: the node follows the same primary again.
-    const restarted = await DoppelProcess.start({
-      dataDir: doppel.dataDir,
-      adminPassword: doppel.adminPassword,
-    });
-    restartedDirs.push(doppel.dataDir);
-    doppel = restarted;
-    d = await adminClient(doppel);
+    await restartDoppel();
     await assertResumed(before, writer);
   });
 
@@ -204,13 +209,7 @@ void describe('Doppel as a replica of redis-server 7.0', { timeout: 120_000 }, (
       d.close();
       await doppel.kill('SIGKILL');
       assert.equal(await writer.call('SET', 'selected-after', 'one'), 'OK');
-      const restarted = await DoppelProcess.start({
-        dataDir: doppel.dataDir,
-        adminPassword: doppel.adminPassword,
-      });
-      restartedDirs.push(doppel.dataDir);
-      doppel = restarted;
-      d = await adminClient(doppel);
+      await restartDoppel();
       assert.equal(await d.call('SELECT', 1), 'OK');
       await waitFor(
         'the write made while it was down',
