@@ -42,13 +42,8 @@ export type BatchMessage<Note, Done> =
   | { readonly kind: 'done'; readonly result: Done }
   | { readonly kind: 'failed'; readonly name: string; readonly message: string };
 
-/** The writer's end of a decoder's channel (it travels to the writer's thread). */
+/** One end of a decoder's channel: the writer's (it travels to the writer's thread), or the decoder's. */
 export interface DecoderLink {
-  readonly port: MessagePort;
-  readonly counters: Int32Array;
-}
-
-interface DecoderData {
   readonly port: MessagePort;
   readonly counters: Int32Array;
 }
@@ -65,7 +60,7 @@ export interface StartedDecoder {
 export function startDecoder(script: URL): StartedDecoder {
   const { port1, port2 } = new MessageChannel();
   const counters = new Int32Array(new SharedArrayBuffer(16));
-  const data: DecoderData = { port: port2, counters };
+  const data: DecoderLink = { port: port2, counters };
   const worker = new Worker(script, { workerData: data, transferList: [port2] });
   const ended = (): void => {
     Atomics.store(counters, ENDED, 1);
@@ -151,7 +146,7 @@ export interface BatchSender<Note> {
 export async function sendRecordedBatches<Request, Note, Done>(
   decode: (request: Request, sender: BatchSender<Note>) => Done,
 ): Promise<void> {
-  const { port, counters } = workerData as DecoderData;
+  const { port, counters } = workerData as DecoderLink;
   const first = await Promise.race([once(port, 'message'), once(port, 'close').then(() => null)]);
   if (first === null) return;
   const request = first[0] as Request;

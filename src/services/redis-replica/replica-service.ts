@@ -159,13 +159,14 @@ export class RedisReplicaService implements ReplicaControl {
     await linked;
   }
 
-  /** A Doppel primary: every database becomes read-only here (replays still apply); a Redis one: writable. */
+  /** The primary's client, in the database the saved position's stream had selected. */
   #newRunner(): PrimaryCommandRunner {
     const runner = this.#options.createRunner();
     runner.reset(this.#savedDb);
     return runner;
   }
 
+  /** A Doppel primary: every database becomes read-only here (replays still apply); a Redis one: writable. */
   #onPrimaryKind(kind: PrimaryKind, primary: string): void {
     this.#followsRedis = kind === 'redis';
     this.#options.node?.setReadOnly(kind === 'node' ? readOnlyReason(primary) : undefined);
