@@ -9,6 +9,10 @@
  * writes, else inside the next transaction), so a pipeline sees its own
  * writes. Each command appends its reply to the output buffer when it runs;
  * the bytes are sent once its write is acknowledged (durable as promised).
+ * Replies go out at the end of the event loop's turn, after every readable
+ * connection was read, as Redis writes them before it sleeps: waking a client
+ * on another CPU is the costliest part of a write, and writes made back to
+ * back mostly find the client awake (twice the GETs/s with `-P 16`).
  * AUTH and HELLO await a password check: the connection first lets earlier
  * commands finish, then pauses its input until the check is done.
  */
@@ -46,6 +50,20 @@ interface QueuedCommands {
 }
 
 export class Connection {
+  /** Connections with replies to send at the end of this turn of the event loop. */
+  static readonly #sendsDue: Connection[] = [];
+
+  static #sendDue(): void {
+    const due = Connection.#sendsDue;
+    // A send may make another connection's replies due (its own list is read to the end).
+    for (let i = 0; i < due.length; i++) {
+      const connection = due[i];
+      connection.#sendScheduled = false;
+      connection.#send();
+    }
+    due.length = 0;
+  }
+
   readonly client: Client;
   readonly #socket: Socket;
   readonly #parser: RespParser;
@@ -142,7 +160,7 @@ export class Connection {
     }
     this.#submitQueued();
     if (this.#inflight === 0) this.#sendable = client.reply.position;
-    this.#send();
+    this.#scheduleSend();
   }
 
   #dispatch(argv: Buffer[]): void {
@@ -308,10 +326,9 @@ export class Connection {
   #scheduleSend(): void {
     if (this.#sendScheduled) return;
     this.#sendScheduled = true;
-    queueMicrotask(() => {
-      this.#sendScheduled = false;
-      this.#send();
-    });
+    const due = Connection.#sendsDue;
+    due.push(this);
+    if (due.length === 1) setImmediate(Connection.#sendDue);
   }
 
   #send(): void {
