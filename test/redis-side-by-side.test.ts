@@ -2,7 +2,8 @@
  * Commands a Redis primary propagates beyond the core set (LMOVE, RPOPLPUSH,
  * LINSERT, SMOVE, SINTERSTORE/SUNIONSTORE/SDIFFSTORE, ZREMRANGEBYSCORE/RANK/LEX,
  * ZPOPMIN/ZPOPMAX, ZUNIONSTORE and its family, bitmaps and BITFIELD, HyperLogLogs, COPY,
- * MOVE, ZRANGEBYLEX), sent to a real redis-server and to Doppel side by side:
+ * MOVE, ZRANGEBYLEX), and what MULTI queues, refuses or runs at once, sent to a real
+ * redis-server and to Doppel side by side:
  * every reply must be the same, errors included, and so must the keyspaces
  * they leave (type, value and expiry of every key).
  *
@@ -877,6 +878,40 @@ void describe('propagated commands beyond the core set, against redis-server', {
       ['SWAPDB', 1, 0],
       ['GET', 'only-in-1'],
       ['SWAPDB', 0, 1],
+    ]);
+  });
+
+  void it('MULTI: what it queues, refuses or runs at once', async () => {
+    await sideBySide(r, d, [
+      // Refused (Redis' no-multi), which aborts the transaction, before the command's own checks.
+      ['MULTI'],
+      ['PSYNC', '?', -1],
+      ['SET', 'in-multi', 'never'],
+      ['EXEC'],
+      ['MULTI'],
+      ['SHUTDOWN', 'NOSAVE'],
+      ['EXEC'],
+      ['MULTI'],
+      ['SHUTDOWN', 'NOT-A-MODIFIER'],
+      ['EXEC'],
+      ['GET', 'in-multi'],
+      // Queued: one reply each inside EXEC's array, WAIT's at once (it cannot block there).
+      ['MULTI'],
+      ['UNWATCH'],
+      ['WAIT', 0, 0],
+      ['WAIT', 1, 'x'],
+      ['WAIT', 'x', 0],
+      ['WAIT', 1, -1],
+      ['REPLCONF', 'listening-port', 7777],
+      ['SET', 'in-multi', 'set'],
+      ['EXEC'],
+      ['GET', 'in-multi'],
+      // At once: the transaction goes on.
+      ['MULTI'],
+      ['WATCH', 'in-multi'],
+      ['MULTI'],
+      ['DEL', 'in-multi'],
+      ['EXEC'],
     ]);
   });
 

@@ -12,14 +12,20 @@ export const Flag = {
   Fast: 1 << 3,
   /** Allowed before AUTH. */
   NoAuth: 1 << 4,
-  /** Runs at once inside MULTI instead of being queued (MULTI, EXEC, DISCARD, WATCH, QUIT …). */
-  NoMulti: 1 << 5,
+  /**
+   * Runs at once inside MULTI instead of being queued: MULTI, EXEC, DISCARD, WATCH, QUIT
+   * and RESET, as in Redis; also AUTH, HELLO and REPLICAOF, which Redis queues (their
+   * work is asynchronous, and EXEC runs its commands in one synchronous write).
+   */
+  Immediate: 1 << 5,
   /** Runs in storage-write order even though it writes nothing (WATCH, EXEC). */
   Ordered: 1 << 6,
   /** Has `runAsync`: the connection waits for earlier replies, then awaits it (AUTH, HELLO). */
   Async: 1 << 7,
   /** May be served while loading / stale (informational, for COMMAND INFO). */
   Loading: 1 << 8,
+  /** Refused inside MULTI, which it aborts (Redis' `no-multi`: PSYNC, SHUTDOWN). */
+  NoMulti: 1 << 9,
 } as const;
 
 const FLAG_NAMES: [number, string][] = [

@@ -166,7 +166,10 @@ export class Connection {
   #dispatch(argv: Buffer[]): void {
     const spec = lookupCommand(argv[0]);
     // Inside MULTI a queueable async command (BLPOP …) is queued like any other.
-    const queued = this.client.multi !== null && spec !== undefined && (spec.flags & Flag.NoMulti) === 0;
+    const queued =
+      this.client.multi !== null &&
+      spec !== undefined &&
+      (spec.flags & (Flag.Immediate | Flag.NoMulti)) === 0;
     if (spec !== undefined && (spec.flags & Flag.Async) !== 0 && !queued) {
       this.#submitQueued();
       this.#paused = true;

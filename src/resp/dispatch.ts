@@ -52,6 +52,9 @@ export function admit(client: Client, spec: CommandSpec | undefined, argv: Buffe
     if (client.protocol === 2 && client.subscriptions.listening && !WHILE_LISTENING.has(spec.name)) {
       throw whileListening(spec, argv);
     }
+    if ((spec.flags & Flag.NoMulti) !== 0 && client.multi !== null) {
+      throw respError('Command not allowed inside a transaction');
+    }
     return spec;
   } catch (err) {
     if (client.multi !== null) client.multi.dirty = true;
@@ -64,7 +67,7 @@ export function execute(client: Client, spec: CommandSpec | undefined, argv: Buf
   client.server.stats.commandsProcessed++;
   try {
     const admitted = admit(client, spec, argv);
-    if (client.multi !== null && (admitted.flags & Flag.NoMulti) === 0) {
+    if (client.multi !== null && (admitted.flags & Flag.Immediate) === 0) {
       client.multi.queue.push({ spec: admitted, argv });
       client.reply.simple('QUEUED');
       return;

@@ -188,7 +188,7 @@ export const connectionCommands: CommandSpec[] = [
   command({
     name: 'auth',
     arity: -2,
-    flags: Flag.NoAuth | Flag.NoMulti | Flag.Fast | Flag.Loading | Flag.Async,
+    flags: Flag.NoAuth | Flag.Immediate | Flag.Fast | Flag.Loading | Flag.Async,
     group: 'connection',
     summary: 'Authenticates the connection.',
     run: () => undefined,
@@ -202,7 +202,7 @@ export const connectionCommands: CommandSpec[] = [
   command({
     name: 'hello',
     arity: -1,
-    flags: Flag.NoAuth | Flag.NoMulti | Flag.Fast | Flag.Loading | Flag.Async,
+    flags: Flag.NoAuth | Flag.Immediate | Flag.Fast | Flag.Loading | Flag.Async,
     group: 'connection',
     since: '6.0.0',
     summary: 'Handshakes with the server (protocol version, authentication, client name).',
@@ -268,7 +268,7 @@ export const connectionCommands: CommandSpec[] = [
   command({
     name: 'quit',
     arity: -1,
-    flags: Flag.NoAuth | Flag.NoMulti | Flag.Fast | Flag.Loading,
+    flags: Flag.NoAuth | Flag.Immediate | Flag.Fast | Flag.Loading,
     group: 'connection',
     run: (c) => {
       c.closeRequested = true;
@@ -278,7 +278,7 @@ export const connectionCommands: CommandSpec[] = [
   command({
     name: 'reset',
     arity: 1,
-    flags: Flag.NoAuth | Flag.NoMulti | Flag.Fast | Flag.Loading,
+    flags: Flag.NoAuth | Flag.Immediate | Flag.Fast | Flag.Loading,
     group: 'connection',
     since: '6.2.0',
     summary:

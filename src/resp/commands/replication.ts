@@ -140,7 +140,7 @@ const replicaOfSpec = (name: string): CommandSpec =>
   command({
     name,
     arity: 3,
-    flags: Flag.Admin | Flag.NoMulti | Flag.Loading | Flag.Async,
+    flags: Flag.Admin | Flag.Immediate | Flag.Loading | Flag.Async,
     group: 'server',
     since: name === 'slaveof' ? '1.0.0' : '5.0.0',
     summary: 'Configures a server as replica of another, or promotes it to a master.',
@@ -188,17 +188,34 @@ async function psync(c: Client, argv: Buffer[]): Promise<void> {
     primary.attach({ replid, nextLsn, address: address ?? c.addr, listeningPort: c.replicaPort }, sink);
 }
 
-/** WAIT numreplicas timeout: how many replicas acknowledged every write made so far. */
-async function wait(c: Client, argv: Buffer[]): Promise<void> {
-  const count = int(argv[1]);
-  const timeout = int(argv[2]);
-  if (timeout < 0) throw respError('timeout is negative');
+/** WAIT's arguments, checked. */
+function waitArguments(c: Client, argv: Buffer[]): { count: number; timeout: number } {
   if (c.server.isReadOnly())
     throw respError(
       'WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.',
     );
+  const count = int(argv[1]);
+  let timeout: number;
+  try {
+    timeout = int(argv[2]);
+  } catch {
+    throw respError('timeout is not an integer or out of range');
+  }
+  if (timeout < 0) throw respError('timeout is negative');
+  return { count, timeout };
+}
+
+/** WAIT numreplicas timeout: how many replicas acknowledged every write made so far. */
+async function wait(c: Client, argv: Buffer[]): Promise<void> {
+  const { count, timeout } = waitArguments(c, argv);
   const primary = c.server.nodePrimary;
   c.reply.integer(primary === undefined ? 0 : await primary.waitForReplicas(count, timeout, c.gone));
+}
+
+/** WAIT inside EXEC: it cannot block there, so it answers at once, as Redis does. */
+function waitInTransaction(c: Client, argv: Buffer[]): void {
+  waitArguments(c, argv);
+  c.reply.integer(c.server.nodePrimary?.replicasCaughtUp() ?? 0);
 }
 
 export const replicationCommands: CommandSpec[] = [
@@ -207,7 +224,7 @@ export const replicationCommands: CommandSpec[] = [
   command({
     name: 'replconf',
     arity: -1,
-    flags: Flag.Admin | Flag.NoMulti | Flag.Loading,
+    flags: Flag.Admin | Flag.Loading,
     group: 'server',
     since: '3.0.0',
     summary: 'An internal command for configuring the replication stream.',
@@ -231,7 +248,7 @@ export const replicationCommands: CommandSpec[] = [
     since: '3.0.0',
     summary:
       'Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.',
-    run: () => undefined,
+    run: waitInTransaction,
     runAsync: wait,
   }),
   command({

@@ -423,10 +423,6 @@ function shutdownCommand(c: Client, argv: Buffer[]): void {
   const modifiers = new Set(argv.slice(1).map((arg) => word(arg)));
   for (const modifier of modifiers) if (!SHUTDOWN_MODIFIERS.has(modifier)) throw syntaxError();
   if (modifiers.has('SAVE') && modifiers.has('NOSAVE')) throw syntaxError();
-  if (c.multi !== null) {
-    c.multi.dirty = true;
-    throw respError('Command not allowed inside a transaction');
-  }
   if (modifiers.has('ABORT')) throw respError('No shutdown in progress.');
   const requestShutdown = c.server.requestShutdown;
   if (requestShutdown === undefined) throw respError('Errors trying to SHUTDOWN. Check logs.');

@@ -4,7 +4,7 @@ import { command, Flag, type CommandSpec } from '../command-spec.js';
 import { runAdmitted } from '../dispatch.js';
 import { respError } from '../errors.js';
 
-const NO_MULTI = Flag.NoMulti | Flag.Fast | Flag.Loading;
+const IMMEDIATE = Flag.Immediate | Flag.Fast | Flag.Loading;
 
 function discardTransaction(c: Client): void {
   c.multi = null;
@@ -15,7 +15,7 @@ export const transactionCommands: CommandSpec[] = [
   command({
     name: 'multi',
     arity: 1,
-    flags: NO_MULTI,
+    flags: IMMEDIATE,
     group: 'transactions',
     since: '1.2.0',
     run: (c) => {
@@ -28,7 +28,7 @@ export const transactionCommands: CommandSpec[] = [
     name: 'exec',
     arity: 1,
     // Runs inside a storage write, so the queued commands apply atomically and are journaled as one entry.
-    flags: Flag.NoMulti | Flag.Ordered | Flag.Loading,
+    flags: Flag.Immediate | Flag.Ordered | Flag.Loading,
     group: 'transactions',
     since: '1.2.0',
     run: (c) => {
@@ -50,7 +50,7 @@ export const transactionCommands: CommandSpec[] = [
   command({
     name: 'discard',
     arity: 1,
-    flags: NO_MULTI,
+    flags: IMMEDIATE,
     group: 'transactions',
     since: '2.0.0',
     run: (c) => {
@@ -63,7 +63,7 @@ export const transactionCommands: CommandSpec[] = [
     name: 'watch',
     arity: -2,
     // Ordered: it registers after every write already executed, so a key read after WATCH is current.
-    flags: NO_MULTI | Flag.Ordered,
+    flags: IMMEDIATE | Flag.Ordered,
     firstKey: 1,
     lastKey: -1,
     step: 1,
@@ -78,7 +78,7 @@ export const transactionCommands: CommandSpec[] = [
   command({
     name: 'unwatch',
     arity: 1,
-    flags: NO_MULTI,
+    flags: Flag.Fast | Flag.Loading,
     group: 'transactions',
     since: '2.2.0',
     run: (c) => {

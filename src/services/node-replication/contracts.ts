@@ -53,10 +53,12 @@ export interface NodePrimaryControl {
     readonly partialSyncs: number;
     readonly partialSyncsRefused: number;
   };
+  /** How many replicas acknowledged everything written so far (WAIT inside MULTI, which never blocks). */
+  replicasCaughtUp(): number;
   /**
    * WAIT: resolves with how many replicas acknowledged everything written
-   * so far, once `count` did or after `timeoutMs` (0: no limit).
+   * so far, once `count` did or after `timeoutMs` (0: no limit); early, with
+   * the count so far, when `gone` aborts (the client left).
    */
-  /** Resolves early (with the count so far) when `gone` aborts: the client left. */
   waitForReplicas(count: number, timeoutMs: number, gone?: AbortSignal): Promise<number>;
 }

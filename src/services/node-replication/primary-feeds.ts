@@ -74,6 +74,10 @@ export class NodePrimary implements NodePrimaryControl {
     return [...this.#feeds].map((f) => f.describe());
   }
 
+  replicasCaughtUp(): number {
+    return this.#ackedAtLeast(this.#deps.journal.lastAppended);
+  }
+
   waitForReplicas(count: number, timeoutMs: number, gone?: AbortSignal): Promise<number> {
     // Not `head`: a write acknowledged from the write-ahead log may not be committed yet.
     const lsn = this.#deps.journal.lastAppended;
