@@ -4,7 +4,8 @@
  * documents (conflicts, deletions, attachments, local docs, security, a
  * user); a replica that full-syncs while writers keep writing; a second
  * replica chained behind the first; writes refused on replicas on both
- * doors; the primary's `_replicator` jobs waiting on replicas, and a replica
+ * doors; Pub/Sub messages carried to both replicas' listeners; the primary's
+ * `_replicator` jobs waiting on replicas, and a replica
  * as a replication source; `kill -9` of a replica, which comes back with a
  * partial resync; `kill -9` of the primary, whose replicas continue with a
  * partial resync once it restarts; and the primary killed, the replica killed and restarted
@@ -363,6 +364,43 @@ void describe('Doppel → Doppel node replication (REPLICAOF)', { timeout: 240_0
       assert.equal(field(await c.call('INFO', 'replication'), 'master_port'), String(respPort(replica)));
     } finally {
       c.close();
+    }
+  });
+
+  void it("Pub/Sub: the primary's messages reach listeners on its replicas, behind the writes before them", async () => {
+    const nodes = [replica, chained];
+    const listeners = await Promise.all(nodes.map((node) => connect(node, primary)));
+    const readers = await Promise.all(nodes.map((node) => connect(node, primary)));
+    const next = (listener: RespClient): Promise<unknown> =>
+      Promise.race([
+        listener.next(),
+        sleep(10_000).then(() => Promise.reject(new Error('no message within 10 s'))),
+      ]);
+    try {
+      for (const listener of listeners) {
+        assert.deepEqual(await listener.call('SUBSCRIBE', 'news'), ['subscribe', 'news', 1]);
+        assert.deepEqual(await listener.call('PSUBSCRIBE', 'n*'), ['psubscribe', 'n*', 2]);
+        assert.deepEqual(await listener.call('SSUBSCRIBE', 'shard-news'), ['ssubscribe', 'shard-news', 1]);
+      }
+      const STORIES = 20;
+      for (let i = 0; i < STORIES; i++) {
+        // The write and its announcement in one transaction (MULTI journals its writes at EXEC's end).
+        await p.pipeline([['MULTI'], ['SET', 'headline', i], ['PUBLISH', 'news', i], ['EXEC']]);
+      }
+      // Published with no write before it: the feed is idle when it comes.
+      await caughtUp(p, r);
+      assert.equal(await p.call('SPUBLISH', 'shard-news', 'sharded'), 0);
+      for (const [n, listener] of listeners.entries()) {
+        for (let i = 0; i < STORIES; i++) {
+          assert.deepEqual(await next(listener), ['message', 'news', String(i)]);
+          // A listener that reads what it was told of finds it (or something newer).
+          assert.ok(Number(await readers[n].call('GET', 'headline')) >= i, `headline ${i} readable`);
+          assert.deepEqual(await next(listener), ['pmessage', 'n*', 'news', String(i)]);
+        }
+        assert.deepEqual(await next(listener), ['smessage', 'shard-news', 'sharded']);
+      }
+    } finally {
+      for (const client of [...listeners, ...readers]) client.close();
     }
   });
 

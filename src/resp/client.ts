@@ -84,6 +84,8 @@ export class Client {
   replicaPort = 0;
   /** The connection announced `REPLCONF capa doppel-node-3`. */
   nodeReplica = false;
+  /** It announced `REPLCONF capa doppel-messages` too: its feed carries Pub/Sub messages. */
+  messageReplica = false;
   /** Set by PSYNC: the connection hands its socket over to a replica feed once its replies are sent. */
   replicaFeed: ((sink: FeedSink) => ReplicaFeed) | null = null;
   /** Called when the client authenticates or RESET logs it out (the parser's limits for strangers). */

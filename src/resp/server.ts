@@ -15,8 +15,9 @@ import {
   type VerifyCredentials,
 } from './client.js';
 import { COMMANDS } from './command-table.js';
-import type { NodePrimaryControl } from '../services/node-replication/contracts.js';
+import type { NodePrimaryControl, PublishedMessage } from '../services/node-replication/contracts.js';
 import type { PrimaryCommandRunner, ReplicaControl } from '../services/redis-replica/replica-contracts.js';
+import { publishMessage } from './commands/pubsub.js';
 import { createPrimaryCommandRunner } from './commands/replication.js';
 import { initialConfig } from './commands/server.js';
 import { Connection } from './connection.js';
@@ -120,6 +121,11 @@ export class RespServer {
 
   get port(): number {
     return this.#port;
+  }
+
+  /** A message a node replica's primary published: for this node's listeners and replicas. */
+  publish(message: PublishedMessage): void {
+    publishMessage(this.#context, message);
   }
 
   /** Runs the commands a primary streams to this node, as that primary's client (the replica link). */

@@ -246,6 +246,7 @@ export async function startNode(config: Config, hooks: NodeHooks = {}): Promise<
         streams.hold(reason ?? null);
       },
       onHistoryChanged: () => nodePrimary.closeAll(),
+      publish: (message) => resp.publish(message),
     },
     keyspace,
     log,

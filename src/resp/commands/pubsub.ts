@@ -1,6 +1,7 @@
 /** Pub/Sub: (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, PUBLISH, SPUBLISH, PUBSUB. */
+import type { PublishedMessage } from '../../services/node-replication/contracts.js';
 import { word } from '../args.js';
-import type { Client } from '../client.js';
+import type { Client, ServerContext } from '../client.js';
 import { command, Flag, type CommandSpec } from '../command-spec.js';
 import { respError, wrongArity } from '../errors.js';
 import type { ListenKind } from '../pubsub.js';
@@ -52,11 +53,26 @@ function unsubscribe(c: Client, kind: ListenKind, names: Buffer[]): void {
 }
 
 function publish(c: Client, argv: Buffer[], shard: boolean): void {
-  const keyspace = c.server.keyspace;
-  const receivers = c.server.pubsub.publish(argv[1], argv[2], shard, (deliver) =>
+  c.reply.integer(publishMessage(c.server, { channel: argv[1], message: argv[2], shard }));
+}
+
+/**
+ * Delivers a message to this node's listeners and sends it on to its
+ * replicas, both once the write running now (if any) has committed: they
+ * never hear of data they cannot read yet. Returns the local listeners.
+ */
+export function publishMessage(server: ServerContext, { channel, message, shard }: PublishedMessage): number {
+  const keyspace = server.keyspace;
+  const receivers = server.pubsub.publish(channel, message, shard, (deliver) =>
     keyspace.afterCommit(deliver),
   );
-  c.reply.integer(receivers);
+  const primary = server.nodePrimary;
+  if (primary !== undefined) {
+    // Sent behind the journal entries appended by then (a MULTI appends its entry at EXEC's end).
+    const kept = { channel: Buffer.from(channel), message: Buffer.from(message), shard };
+    keyspace.afterCommit(() => primary.publish(kept));
+  }
+  return receivers;
 }
 
 function pubsubCommand(c: Client, argv: Buffer[]): void {

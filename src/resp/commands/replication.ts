@@ -4,7 +4,7 @@
  * client that runs a primary's command stream on this node.
  */
 import type { PrimaryCommandRunner } from '../../services/redis-replica/replica-contracts.js';
-import { NODE_CAPA } from '../../services/redis-replica/primary-link.js';
+import { NODE_CAPA, NODE_MESSAGES_CAPA } from '../../services/redis-replica/primary-link.js';
 import { int, text } from '../args.js';
 import { Client, type ServerContext } from '../client.js';
 import { command, Flag, type CommandSpec } from '../command-spec.js';
@@ -161,6 +161,7 @@ function replconf(c: Client, argv: Buffer[]): void {
       c.replicaPort = port;
     } else if (option === 'capa') {
       if (value.toLowerCase() === NODE_CAPA) nodeReplica = true;
+      if (value.toLowerCase() === NODE_MESSAGES_CAPA) c.messageReplica = true;
     } else if (option !== 'ip-address' && option !== 'ack' && option !== 'getack' && option !== 'rdb-only') {
       throw respError(`Unrecognized REPLCONF option: ${text(argv[i])}`);
     }
@@ -185,7 +186,16 @@ async function psync(c: Client, argv: Buffer[]): Promise<void> {
   if (!Number.isSafeInteger(nextLsn)) throw respError('value is not an integer or out of range');
   const [address] = c.addr.split(/:(?=[^:]*$)/);
   c.replicaFeed = (sink) =>
-    primary.attach({ replid, nextLsn, address: address ?? c.addr, listeningPort: c.replicaPort }, sink);
+    primary.attach(
+      {
+        replid,
+        nextLsn,
+        address: address ?? c.addr,
+        listeningPort: c.replicaPort,
+        messages: c.messageReplica,
+      },
+      sink,
+    );
 }
 
 /** WAIT's arguments, checked. */

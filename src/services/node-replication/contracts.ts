@@ -13,6 +13,14 @@ export interface FeedSink {
   close(): void;
 }
 
+/** A Pub/Sub message, carried to replicas in stream order (Redis propagates PUBLISH too). */
+export interface PublishedMessage {
+  readonly channel: Buffer;
+  readonly message: Buffer;
+  /** A shard channel's (SPUBLISH). */
+  readonly shard: boolean;
+}
+
 /** The primary's side of one replica connection. */
 export interface ReplicaFeed {
   /** A command the replica sent on the connection (`REPLCONF ACK <lsn>`). */
@@ -29,6 +37,8 @@ export interface PsyncRequest {
   readonly address: string;
   /** From `REPLCONF listening-port`. */
   readonly listeningPort: number;
+  /** The replica announced `REPLCONF capa doppel-messages`: it reads message frames. */
+  readonly messages: boolean;
 }
 
 export type ReplicaLinkState = 'wait_bgsave' | 'send_bulk' | 'online';
@@ -53,6 +63,12 @@ export interface NodePrimaryControl {
     readonly partialSyncs: number;
     readonly partialSyncsRefused: number;
   };
+  /**
+   * Sends a message published here to every replica, behind the journal
+   * entries appended before it: a replica's listeners hear it once the
+   * writes before it are readable there.
+   */
+  publish(message: PublishedMessage): void;
   /** How many replicas acknowledged everything written so far (WAIT inside MULTI, which never blocks). */
   replicasCaughtUp(): number;
   /**

@@ -17,12 +17,13 @@ import type {
   FeedSink,
   NodePrimaryControl,
   PsyncRequest,
+  PublishedMessage,
   ReplicaFeed,
   ReplicaLinkState,
 } from './contracts.js';
 import type { NodeIdentity } from './node-identity.js';
 import { sendSnapshot } from './snapshot.js';
-import { attachmentFrame, entryFrame, FrameKind, numberFrame } from './wire.js';
+import { attachmentFrame, entryFrame, FrameKind, messageFrame, numberFrame } from './wire.js';
 
 export interface NodePrimaryDeps {
   readonly storage: Storage;
@@ -42,6 +43,12 @@ export interface NodePrimaryDeps {
 
 /** Journal frames read (and sent as one socket write) at a time. */
 const FRAMES_PER_WRITE = 512;
+/**
+ * Messages waiting for a replica beyond this (it is loading a full sync, or reads
+ * slowly) are dropped, oldest first: Pub/Sub promises no delivery to a listener that
+ * cannot keep up, and the replica must not cost the primary unbounded memory.
+ */
+const MESSAGE_BACKLOG_BYTES = 32 * 1024 * 1024;
 
 interface AckWaiter {
   readonly lsn: number;
@@ -72,6 +79,13 @@ export class NodePrimary implements NodePrimaryControl {
 
   replicas(): ConnectedReplica[] {
     return [...this.#feeds].map((f) => f.describe());
+  }
+
+  publish(message: PublishedMessage): void {
+    if (this.#feeds.size === 0) return;
+    const after = this.#deps.journal.lastAppended;
+    const frame = messageFrame(message);
+    for (const feed of this.#feeds) feed.message(after, frame);
   }
 
   replicasCaughtUp(): number {
@@ -136,6 +150,12 @@ class Feed implements ReplicaFeed {
   #state: ReplicaLinkState = 'wait_bgsave';
   ackedLsn = -1;
   #lastAck = Date.now();
+  /** Messages not sent yet, each behind the journal entry `after`. */
+  #messages: { readonly after: number; readonly frame: Buffer }[] = [];
+  #messageBytes = 0;
+  #messagesDropped = 0;
+  /** Ends the stream's idle wait: a message may be sendable. */
+  #wake: (() => void) | null = null;
 
   constructor(deps: NodePrimaryDeps, request: PsyncRequest, sink: FeedSink, primary: NodePrimary) {
     this.#deps = deps;
@@ -169,6 +189,37 @@ class Feed implements ReplicaFeed {
 
   closed(): void {
     this.#abort.abort();
+  }
+
+  /** A message published after journal entry `after` (dropped for a replica that cannot read it). */
+  message(after: number, frame: Buffer): void {
+    if (!this.#request.messages) return;
+    this.#messages.push({ after, frame });
+    this.#messageBytes += frame.length;
+    while (this.#messageBytes > MESSAGE_BACKLOG_BYTES) {
+      this.#messageBytes -= this.#messages.shift()!.frame.length;
+      this.#messagesDropped++;
+    }
+    this.#wake?.();
+  }
+
+  /** Moves the messages published up to entry `sent` into `out`. */
+  #takeMessages(sent: number, out: Buffer[]): void {
+    const messages = this.#messages;
+    let n = 0;
+    while (n < messages.length && messages[n].after <= sent) {
+      out.push(messages[n].frame);
+      this.#messageBytes -= messages[n].frame.length;
+      n++;
+    }
+    if (n > 0) messages.splice(0, n);
+    if (this.#messagesDropped > 0) {
+      this.#deps.log.warn(
+        { replica: this.#who(), dropped: this.#messagesDropped },
+        'node replication: Pub/Sub messages dropped while the replica was behind',
+      );
+      this.#messagesDropped = 0;
+    }
   }
 
   async run(): Promise<void> {
@@ -246,7 +297,7 @@ class Feed implements ReplicaFeed {
   }
 
   async #stream(from: number, signal: AbortSignal): Promise<void> {
-    const { journal, heartbeatMs, replicaTimeoutMs } = this.#deps;
+    const { journal, replicaTimeoutMs } = this.#deps;
     let sent = from;
     // Silence only counts once the replica acknowledged the start: loading a large
     // snapshot keeps it from acknowledging for as long as the load takes.
@@ -261,23 +312,50 @@ class Feed implements ReplicaFeed {
         throw new Error(`the journal no longer holds entry ${sent + 1}; the replica must sync in full`);
       }
       const frames = journal.readFrames(sent, FRAMES_PER_WRITE);
+      const out: Buffer[] = [];
       if (frames.length === 0) {
+        this.#takeMessages(sent, out);
+        if (out.length > 0) {
+          if (!this.#sink.write(Buffer.concat(out))) await drained();
+          continue;
+        }
         // Yield to I/O whatever happens: this loop must never spin on microtasks.
         await setImmediate();
-        await waitForDurable(journal, sent, heartbeatMs, signal);
+        if (await this.#idle(sent, signal)) continue;
         if (journal.durableHead <= sent && !signal.aborted) {
           if (!this.#sink.write(numberFrame(FrameKind.Heartbeat, journal.durableHead))) await drained();
         }
         continue;
       }
-      const out: Buffer[] = [];
       for (const { lsn, frame } of frames) {
         if (frameHasAttachments(frame)) this.#attachments(decodeFrame(frame).entry, out);
         out.push(entryFrame(lsn, frame));
         sent = lsn;
+        if (this.#messages.length > 0 && this.#messages[0].after <= lsn) this.#takeMessages(lsn, out);
       }
       if (!this.#sink.write(Buffer.concat(out))) await drained();
     }
+  }
+
+  /**
+   * Waits for an entry after `sent` to be durable, for a heartbeat's interval,
+   * or for a message to send; true when a message cut it short.
+   */
+  async #idle(sent: number, signal: AbortSignal): Promise<boolean> {
+    if (this.#messages.length > 0 && this.#messages[0].after <= sent) return true;
+    const woken = new AbortController();
+    this.#wake = () => woken.abort();
+    try {
+      await waitForDurable(
+        this.#deps.journal,
+        sent,
+        this.#deps.heartbeatMs,
+        AbortSignal.any([signal, woken.signal]),
+      );
+    } finally {
+      this.#wake = null;
+    }
+    return woken.signal.aborted;
   }
 
   /** The bodies a document entry references travel before it (the replica has no other way to get them). */

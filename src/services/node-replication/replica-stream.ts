@@ -25,7 +25,8 @@ import { APPLY_BACKLOG_BYTES, ApplyBacklog } from './apply-backlog.js';
 import type { NodeIdentity } from './node-identity.js';
 import { startSnapshotRestoreThread } from './snapshot-restore-thread.js';
 import { SnapshotSpool } from './snapshot.js';
-import { FrameKind, FrameReader, parseAttachment, parseEntry } from './wire.js';
+import type { PublishedMessage } from './contracts.js';
+import { FrameKind, FrameReader, parseAttachment, parseEntry, parseMessage } from './wire.js';
 
 export type PointsEntry = Extract<JournalEntry, { k: 'points' }>;
 
@@ -51,6 +52,8 @@ export interface NodeReplicaDeps {
   readonly setReadOnly: (reason: string | undefined) => void;
   /** This node's history changed (a full sync, a promotion, a renamed history): its own replicas must reconnect. */
   readonly onHistoryChanged: () => void;
+  /** A message the primary published: for this node's listeners and its own replicas. */
+  readonly publish: (message: PublishedMessage) => void;
 }
 
 /** Entries applied per storage write at most (a write holds the event loop while it runs). */
@@ -89,6 +92,8 @@ export class NodeStream {
   #idleWaiters: (() => void)[] = [];
   #readLsn: number;
   #appliedLsn: number;
+  /** Messages received behind entry `after`, published once it is applied. */
+  #messages: { readonly after: number; readonly message: PublishedMessage }[] = [];
   /** The primary's head as its last heartbeat said (lag while idle). */
   primaryHead = 0;
   /** Commit time (primary clock) of the last applied entry. */
@@ -146,6 +151,8 @@ export class NodeStream {
           this.#attachments.set(digest, bytes);
         } else if (f.kind === FrameKind.Heartbeat) {
           this.primaryHead = Math.max(this.primaryHead, f.payload.readDoubleBE(0));
+        } else if (f.kind === FrameKind.Message) {
+          this.#messages.push({ after: this.#readLsn, message: parseMessage(f.payload) });
         } else {
           throw new Error(`unexpected frame ${f.kind} in the journal stream`);
         }
@@ -155,7 +162,19 @@ export class NodeStream {
       return true;
     }
     this.#pump();
+    this.#publishApplied();
     return reading;
+  }
+
+  /** Publishes, in order, the messages whose preceding entries are applied (readable here). */
+  #publishApplied(): void {
+    const messages = this.#messages;
+    let n = 0;
+    while (n < messages.length && messages[n].after <= this.#appliedLsn) {
+      this.#deps.publish(messages[n].message);
+      n++;
+    }
+    if (n > 0) messages.splice(0, n);
   }
 
   /**
@@ -242,6 +261,7 @@ export class NodeStream {
       if (!this.#failed) this.#options.sendAck(last.lsn);
     }
     this.entriesApplied += batch.length;
+    this.#publishApplied();
     this.#pump();
     if (this.#writesInFlight === 0) this.#settle();
   }
@@ -287,6 +307,7 @@ export class NodeStream {
     if (this.#failed) return;
     this.#failed = true;
     this.#pending = [];
+    this.#messages = [];
     this.#options.onFailure(err);
   }
 

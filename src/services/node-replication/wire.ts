@@ -6,10 +6,13 @@
  * server admin (`admin`), then `end` with the snapshot's LSN. The journal
  * follows as `entry` frames (the primary's stored journal frame, byte for
  * byte), each document entry preceded by an `attachment` frame per
- * attachment body it references, and `heartbeat` frames while idle. The
- * replica answers with RESP `REPLCONF ACK <lsn>` commands.
+ * attachment body it references, `message` frames (Pub/Sub) where they were
+ * published between entries, to replicas that announced `capa doppel-messages`,
+ * and `heartbeat` frames while idle. The replica answers with RESP
+ * `REPLCONF ACK <lsn>` commands.
  */
 import { Packr } from 'msgpackr';
+import type { PublishedMessage } from './contracts.js';
 import {
   frame,
   FRAME_HEADER_BYTES,
@@ -28,6 +31,7 @@ export const FrameKind = {
   Entry: 16,
   Attachment: 17,
   Heartbeat: 18,
+  Message: 19,
 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
@@ -64,6 +68,26 @@ export function attachmentFrame(digest: string, bytes: Buffer): Buffer {
 export function parseAttachment(payload: Buffer): { readonly digest: string; readonly bytes: Buffer } {
   const length = payload.readUInt16BE(0);
   return { digest: payload.toString('utf8', 2, 2 + length), bytes: payload.subarray(2 + length) };
+}
+
+/** `[shard u8][channel length u32][channel][message]`. */
+export function messageFrame({ channel, message, shard }: PublishedMessage): Buffer {
+  const payload = Buffer.allocUnsafe(5 + channel.length + message.length);
+  payload[0] = shard ? 1 : 0;
+  payload.writeUInt32BE(channel.length, 1);
+  channel.copy(payload, 5);
+  message.copy(payload, 5 + channel.length);
+  return frame(FrameKind.Message, payload);
+}
+
+export function parseMessage(payload: Buffer): PublishedMessage {
+  const length = payload.readUInt32BE(1);
+  if (5 + length > payload.length) throw new Error('a message frame shorter than its channel');
+  return {
+    shard: payload[0] === 1,
+    channel: Buffer.from(payload.subarray(5, 5 + length)),
+    message: Buffer.from(payload.subarray(5 + length)),
+  };
 }
 
 export function numberFrame(kind: typeof FrameKind.End | typeof FrameKind.Heartbeat, value: number): Buffer {

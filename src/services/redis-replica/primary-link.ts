@@ -83,6 +83,8 @@ export type PrimaryKind = 'redis' | 'node';
  * the replicated tables (2: compact collections; 3: document ids escaped in keys).
  */
 export const NODE_CAPA = 'doppel-node-3';
+/** Announced too: this replica reads Pub/Sub message frames in the stream (a primary sends them only then). */
+export const NODE_MESSAGES_CAPA = 'doppel-messages';
 const READ_SIZE = 1024 * 1024;
 
 /** The applied stream as the link sees it, either kind. */
@@ -277,7 +279,19 @@ export class PrimaryLink {
       }
       conn.command('REPLCONF', 'listening-port', s.listeningPort());
       if (s.node === undefined) conn.command('REPLCONF', 'capa', 'eof', 'capa', 'psync2');
-      else conn.command('REPLCONF', 'capa', 'eof', 'capa', 'psync2', 'capa', NODE_CAPA);
+      else {
+        conn.command(
+          'REPLCONF',
+          'capa',
+          'eof',
+          'capa',
+          'psync2',
+          'capa',
+          NODE_CAPA,
+          'capa',
+          NODE_MESSAGES_CAPA,
+        );
+      }
       if (auth) {
         const reply = await conn.reply();
         if (reply.startsWith('-')) throw new LinkClosed(`AUTH with the primary failed: ${reply.slice(1)}`);
