@@ -78,7 +78,7 @@ export function set(
   ks.putString(db, key, row, value, expireAt, old);
   if (keep) ks.emit(db, { op: 'set', key, value, keepttl: true });
   else if (expireAt !== 0) ks.emit(db, { op: 'set', key, value, pxat: expireAt });
-  else ks.emit(db, { op: 'set', key, value });
+  else ks.emitSet(db, key, value);
   return previous === null ? WRITTEN : { written: true, previous };
 }
 

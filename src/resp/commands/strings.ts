@@ -11,7 +11,15 @@ const W = Flag.Write;
 const R = Flag.ReadOnly;
 const F = Flag.Fast;
 
+const NO_SET_OPTIONS: strings.SetOptions = {};
+
 function setCommand(c: Client, argv: Buffer[]): void {
+  // The most frequent write of all: no options to parse, nothing to build for them.
+  if (argv.length === 3) {
+    strings.set(c.server.keyspace, c.db, argv[1], argv[2], NO_SET_OPTIONS);
+    c.reply.ok();
+    return;
+  }
   let condition: 'nx' | 'xx' | undefined;
   let expireAt: number | undefined;
   let keepTtl = false;
