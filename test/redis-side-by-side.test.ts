@@ -894,6 +894,11 @@ void describe('propagated commands beyond the core set, against redis-server', {
       ['MULTI'],
       ['SHUTDOWN', 'NOT-A-MODIFIER'],
       ['EXEC'],
+      ['MULTI'],
+      ['SAVE'],
+      ['EXEC'],
+      ['BGSAVE', 'NOW'],
+      ['LASTSAVE', 'x'],
       ['GET', 'in-multi'],
       // Queued: one reply each inside EXEC's array, WAIT's at once (it cannot block there).
       ['MULTI'],

@@ -2,7 +2,7 @@
  * The Redis protocol door end to end: a real node process, real TCP
  * sockets, raw RESP. Every command family, pipelining, inline commands,
  * RESP3, MULTI/EXEC/WATCH, TTL expiry (lazy and active), Redis' exact
- * error texts, NOAUTH, malformed frames, persistence across a restart and
+ * error texts, NOAUTH, malformed frames, SAVE/BGSAVE, persistence across a restart and
  * across kill -9, and the journal entry behind each mutation.
  */
 import assert from 'node:assert/strict';
@@ -45,6 +45,15 @@ async function headLsn(node: DoppelProcess): Promise<number> {
     const again = await read();
     if (again === head) return head;
     head = again;
+  }
+}
+
+/** Polls INFO until it holds `line`. */
+async function waitForInfo(client: RespClient, line: string): Promise<void> {
+  for (let tries = 0; ; tries++) {
+    if (str(await client.call('INFO')).includes(line)) return;
+    assert.ok(tries < 200, `INFO never showed ${line}`);
+    await sleep(25);
   }
 }
 
@@ -778,6 +787,31 @@ void describe('RESP server', () => {
   });
 
   void describe('server commands', () => {
+    void it('SAVE, BGSAVE and LASTSAVE: every acknowledged write made durable now', async () => {
+      const c = await fresh();
+      const before = (await c.call('LASTSAVE')) as number;
+      assert.ok(Math.abs(before - Date.now() / 1000) < 600, `LASTSAVE ${before}: about the start`);
+      // LASTSAVE counts in seconds: a save a second later must show.
+      await sleep(1100);
+      await c.call('SET', 'saved', 'yes');
+      assert.equal(await c.call('SAVE'), 'OK');
+      const saved = (await c.call('LASTSAVE')) as number;
+      assert.ok(saved > before, `LASTSAVE ${saved} after SAVE, was ${before}`);
+      assert.match(node.output, /saved: every acknowledged write is on disk/);
+      assert.equal(await c.call('BGSAVE'), 'Background saving started');
+      assert.equal(errorText(await c.call('BGSAVE', 'NOW')), 'ERR syntax error');
+      await waitForInfo(c, 'rdb_bgsave_in_progress:0');
+      const persistence = str(await c.call('INFO', 'persistence'));
+      assert.match(persistence, /rdb_last_bgsave_status:ok/);
+      assert.match(persistence, /rdb_last_save_time:\d+/);
+      assert.deepEqual(await c.pipeline([['MULTI'], ['SAVE'], ['EXEC']]), [
+        'OK',
+        new RespError('ERR Command not allowed inside a transaction'),
+        new RespError('EXECABORT Transaction discarded because of previous errors.'),
+      ]);
+      c.close();
+    });
+
     void it('INFO, CLIENT, CONFIG, COMMAND, TIME, ECHO, DBSIZE', async () => {
       const c = await fresh();
       const info = str(await c.call('INFO'));

@@ -10,6 +10,7 @@ import type { BlockedClients } from './blocking.js';
 import type { CommandSpec } from './command-spec.js';
 import { Subscriptions, type PubSubHub } from './pubsub.js';
 import { ReplyWriter } from './reply.js';
+import type { DiskSaves } from './saves.js';
 
 /** Checks a name and password (AuthService.verify). */
 export type VerifyCredentials = (name: string, password: string) => Promise<UserContext | null>;
@@ -50,6 +51,8 @@ export interface ServerContext {
   readonly replication?: ReplicaControl;
   /** This node's Doppel replicas (PSYNC, WAIT, INFO, ROLE); absent: none are served. */
   readonly nodePrimary?: NodePrimaryControl;
+  /** SAVE, BGSAVE, LASTSAVE. */
+  readonly saves: DiskSaves;
   /** Stops the node as SIGTERM does (SHUTDOWN); `by` says who asked, for the log. Absent: SHUTDOWN fails. */
   readonly requestShutdown?: (by: string) => void;
 }

@@ -22,6 +22,7 @@ import { createPrimaryCommandRunner } from './commands/replication.js';
 import { initialConfig } from './commands/server.js';
 import { Connection } from './connection.js';
 import { PubSubHub } from './pubsub.js';
+import { DiskSaves } from './saves.js';
 import { BlockedClients } from './blocking.js';
 
 export interface RespServerOptions {
@@ -43,6 +44,8 @@ export interface RespServerOptions {
   readonly nodePrimary?: NodePrimaryControl;
   /** Stops the node (SHUTDOWN); absent: SHUTDOWN fails. */
   readonly requestShutdown?: (by: string) => void;
+  /** Makes every acknowledged write durable on disk (SAVE, BGSAVE). */
+  readonly persist: () => Promise<void>;
 }
 
 const EXPIRY_BATCH = 200;
@@ -95,6 +98,7 @@ export class RespServer {
       isReadOnly: options.isReadOnly ?? (() => false),
       commands: COMMANDS,
       dataDir: options.dataDir,
+      saves: new DiskSaves(options.persist, options.log),
       ...(options.replication === undefined ? {} : { replication: options.replication }),
       ...(options.nodePrimary === undefined ? {} : { nodePrimary: options.nodePrimary }),
       ...(options.requestShutdown === undefined ? {} : { requestShutdown: options.requestShutdown }),

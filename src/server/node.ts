@@ -301,6 +301,11 @@ export async function startNode(config: Config, hooks: NodeHooks = {}): Promise<
     isReadOnly: () => redisReplica.isReplica(),
     replication: redisReplica,
     nodePrimary,
+    // A transaction queued behind the writes acknowledged from the log commits them all; then the sync.
+    persist: async () => {
+      await storage.write(() => undefined);
+      await storage.sync();
+    },
     requestShutdown: (by) => {
       log.info({ by }, 'shutdown requested');
       // Asked while still starting: it stops as soon as it has started.

@@ -140,7 +140,9 @@ function infoSection(server: ServerContext, name: string): string[] | undefined 
         ...loadingLines(server.replication?.status().primary?.load ?? null),
         'async_loading:0',
         'rdb_changes_since_last_save:0',
-        'rdb_bgsave_in_progress:0',
+        `rdb_bgsave_in_progress:${server.saves.inProgress ? 1 : 0}`,
+        `rdb_last_save_time:${server.saves.lastSave}`,
+        `rdb_last_bgsave_status:${server.saves.lastStatus}`,
         'aof_enabled:0',
         'aof_rewrite_in_progress:0',
         `doppel_data_dir:${server.dataDir}`,
@@ -428,9 +430,30 @@ function shutdownCommand(c: Client, argv: Buffer[]): void {
   if (requestShutdown === undefined) throw respError('Errors trying to SHUTDOWN. Check logs.');
   // No reply: the connection ends here; the node stops once this command's turn is over.
   c.closeRequested = true;
-  setImmediate(() =>
-    requestShutdown(`SHUTDOWN from client id=${c.id} addr=${c.addr} user=${c.user?.name ?? ''}`),
-  );
+  setImmediate(() => requestShutdown(`SHUTDOWN from ${clientName(c)}`));
+}
+
+const SAVE_RUNNING = 'Background save already in progress';
+const clientName = (c: Client): string => `client id=${c.id} addr=${c.addr} user=${c.user?.name ?? ''}`;
+
+async function saveCommand(c: Client): Promise<void> {
+  if (c.server.saves.inProgress) throw respError(SAVE_RUNNING);
+  try {
+    await c.server.saves.run(`SAVE from ${clientName(c)}`);
+  } catch {
+    throw respError('Errors trying to SAVE. Check logs.');
+  }
+  c.reply.ok();
+}
+
+/** BGSAVE [SCHEDULE]: a save never waits for another kind of background work here, so it starts at once. */
+function bgsaveCommand(c: Client, argv: Buffer[]): void {
+  if (argv.length > 2 || (argv.length === 2 && word(argv[1]) !== 'SCHEDULE')) throw syntaxError();
+  const saves = c.server.saves;
+  if (saves.inProgress) throw respError(SAVE_RUNNING);
+  // A failure is logged by the save itself, and shows in INFO persistence.
+  saves.run(`BGSAVE from ${clientName(c)}`).catch(() => undefined);
+  c.reply.simple('Background saving started');
 }
 
 export const serverCommands: CommandSpec[] = [
@@ -464,6 +487,34 @@ export const serverCommands: CommandSpec[] = [
     group: 'server',
     summary: 'Stops the node, as SIGTERM does.',
     run: shutdownCommand,
+  }),
+  command({
+    name: 'save',
+    arity: 1,
+    flags: Flag.Admin | Flag.NoMulti | Flag.Async,
+    group: 'server',
+    since: '1.0.0',
+    summary: 'Makes every acknowledged write durable on disk now, then replies.',
+    run: () => undefined,
+    runAsync: saveCommand,
+  }),
+  command({
+    name: 'bgsave',
+    arity: -1,
+    flags: Flag.Admin,
+    group: 'server',
+    since: '1.0.0',
+    summary: 'Makes every acknowledged write durable on disk, in the background.',
+    run: bgsaveCommand,
+  }),
+  command({
+    name: 'lastsave',
+    arity: 1,
+    flags: Flag.Fast | Flag.Loading,
+    group: 'server',
+    since: '1.0.0',
+    summary: 'The Unix time of the last successful save.',
+    run: (c) => c.reply.integer(c.server.saves.lastSave),
   }),
   command({
     name: 'time',
