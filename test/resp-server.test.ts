@@ -812,6 +812,10 @@ void describe('RESP server', () => {
       c.close();
     });
 
+    void it('SYNC, which a redis-server replica falls back to when PSYNC is refused, says why too', async () => {
+      assert.match(errorText(await r.call('SYNC')), /^ERR Doppel serves replication only to Doppel replicas/);
+    });
+
     void it('INFO, CLIENT, CONFIG, COMMAND, TIME, ECHO, DBSIZE', async () => {
       const c = await fresh();
       const info = str(await c.call('INFO'));

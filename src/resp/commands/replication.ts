@@ -172,15 +172,17 @@ function replconf(c: Client, argv: Buffer[]): void {
   } else c.reply.ok();
 }
 
+/** What a replica that is not a Doppel node of our storage format is told (Redis' own replicas included). */
+const onlyDoppelReplicas = (): Error =>
+  respError(
+    `Doppel serves replication only to Doppel replicas of its storage format (REPLCONF capa ${NODE_CAPA})`,
+  );
+
 /** PSYNC from a Doppel replica: the connection becomes its feed. */
 async function psync(c: Client, argv: Buffer[]): Promise<void> {
   await Promise.resolve();
   const primary = c.server.nodePrimary;
-  if (primary === undefined || !c.nodeReplica) {
-    throw respError(
-      `Doppel serves replication only to Doppel replicas of its storage format (REPLCONF capa ${NODE_CAPA})`,
-    );
-  }
+  if (primary === undefined || !c.nodeReplica) throw onlyDoppelReplicas();
   const replid = text(argv[1]);
   const nextLsn = Number(text(argv[2]));
   if (!Number.isSafeInteger(nextLsn)) throw respError('value is not an integer or out of range');
@@ -249,6 +251,18 @@ export const replicationCommands: CommandSpec[] = [
     summary: 'An internal command used in replication.',
     run: () => undefined,
     runAsync: psync,
+  }),
+  command({
+    // A redis-server replica falls back to SYNC when PSYNC is refused: it is told why too.
+    name: 'sync',
+    arity: 1,
+    flags: Flag.Admin | Flag.NoMulti,
+    group: 'server',
+    since: '1.0.0',
+    summary: 'An internal command used in replication (Redis replicas are not served).',
+    run: () => {
+      throw onlyDoppelReplicas();
+    },
   }),
   command({
     name: 'wait',
