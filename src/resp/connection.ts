@@ -12,7 +12,7 @@
  * Replies go out at the end of the event loop's turn, after every readable
  * connection was read, as Redis writes them before it sleeps: waking a client
  * on another CPU is the costliest part of a write, and writes made back to
- * back mostly find the client awake (twice the GETs/s with `-P 16`).
+ * back mostly find the client awake (GETs/s with `-P 16` up by 60 %).
  * AUTH and HELLO await a password check: the connection first lets earlier
  * commands finish, then pauses its input until the check is done.
  */
