@@ -67,7 +67,7 @@ export function publishMessage(server: ServerContext, { channel, message, shard 
     keyspace.afterCommit(deliver),
   );
   const primary = server.nodePrimary;
-  if (primary !== undefined) {
+  if (primary?.hasReplicas === true) {
     // Sent behind the journal entries appended by then (a MULTI appends its entry at EXEC's end).
     const kept = { channel: Buffer.from(channel), message: Buffer.from(message), shard };
     keyspace.afterCommit(() => primary.publish(kept));

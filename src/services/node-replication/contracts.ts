@@ -69,6 +69,8 @@ export interface NodePrimaryControl {
    * writes before it are readable there.
    */
   publish(message: PublishedMessage): void;
+  /** Whether any replica is connected (a message for none needs no copy). */
+  readonly hasReplicas: boolean;
   /** How many replicas acknowledged everything written so far (WAIT inside MULTI, which never blocks). */
   replicasCaughtUp(): number;
   /**

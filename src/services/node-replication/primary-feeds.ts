@@ -81,6 +81,10 @@ export class NodePrimary implements NodePrimaryControl {
     return [...this.#feeds].map((f) => f.describe());
   }
 
+  get hasReplicas(): boolean {
+    return this.#feeds.size > 0;
+  }
+
   publish(message: PublishedMessage): void {
     if (this.#feeds.size === 0) return;
     const after = this.#deps.journal.lastAppended;
