@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DoppelProcess, makeTempDir, removeTempDir } from './support/doppel-process.js';
+import { waitFor } from './support/keyspace-workload.js';
 import {
   RespClient,
   RespDouble,
@@ -45,15 +46,6 @@ async function headLsn(node: DoppelProcess): Promise<number> {
     const again = await read();
     if (again === head) return head;
     head = again;
-  }
-}
-
-/** Polls INFO until it holds `line`. */
-async function waitForInfo(client: RespClient, line: string): Promise<void> {
-  for (let tries = 0; ; tries++) {
-    if (str(await client.call('INFO')).includes(line)) return;
-    assert.ok(tries < 200, `INFO never showed ${line}`);
-    await sleep(25);
   }
 }
 
@@ -800,7 +792,9 @@ void describe('RESP server', () => {
       assert.match(node.output, /saved: every acknowledged write is on disk/);
       assert.equal(await c.call('BGSAVE'), 'Background saving started');
       assert.equal(errorText(await c.call('BGSAVE', 'NOW')), 'ERR syntax error');
-      await waitForInfo(c, 'rdb_bgsave_in_progress:0');
+      await waitFor('BGSAVE to finish', async () =>
+        str(await c.call('INFO', 'persistence')).includes('rdb_bgsave_in_progress:0'),
+      );
       const persistence = str(await c.call('INFO', 'persistence'));
       assert.match(persistence, /rdb_last_bgsave_status:ok/);
       assert.match(persistence, /rdb_last_save_time:\d+/);

@@ -207,6 +207,11 @@ class Feed implements ReplicaFeed {
     this.#wake?.();
   }
 
+  /** Whether a message waits that may follow entry `lsn`. */
+  #messageDue(lsn: number): boolean {
+    return this.#messages.length > 0 && this.#messages[0].after <= lsn;
+  }
+
   /** Moves the messages published up to entry `sent` into `out`. */
   #takeMessages(sent: number, out: Buffer[]): void {
     const messages = this.#messages;
@@ -335,7 +340,7 @@ class Feed implements ReplicaFeed {
         if (frameHasAttachments(frame)) this.#attachments(decodeFrame(frame).entry, out);
         out.push(entryFrame(lsn, frame));
         sent = lsn;
-        if (this.#messages.length > 0 && this.#messages[0].after <= lsn) this.#takeMessages(lsn, out);
+        if (this.#messageDue(lsn)) this.#takeMessages(lsn, out);
       }
       if (!this.#sink.write(Buffer.concat(out))) await drained();
     }
@@ -346,7 +351,7 @@ class Feed implements ReplicaFeed {
    * or for a message to send; true when a message cut it short.
    */
   async #idle(sent: number, signal: AbortSignal): Promise<boolean> {
-    if (this.#messages.length > 0 && this.#messages[0].after <= sent) return true;
+    if (this.#messageDue(sent)) return true;
     const woken = new AbortController();
     this.#wake = () => woken.abort();
     try {

@@ -72,12 +72,15 @@ export function parseAttachment(payload: Buffer): { readonly digest: string; rea
 
 /** `[shard u8][channel length u32][channel][message]`. */
 export function messageFrame({ channel, message, shard }: PublishedMessage): Buffer {
-  const payload = Buffer.allocUnsafe(5 + channel.length + message.length);
-  payload[0] = shard ? 1 : 0;
-  payload.writeUInt32BE(channel.length, 1);
-  channel.copy(payload, 5);
-  message.copy(payload, 5 + channel.length);
-  return frame(FrameKind.Message, payload);
+  const length = 5 + channel.length + message.length;
+  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length);
+  out[0] = FrameKind.Message;
+  out.writeUInt32BE(length, 1);
+  out[FRAME_HEADER_BYTES] = shard ? 1 : 0;
+  out.writeUInt32BE(channel.length, FRAME_HEADER_BYTES + 1);
+  channel.copy(out, FRAME_HEADER_BYTES + 5);
+  message.copy(out, FRAME_HEADER_BYTES + 5 + channel.length);
+  return out;
 }
 
 export function parseMessage(payload: Buffer): PublishedMessage {
