@@ -23,8 +23,11 @@ export interface Pending {
   readonly value: Buffer | null;
   /** The write that made it (see `Storage.currentMark`). */
   readonly mark: number;
-  /** The uncommitted row it replaced, for when its write is undone. */
-  readonly replaced: Pending | undefined;
+  /**
+   * The uncommitted row it replaced, for when its write is undone; cleared once that
+   * row commits, or a key rewritten without pause would keep every version it ever had.
+   */
+  replaced: Pending | undefined;
   /** The later write of the same row, if any: a transaction holding both need not write this one. */
   next: Pending | undefined;
 }
@@ -195,7 +198,8 @@ export class OverlaidTable {
     let i = this.#writtenHead;
     while (i < written.length && written[i].mark <= mark) {
       const pending = written[i++];
-      if (this.#pending.get(pending.id) === pending) this.#pending.delete(pending.id);
+      if (pending.next !== undefined) pending.next.replaced = undefined;
+      else if (this.#pending.get(pending.id) === pending) this.#pending.delete(pending.id);
     }
     if (i === written.length) {
       written.length = 0;

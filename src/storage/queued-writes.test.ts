@@ -9,6 +9,9 @@ import assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { after, describe, it } from 'node:test';
 import { Storage } from './environment.js';
 import type { RowRange } from './overlaid-table.js';
@@ -164,6 +167,37 @@ void describe('queued writes', () => {
     });
     assert.equal(committedAtAck, 'in a transaction');
     await before;
+    await storage.close();
+  });
+});
+
+void describe('a row rewritten without pause', () => {
+  void it('lets its committed versions go', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const storage = new Storage(options(join(dir, 'hot-row')));
+    storage.startLogging(() => 0);
+    const table = storage.overlaid('t');
+    const put = (value: Buffer): Promise<void> =>
+      new Promise((resolve, reject) =>
+        storage.writeNow(
+          () => table.put(row(1), value),
+          (failed) => (failed === undefined ? resolve() : reject(asError(failed))),
+        ),
+      );
+    const first = new WeakRef(Buffer.from('first version'));
+    await put(first.deref()!);
+    // A new version on every event-loop turn: while one commits, a later one is always queued.
+    const until = performance.now() + 300;
+    for (let n = 0; performance.now() < until; n++) {
+      await put(Buffer.from(`version ${n}`));
+      await new Promise(setImmediate);
+    }
+    const last = put(Buffer.from('last version'));
+    gc();
+    assert.equal(first.deref(), undefined, 'the first version is still held in memory');
+    assert.equal(table.getBinary(row(1))?.toString(), 'last version');
+    await last;
     await storage.close();
   });
 });
