@@ -35,6 +35,15 @@ export default tseslint.config(
         'error',
         { patterns: ['**/http/**', '**/resp/**', '**/cluster/**', '**/server/**'] },
       ],
+      'no-restricted-properties': [
+        'error',
+        {
+          object: 'AbortSignal',
+          property: 'any',
+          message:
+            'On Node 20 its signals stay referenced from their sources while those live: use linkedSignal (services/linked-signal.ts).',
+        },
+      ],
     },
   },
   {

@@ -408,6 +408,8 @@ export class Follower {
       this.#record.leaderIndex,
       resuming ? docs.store.lastDocId(name) : undefined,
       header,
+      // Once per bootstrap: what `any` keeps referenced from the follower's signal stays small.
+      // eslint-disable-next-line no-restricted-properties
       AbortSignal.any([hardSignal, signal]),
     );
     if (body === null) {

@@ -22,6 +22,7 @@ import type {
   ReplicaLinkState,
 } from './contracts.js';
 import type { NodeIdentity } from './node-identity.js';
+import { linkedSignal } from '../linked-signal.js';
 import { sendSnapshot } from './snapshot.js';
 import { attachmentFrame, entryFrame, FrameKind, messageFrame, numberFrame } from './wire.js';
 
@@ -377,26 +378,21 @@ class Feed implements ReplicaFeed {
   }
 }
 
-/**
- * Resolves when the journal's durable head passes `after`, after `ms`, or when one of
- * `signals` aborts. Not `AbortSignal.any`: on Node 20 each signal it makes stays referenced
- * from its sources for as long as they live (a feed's lives as long as its replica's link),
- * and a feed that keeps catching up waits here about a thousand times a second.
- */
+/** Resolves when the journal's durable head passes `after`, after `ms`, or when one of `signals` aborts. */
 async function waitForDurable(
   journal: Journal,
   after: number,
   ms: number,
   signals: readonly AbortSignal[],
 ): Promise<void> {
-  const local = new AbortController();
-  const stop = (): void => local.abort();
-  const timer = setTimeout(stop, ms);
-  for (const signal of signals) signal.addEventListener('abort', stop, { once: true });
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(), ms);
+  // Not `AbortSignal.any`: a feed that keeps catching up waits here about a thousand times a second.
+  const { signal, unlink } = linkedSignal(...signals, timeout.signal);
   try {
-    if (!signals.some((signal) => signal.aborted)) await journal.waitForDurable(after, local.signal);
+    await journal.waitForDurable(after, signal);
   } finally {
     clearTimeout(timer);
-    for (const signal of signals) signal.removeEventListener('abort', stop);
+    unlink();
   }
 }

@@ -21,6 +21,7 @@ import { promisify } from 'node:util';
 import { createGunzip, createInflate, gunzip, inflate } from 'node:zlib';
 import { Pool, ProxyAgent, type Dispatcher } from 'undici';
 import { badRequest, DoppelError, ErrorKind } from '../../errors.js';
+import { linkedSignal } from '../linked-signal.js';
 import { readCapped } from '../remotes/capped-body.js';
 
 export const DEFAULT_HTTP_CONNECTIONS = 20;
@@ -335,21 +336,29 @@ export class HttpTransport {
   /** A request whose body is read as it arrives (`_changes` feeds). Not retried: the caller resumes. */
   async stream(req: StreamRequest): Promise<StreamReply> {
     await this.#waitForSlot();
-    const signal = AbortSignal.any([req.signal, this.#stop.signal]);
+    const { signal, unlink } = linkedSignal(req.signal, this.#stop.signal);
     const headers: Record<string, string> =
       req.body === undefined
         ? { ...this.#headers }
         : { ...this.#headers, 'content-type': 'application/json' };
-    const res = await this.#dispatcher.request({
-      origin: this.origin,
-      path: `${this.#basePath}${req.path}`,
-      method: req.method,
-      headers,
-      body: req.body ?? null,
-      signal,
-      bodyTimeout: req.bodyTimeout,
-      idempotent: true,
-    });
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.#dispatcher.request({
+        origin: this.origin,
+        path: `${this.#basePath}${req.path}`,
+        method: req.method,
+        headers,
+        body: req.body ?? null,
+        signal,
+        bodyTimeout: req.bodyTimeout,
+        idempotent: true,
+      });
+    } catch (err) {
+      unlink();
+      throw err;
+    }
+    // Stopping must also end the body's reading: linked until the body is done with.
+    res.body.once('close', unlink);
     const encoding = headerValue(res.headers, 'content-encoding');
     if (res.statusCode < 200 || res.statusCode >= 300) {
       if (res.statusCode === 429) this.#throttle(retryAfterMs(res.headers['retry-after']));
