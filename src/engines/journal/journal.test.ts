@@ -146,7 +146,19 @@ void describe('durable head', () => {
       const problems: string[] = [];
       const reader = (async (): Promise<void> => {
         while (!done.signal.aborted || seen < j.lastAppended) {
-          await j.waitForDurable(seen, done.signal);
+          if (j.durableHead <= seen && !done.signal.aborted) {
+            await new Promise<void>((resolve) => {
+              const stop = j.whenDurable(seen, resolve);
+              done.signal.addEventListener(
+                'abort',
+                () => {
+                  stop();
+                  resolve();
+                },
+                { once: true },
+              );
+            });
+          }
           for (const { lsn, frame } of j.readFrames(seen, 1_000_000)) {
             if (lsn !== seen + 1) problems.push(`entry ${lsn} after ${seen}`);
             if (lsn > j.durableHead) problems.push(`entry ${lsn} beyond the durable head ${j.durableHead}`);

@@ -22,7 +22,6 @@ import type {
   ReplicaLinkState,
 } from './contracts.js';
 import type { NodeIdentity } from './node-identity.js';
-import { linkedSignal } from '../linked-signal.js';
 import { sendSnapshot } from './snapshot.js';
 import { attachmentFrame, entryFrame, FrameKind, messageFrame, numberFrame } from './wire.js';
 
@@ -159,8 +158,8 @@ class Feed implements ReplicaFeed {
   #messages: { readonly after: number; readonly frame: Buffer }[] = [];
   #messageBytes = 0;
   #messagesDropped = 0;
-  /** Ends the stream's idle wait: a message may be sendable. */
-  #wake: (() => void) | null = null;
+  /** Ends the stream's idle wait: with true when a message may be sendable, false when the feed closed. */
+  #wake: ((message: boolean) => void) | null = null;
 
   constructor(deps: NodePrimaryDeps, request: PsyncRequest, sink: FeedSink, primary: NodePrimary) {
     this.#deps = deps;
@@ -194,6 +193,7 @@ class Feed implements ReplicaFeed {
 
   closed(): void {
     this.#abort.abort();
+    this.#wake?.(false);
   }
 
   /** A message published after journal entry `after` (dropped for a replica that cannot read it). */
@@ -205,7 +205,7 @@ class Feed implements ReplicaFeed {
       this.#messageBytes -= this.#messages.shift()!.frame.length;
       this.#messagesDropped++;
     }
-    this.#wake?.();
+    this.#wake?.(true);
   }
 
   /** Whether a message waits that may follow entry `lsn`. */
@@ -331,7 +331,7 @@ class Feed implements ReplicaFeed {
         }
         // Yield to I/O whatever happens: this loop must never spin on microtasks.
         await setImmediate();
-        if (await this.#idle(sent, signal)) continue;
+        if (await this.#idle(sent)) continue;
         if (journal.durableHead <= sent && !signal.aborted) {
           if (!this.#sink.write(numberFrame(FrameKind.Heartbeat, journal.durableHead))) await drained();
         }
@@ -348,19 +348,24 @@ class Feed implements ReplicaFeed {
   }
 
   /**
-   * Waits for an entry after `sent` to be durable, for a heartbeat's interval,
-   * or for a message to send; true when a message cut it short.
+   * Waits for an entry after `sent` to be durable, for a heartbeat's interval, for a message
+   * to send, or for the feed to close; true when a message cut it short.
    */
-  async #idle(sent: number, signal: AbortSignal): Promise<boolean> {
-    if (this.#messageDue(sent)) return true;
-    const woken = new AbortController();
-    this.#wake = () => woken.abort();
-    try {
-      await waitForDurable(this.#deps.journal, sent, this.#deps.heartbeatMs, [signal, woken.signal]);
-    } finally {
-      this.#wake = null;
-    }
-    return woken.signal.aborted;
+  #idle(sent: number): Promise<boolean> {
+    const { journal, heartbeatMs } = this.#deps;
+    if (this.#messageDue(sent)) return Promise.resolve(true);
+    if (journal.durableHead > sent || this.#abort.signal.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const finish = (message: boolean): void => {
+        this.#wake = null;
+        clearTimeout(timer);
+        stopWaiting();
+        resolve(message);
+      };
+      const timer = setTimeout(finish, heartbeatMs, false);
+      const stopWaiting = journal.whenDurable(sent, () => finish(false));
+      this.#wake = finish;
+    });
   }
 
   /** The bodies a document entry references travel before it (the replica has no other way to get them). */
@@ -375,24 +380,5 @@ class Feed implements ReplicaFeed {
       }
       if (bytes !== undefined) out.push(attachmentFrame(meta.digest, bytes));
     }
-  }
-}
-
-/** Resolves when the journal's durable head passes `after`, after `ms`, or when one of `signals` aborts. */
-async function waitForDurable(
-  journal: Journal,
-  after: number,
-  ms: number,
-  signals: readonly AbortSignal[],
-): Promise<void> {
-  const timeout = new AbortController();
-  const timer = setTimeout(() => timeout.abort(), ms);
-  // Not `AbortSignal.any`: a feed that keeps catching up waits here about a thousand times a second.
-  const { signal, unlink } = linkedSignal(...signals, timeout.signal);
-  try {
-    await journal.waitForDurable(after, signal);
-  } finally {
-    clearTimeout(timer);
-    unlink();
   }
 }
