@@ -278,20 +278,8 @@ export class PrimaryLink {
         else conn.command('AUTH', password);
       }
       conn.command('REPLCONF', 'listening-port', s.listeningPort());
-      if (s.node === undefined) conn.command('REPLCONF', 'capa', 'eof', 'capa', 'psync2');
-      else {
-        conn.command(
-          'REPLCONF',
-          'capa',
-          'eof',
-          'capa',
-          'psync2',
-          'capa',
-          NODE_CAPA,
-          'capa',
-          NODE_MESSAGES_CAPA,
-        );
-      }
+      const nodeCapas = s.node === undefined ? [] : ['capa', NODE_CAPA, 'capa', NODE_MESSAGES_CAPA];
+      conn.command('REPLCONF', 'capa', 'eof', 'capa', 'psync2', ...nodeCapas);
       if (auth) {
         const reply = await conn.reply();
         if (reply.startsWith('-')) throw new LinkClosed(`AUTH with the primary failed: ${reply.slice(1)}`);
