@@ -12,10 +12,16 @@ export interface Frame<K extends number = number> {
 }
 
 export function frame(kind: number, payload: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
-  out[0] = kind;
-  out.writeUInt32BE(payload.length, 1);
+  const out = frameOf(kind, payload.length);
   payload.copy(out, FRAME_HEADER_BYTES);
+  return out;
+}
+
+/** A frame whose header is written and whose `length` payload bytes, from `FRAME_HEADER_BYTES`, are the caller's to fill. */
+export function frameOf(kind: number, length: number): Buffer {
+  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length);
+  out[0] = kind;
+  out.writeUInt32BE(length, 1);
   return out;
 }
 

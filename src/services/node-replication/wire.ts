@@ -16,6 +16,7 @@ import type { PublishedMessage } from './contracts.js';
 import {
   frame,
   FRAME_HEADER_BYTES,
+  frameOf,
   FrameReader as GenericFrameReader,
   kindsOf,
   type Frame as GenericFrame,
@@ -44,9 +45,7 @@ export const wirePackr = new Packr({ useRecords: false, mapsAsObjects: true });
 export type Frame = GenericFrame<FrameKind>;
 
 export function entryFrame(lsn: number, journalFrame: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 8 + journalFrame.length);
-  out[0] = FrameKind.Entry;
-  out.writeUInt32BE(8 + journalFrame.length, 1);
+  const out = frameOf(FrameKind.Entry, 8 + journalFrame.length);
   out.writeDoubleBE(lsn, FRAME_HEADER_BYTES);
   journalFrame.copy(out, FRAME_HEADER_BYTES + 8);
   return out;
@@ -72,10 +71,7 @@ export function parseAttachment(payload: Buffer): { readonly digest: string; rea
 
 /** `[shard u8][channel length u32][channel][message]`. */
 export function messageFrame({ channel, message, shard }: PublishedMessage): Buffer {
-  const length = 5 + channel.length + message.length;
-  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length);
-  out[0] = FrameKind.Message;
-  out.writeUInt32BE(length, 1);
+  const out = frameOf(FrameKind.Message, 5 + channel.length + message.length);
   out[FRAME_HEADER_BYTES] = shard ? 1 : 0;
   out.writeUInt32BE(channel.length, FRAME_HEADER_BYTES + 1);
   channel.copy(out, FRAME_HEADER_BYTES + 5);
