@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import { Command, Option } from 'commander';
 import { configTable, type Setting, type SettingName } from '../config/config-table.js';
 import { ConfigError, describeSettings, envName, flagName, loadConfig } from '../config/load-config.js';
@@ -31,6 +32,12 @@ for (const [name, setting] of Object.entries(configTable) as [SettingName, Setti
   serve.addOption(option);
 }
 serve.action(async (options: Record<string, unknown>) => {
+  // V8 allocates objects of a code site straight into the old generation once most of them
+  // outlived one scavenge, which a burst of writes (a load, a pipelined client) easily makes
+  // true of a write's own rows. The decision never reverts, and each such short-lived old
+  // object then holds the young buffers it points to through every scavenge until a full
+  // collection: 3 MB promoted and 5 ms pauses per scavenge instead of 1 ms.
+  setFlagsFromString('--no-allocation-site-pretenuring');
   const flags: Partial<Record<SettingName, unknown>> = {};
   for (const name of Object.keys(configTable) as SettingName[]) {
     const camel = name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
