@@ -7,9 +7,18 @@ import { performance } from 'node:perf_hooks';
 import { bodyOf, type HttpClient } from './http-client.js';
 
 export function positiveInt(raw: string | undefined, name: string, fallback: number): number {
+  return intAtLeast(1, raw, name, fallback);
+}
+
+export function nonNegativeInt(raw: string | undefined, name: string, fallback: number): number {
+  return intAtLeast(0, raw, name, fallback);
+}
+
+function intAtLeast(min: number, raw: string | undefined, name: string, fallback: number): number {
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer (got ${raw})`);
+  if (!Number.isSafeInteger(n) || n < min)
+    throw new Error(`--${name} must be an integer of at least ${min} (got ${raw})`);
   return n;
 }
 
