@@ -31,7 +31,7 @@ export interface Pending {
    * row commits, or a key rewritten without pause would keep every version it ever had.
    */
   replaced: Pending | undefined;
-  /** The later write of the same row, if any: a transaction holding both need not write this one. */
+  /** The later write of the same row until this one commits: a transaction holding both need not write this one. */
   next: Pending | undefined;
 }
 

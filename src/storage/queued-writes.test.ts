@@ -169,6 +169,38 @@ void describe('queued writes', () => {
     await before;
     await storage.close();
   });
+
+  void it('reads every queued row while thousands commit (its map is renewed on the way)', async () => {
+    const storage = new Storage(options(join(dir, 'many-rows')));
+    storage.startLogging(() => 0);
+    const table = storage.overlaid('t');
+    const key = (n: number): Buffer => Buffer.from(`k${n}`);
+    const acks: Promise<void>[] = [];
+    let written = 0;
+    for (let round = 0; round < 600; round++) {
+      acks.push(
+        new Promise<void>((resolve, reject) =>
+          storage.writeNow(
+            () => {
+              for (let i = 0; i < 50; i++, written++) table.put(key(written), Buffer.from(`v${written}`));
+            },
+            (failed) => (failed === undefined ? resolve() : reject(asError(failed))),
+          ),
+        ),
+      );
+      // Each round is a turn of its own; commits land while later rounds' rows are queued.
+      await new Promise(setImmediate);
+      if (round % 10 === 9) await new Promise((resolve) => setTimeout(resolve, 5));
+      // The last rounds' rows may still wait for LMDB: only the overlay has them.
+      for (let n = Math.max(0, written - 150); n < written; n++) {
+        assert.equal(table.getBinary(key(n))?.toString(), `v${n}`);
+      }
+    }
+    await Promise.all(acks);
+    await storage.sync();
+    for (let n = 0; n < written; n++) assert.equal(table.getBinary(key(n))?.toString(), `v${n}`);
+    await storage.close();
+  });
 });
 
 void describe('a row rewritten without pause', () => {
