@@ -272,7 +272,7 @@ interface LagFigures {
   readonly lag_warmup_ms: Spread | null;
   readonly writes_per_s: number;
   readonly rate_met: boolean;
-  /** The probe SETs' round trips to the primary while the writes ran. */
+  /** The probe SETs' round trips to the primary after the warm-up. */
   readonly probe_set_ms: Spread;
   /** After the last paced write's reply: until a SET sent behind it was visible on the replica. */
   readonly drain_ms: number;

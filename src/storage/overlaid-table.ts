@@ -214,7 +214,7 @@ export class OverlaidTable {
     if (this.#releasedSinceFresh > FRESH_MAP_AFTER + 4 * this.#pending.size) {
       // Once V8 has moved a Map's table to the old generation, every table it rehashes into
       // is old too, and each replaced table keeps the rows it held until a full collection:
-      // under steady writes, every row lived through two scavenges (5 ms pauses instead of 1).
+      // under steady writes every row would live through two scavenges (5 ms pauses, not 1).
       // A copy starts with a young table; copying at most a quarter of the rows let go of
       // since keeps the cost per write constant.
       this.#pending = new Map(this.#pending);
